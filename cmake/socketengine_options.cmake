@@ -1,0 +1,16 @@
+# Warnings and sanitizers, applied per target so that a parent project that
+# adds socketengine with add_subdirectory keeps its own flags.
+
+function(socketengine_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wconversion
+                                           -Wno-sign-conversion)
+  if(SOCKETENGINE_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(SOCKETENGINE_SANITIZE)
+  list(JOIN SOCKETENGINE_SANITIZE "," _se_sanitizers)
+  add_compile_options(-fsanitize=${_se_sanitizers} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${_se_sanitizers})
+endif()

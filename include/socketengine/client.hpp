@@ -1,0 +1,67 @@
+#pragma once
+/// \file client.hpp
+/// The dialling side of a host/client pair (seed `client`).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+#include <socketengine/connection.hpp>
+#include <socketengine/engine.hpp>
+#include <socketengine/options.hpp>
+#include <socketengine/value.hpp>
+
+namespace socketengine {
+
+/// A client: one connection to a host. Reading starts as soon as it is open.
+class client : public engine {
+public:
+  /// Starts the I/O thread and, if `options.open`, connects (see open()).
+  /// \throws std::system_error as open() does.
+  explicit client(client_options options = {});
+
+  /// Closes the client (see engine::close).
+  ~client();
+
+  /// Connects to the host, retrying while refused for up to
+  /// client_options::connect_timeout (seed `open()`, which retried forever).
+  /// Does nothing if already connected.
+  /// \throws std::system_error errc::connect_timeout, a resolver or socket
+  ///         error, or errc::engine_closed.
+  void open();
+
+  /// Seed `start()`: connects if not yet open. Reading already runs from the
+  /// moment of connecting, so this is otherwise a no-op. Idempotent.
+  client& start();
+
+  /// The connection to the host; null before open().
+  [[nodiscard]] std::shared_ptr<socketengine::connection> connection() const;
+
+  /// The last value received on `channel`, or empty (seed `get`).
+  [[nodiscard]] std::optional<value> get(std::string_view channel) const;
+
+  /// Waits for a value on `channel` (see connection::wait_for).
+  [[nodiscard]] std::optional<value> wait_for(std::string_view channel,
+                                              std::chrono::milliseconds timeout) const;
+
+  /// Seed `write` and `writeLock`: queues a message for the host.
+  /// \throws std::system_error as connection::write; errc::not_connected
+  ///         before open().
+  void write(std::string_view channel, const value& v);
+
+  /// As above, reporting failure in `ec`.
+  void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
+
+private:
+  mutable std::mutex mu_; // guards conn_ and serialises open()
+  std::string address_;
+  std::uint16_t port_;
+  std::shared_ptr<socketengine::connection> conn_;
+};
+
+} // namespace socketengine

@@ -1,0 +1,136 @@
+#pragma once
+/// \file connection.hpp
+/// One TCP connection of a hub, host or client, with the latest value
+/// received on each channel.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <socketengine/value.hpp>
+
+namespace socketengine {
+
+namespace detail {
+class engine_core;
+}
+
+/// Who made a connection (seed `TYPE_LOCAL` / `TYPE_REMOTE`).
+enum class connection_kind : int {
+  local = 1, ///< dialled by this side (`hub::connect`, a client)
+  remote = 2 ///< accepted by this side's listener (a hub's or host's)
+};
+
+/// Counters of one connection, as a snapshot.
+struct connection_stats {
+  std::uint64_t messages_in = 0;  ///< lines received and stored
+  std::uint64_t messages_out = 0; ///< lines queued for sending
+  std::uint64_t bytes_in = 0;     ///< bytes read from the socket
+  std::uint64_t bytes_out = 0;    ///< bytes written to the socket
+  std::uint64_t errors = 0;       ///< lines dropped as bad input
+};
+
+/// A connection between this engine and one peer.
+///
+/// Handed out as `std::shared_ptr<connection>` by hubs, hosts and clients;
+/// a handle stays valid after the connection or its engine closes, and then
+/// still answers `get()` with the last values received, `name()`, `address()`,
+/// `stats()` and `close_reason()`; writes fail with errc::not_connected.
+///
+/// Thread safety: every member function may be called from any thread,
+/// including from callbacks.
+class connection : public std::enable_shared_from_this<connection> {
+public:
+  using clock = std::chrono::steady_clock;
+
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// The last value received on `channel`, or empty if none has arrived.
+  [[nodiscard]] std::optional<value> get(std::string_view channel) const;
+
+  /// The last value on `channel` converted to T (via nlohmann::json's get),
+  /// or empty if none arrived or it does not convert.
+  template <class T>
+  [[nodiscard]] std::optional<T> get_as(std::string_view channel) const {
+    auto v = get(channel);
+    if (!v) return std::nullopt;
+    try {
+      return v->template get<T>();
+    } catch (const nlohmann::json::exception&) {
+      return std::nullopt;
+    }
+  }
+
+  /// Waits until `channel` has a value (returning at once if it has one
+  /// already) and returns it; empty if `timeout` passes first or the
+  /// connection closes without one.
+  [[nodiscard]] std::optional<value> wait_for(std::string_view channel,
+                                              std::chrono::milliseconds timeout) const;
+
+  /// Waits for a value on `channel` that arrives after this call, and returns
+  /// it; empty on timeout or close. Use for request/response over channels.
+  [[nodiscard]] std::optional<value> wait_for_next(std::string_view channel,
+                                                   std::chrono::milliseconds timeout) const;
+
+  /// Queues `{"type": channel, "data": v}` for sending and returns at once.
+  /// When the write queue is full, the engine's overflow policy applies
+  /// (block up to the engine's timeout, or fail).
+  /// \throws std::system_error errc::not_connected if closed or closing,
+  ///         errc::queue_full if no room was made in time, errc::invalid_utf8 if
+  ///         the channel or a string in `v` is not valid UTF-8.
+  void write(std::string_view channel, const value& v);
+
+  /// As above, but reports failure in `ec` instead of throwing.
+  void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
+
+  /// Waits until every queued byte has been handed to the operating system.
+  /// Returns false if `timeout` passed first or the connection closed with
+  /// bytes unsent.
+  bool flush(std::chrono::milliseconds timeout);
+
+  /// Closes the connection: on hub connections sends `__status`/`__closing`,
+  /// writes what was queued (for at most the engine's timeout), then closes
+  /// the socket. Blocks until the socket is closed. Idempotent.
+  void close();
+
+  /// True until the connection is closed or starts closing.
+  [[nodiscard]] bool is_open() const noexcept;
+
+  /// Why the connection ended: errc::closed_locally, errc::peer_closing,
+  /// errc::peer_eof, errc::line_too_long, errc::engine_closed or an operating
+  /// system error such as connection_reset. Empty while open.
+  [[nodiscard]] std::error_code close_reason() const;
+
+  /// The connection's name: the name given to `hub::connect` on the dialling
+  /// side, the name the peer sent in `__name_conn` on the accepting side, and
+  /// empty when no name was given (host/client connections).
+  [[nodiscard]] std::string name() const;
+
+  /// For a local connection the address as given to connect; for a remote one
+  /// the peer's IP address.
+  [[nodiscard]] std::string address() const;
+
+  /// For a local connection the port dialled; for a remote one the peer's port.
+  [[nodiscard]] std::uint16_t port() const noexcept;
+
+  /// local: dialled by this side; remote: accepted by it.
+  [[nodiscard]] connection_kind kind() const noexcept;
+
+  /// A snapshot of the connection's counters.
+  [[nodiscard]] connection_stats stats() const noexcept;
+
+  struct impl;
+
+private:
+  friend class detail::engine_core;
+  explicit connection(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace socketengine

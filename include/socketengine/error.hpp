@@ -1,0 +1,49 @@
+#pragma once
+/// \file error.hpp
+/// The library's error codes and their `std::error_category`.
+
+#include <string>
+#include <system_error>
+
+namespace socketengine {
+
+/// Errors the library reports. Setup calls throw `std::system_error` with one
+/// of these (or an operating-system code); per-message problems arrive through
+/// the error handler and the connection's counters instead.
+enum class errc {
+  // Bad input from a peer: the line is dropped, the connection goes on,
+  // except for line_too_long, which closes the connection.
+  line_too_long = 1, ///< a line grew past `limits::max_line_bytes`
+  invalid_json,      ///< a line is not valid JSON
+  invalid_utf8,      ///< a line holds bytes that are not UTF-8
+  too_deep,          ///< JSON nested deeper than `limits::max_depth`
+  missing_key,       ///< a JSON object without "type" or "data"
+  invalid_message,   ///< not a JSON object, or "type" is not a string
+  too_many_channels, ///< a new channel beyond `limits::max_channels`
+
+  // Writes and connection state.
+  not_connected,   ///< the connection is closed (or closing)
+  queue_full,      ///< the write queue stayed full past the write timeout
+  connect_timeout, ///< no connection could be made within connect_timeout
+  engine_closed,   ///< the hub, host or client was closed
+
+  // Why a connection ended (see `connection::close_reason()`).
+  closed_locally, ///< `close()` was called on this side
+  peer_closing,   ///< the peer sent `__status` / `__closing`
+  peer_eof,       ///< the peer closed its side of the socket
+
+  // Trouble in user code, reported to the error handler.
+  handler_threw,          ///< a callback threw an exception
+  callback_queue_overflow ///< callbacks fell behind; an event was dropped
+};
+
+/// The category of `errc` values; its name is "socketengine".
+const std::error_category& error_category() noexcept;
+
+/// Makes an `std::error_code` in the socketengine category.
+std::error_code make_error_code(errc e) noexcept;
+
+} // namespace socketengine
+
+template <>
+struct std::is_error_code_enum<socketengine::errc> : std::true_type {};

@@ -1,0 +1,62 @@
+#pragma once
+/// \file host.hpp
+/// The serving side of a host/client pair (seed `host`).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <socketengine/connection.hpp>
+#include <socketengine/engine.hpp>
+#include <socketengine/options.hpp>
+#include <socketengine/value.hpp>
+
+namespace socketengine {
+
+/// A host: binds an address and port and serves any number of clients.
+/// Unlike hub connections, host/client connections send no `__name_conn` and
+/// no `__status`/`__closing`.
+class host : public engine {
+public:
+  /// Starts the I/O thread and, if `options.open`, binds and listens.
+  /// \throws std::system_error naming the address and port if it cannot bind.
+  explicit host(host_options options = {});
+
+  /// Closes the host (see engine::close).
+  ~host();
+
+  /// Binds and listens (seed `open()`); does nothing if already open.
+  /// \throws std::system_error naming the address and port if it cannot bind.
+  void open();
+
+  /// Starts accepting clients (seed `start()`); before it, clients wait in the
+  /// listen backlog. Opens first if needed. Idempotent.
+  host& start();
+
+  /// The port bound (useful with port 0); 0 before `open()`.
+  [[nodiscard]] std::uint16_t port() const noexcept;
+
+  /// Seed `getClients()`: the connections of all clients, in the order they
+  /// connected.
+  [[nodiscard]] std::vector<std::shared_ptr<connection>> clients() const { return connections(); }
+
+  /// Seed `get_ALL`: the last value on `channel` from every client that has
+  /// one, in the order they connected; empty when none has.
+  [[nodiscard]] std::vector<value> get_all(std::string_view channel) const;
+
+  /// Seed `write_ALL` and `writeLock_ALL`: writes to every open client and
+  /// returns how many accepted the message. (Every write is atomic per
+  /// connection, so the seed's lock-taking variant needs no twin.)
+  std::size_t write_all(std::string_view channel, const value& v);
+
+private:
+  std::mutex mu_; // serialises open()
+  std::string address_;
+  std::uint16_t port_;
+};
+
+} // namespace socketengine

@@ -1,0 +1,88 @@
+#pragma once
+/// \file hub.hpp
+/// A hub both listens for peers and dials named peers (seed `hub`).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <socketengine/connection.hpp>
+#include <socketengine/engine.hpp>
+#include <socketengine/options.hpp>
+#include <socketengine/value.hpp>
+
+namespace socketengine {
+
+/// A hub: listens on a port and accepts peers (remote connections), and dials
+/// named peers with `connect` (local connections). Every connection keeps the
+/// latest value per channel.
+///
+/// "local" and "remote" mean the same for readers and writers: local
+/// connections are the ones this hub dialled, remote ones those it accepted.
+/// (The Python 0.3.0 package swapped the meaning for `write_to_local` and
+/// `write_to_remote`; socketengine does not.)
+class hub : public engine {
+public:
+  /// Starts listening and starts the I/O thread.
+  /// \throws std::system_error naming the port when an explicit port is in
+  ///         use, or when none of 8080..8179 is free if no port was given.
+  explicit hub(hub_options options = {});
+
+  /// Closes the hub (see engine::close).
+  ~hub();
+
+  /// The port the hub listens on.
+  [[nodiscard]] std::uint16_t port() const noexcept;
+
+  /// Dials `address`:`port`, names the connection `name` and sends the name to
+  /// the peer (`__name_conn`). Blocks until connected; retries while the peer
+  /// refuses, for up to hub_options::connect_timeout.
+  /// \returns the new connection, already listed in connections().
+  /// \throws std::system_error errc::connect_timeout, a resolver or socket
+  ///         error, or errc::engine_closed.
+  std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
+                                      std::uint16_t port);
+
+  /// As above, reporting failure in `ec` and returning null.
+  std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
+                                      std::uint16_t port, std::error_code& ec);
+
+  /// Seed `getConnections()`: the same as connections().
+  [[nodiscard]] std::vector<std::shared_ptr<connection>> get_connections() const {
+    return connections();
+  }
+
+  /// The last value on `channel` of every connection that has one, in the
+  /// order the connections were made; empty when none has.
+  [[nodiscard]] std::vector<value> get_all(std::string_view channel) const;
+  /// As get_all, over the connections named `name`.
+  [[nodiscard]] std::vector<value> get_by_name(std::string_view name,
+                                               std::string_view channel) const;
+  /// As get_all, over local connections (dialled by this hub).
+  [[nodiscard]] std::vector<value> get_local(std::string_view channel) const;
+  /// As get_all, over remote connections (accepted by this hub).
+  [[nodiscard]] std::vector<value> get_remote(std::string_view channel) const;
+
+  /// Waits until some connection has a value on `channel` (at once if one
+  /// has) and returns get_all(channel); empty on timeout or close.
+  [[nodiscard]] std::vector<value> wait_for(std::string_view channel,
+                                            std::chrono::milliseconds timeout) const;
+
+  /// Writes to every open connection. Returns how many accepted the message;
+  /// a connection that fails (closed, queue full) is skipped.
+  std::size_t write_all(std::string_view channel, const value& v);
+  /// Writes to every open connection named `name`; returns how many accepted it.
+  std::size_t write_to_name(std::string_view name, std::string_view channel, const value& v);
+  /// Writes to every open local connection; returns how many accepted it.
+  std::size_t write_to_local(std::string_view channel, const value& v);
+  /// Writes to every open remote connection; returns how many accepted it.
+  std::size_t write_to_remote(std::string_view channel, const value& v);
+};
+
+} // namespace socketengine

@@ -1,0 +1,101 @@
+#pragma once
+/// \file options.hpp
+/// Options of hubs, hosts and clients: plain structs with documented defaults,
+/// meant for designated initialisers: `hub h({.port = 9000});`.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace socketengine {
+
+/// What a write does when the connection's write queue is full.
+enum class overflow_policy {
+  block, ///< wait up to the engine's `timeout` for room, then fail with errc::queue_full
+  fail   ///< fail at once with errc::queue_full
+};
+
+/// Bounds that keep a misbehaving peer or a slow reader from growing memory
+/// without limit. The same for hubs, hosts and clients.
+struct limits {
+  /// Longest line accepted from a peer, in bytes (without the `\n`). A longer
+  /// line closes that connection with errc::line_too_long. Default 64 MiB.
+  std::size_t max_line_bytes = std::size_t{64} << 20;
+  /// Deepest JSON nesting accepted in a line; deeper lines are dropped with
+  /// errc::too_deep. Default 64.
+  std::size_t max_depth = 64;
+  /// Most distinct channels stored per connection; a message on a new channel
+  /// beyond this is dropped with errc::too_many_channels. Default 4096.
+  std::size_t max_channels = 4096;
+  /// Bytes a connection may have queued for sending. Default 16 MiB. A single
+  /// message larger than this is still accepted when the queue is empty.
+  std::size_t max_write_queue_bytes = std::size_t{16} << 20;
+  /// What a write does when the queue is full. Default: block.
+  overflow_policy on_full_queue = overflow_policy::block;
+  /// Events (messages, connects, disconnects, errors) waiting for the callback
+  /// thread; past this, new events are dropped and counted. Default 65536.
+  std::size_t max_pending_callbacks = 65536;
+  /// Closed connections a hub or host keeps listed (their last values stay
+  /// readable); the oldest closed ones are forgotten past this. Default 256.
+  std::size_t max_closed_connections = 256;
+};
+
+/// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
+struct hub_options {
+  /// Port to listen on. Empty: the first free port of 8080..8179, as the seed.
+  /// 0: a port chosen by the operating system (see `hub::port()`).
+  std::optional<std::uint16_t> port;
+  /// Address to listen on. Default: all IPv4 interfaces, as the seed.
+  /// "::" listens on IPv6 and (where the system allows) IPv4 too.
+  std::string bind_address = "0.0.0.0";
+  /// Seed `timeout`: how long `close()` waits for queued bytes to be written,
+  /// and how long a write blocks on a full queue. Default 2 s.
+  std::chrono::milliseconds timeout{2000};
+  /// How long `connect()` keeps retrying a refused connection. Default 10 s;
+  /// the seed retries forever (use `std::chrono::milliseconds::max()`).
+  std::chrono::milliseconds connect_timeout{10000};
+  /// Seed `size`: bytes asked for per read. The engine never reads less than
+  /// 4096 at a time, whatever this says; it is kept for the seed's signature.
+  std::size_t read_size = 256;
+  struct limits limits {};
+};
+
+/// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
+/// size=256, open=True)`).
+struct host_options {
+  /// Address to bind. The host binds exactly this (the Python seed bound all
+  /// interfaces whatever it was given).
+  std::string address = "127.0.0.1";
+  /// Port to bind; 0 lets the operating system choose (see `host::port()`).
+  std::uint16_t port = 8080;
+  /// Seed `timeout`, as for hub_options::timeout.
+  std::chrono::milliseconds timeout{2000};
+  /// Seed `size`, as for hub_options::read_size.
+  std::size_t read_size = 256;
+  /// Bind in the constructor (seed `open=True`); otherwise call `open()`.
+  bool open = true;
+  struct limits limits {};
+};
+
+/// Options of a client (seed: `client(addr='127.0.0.1', port=8080, timeout=2,
+/// size=256, open=True)`).
+struct client_options {
+  /// Address of the host: a numeric IPv4/IPv6 address or a host name.
+  std::string address = "127.0.0.1";
+  /// Port of the host.
+  std::uint16_t port = 8080;
+  /// Seed `timeout`, as for hub_options::timeout.
+  std::chrono::milliseconds timeout{2000};
+  /// How long opening keeps retrying a refused connection. Default 10 s; the
+  /// seed retries forever (use `std::chrono::milliseconds::max()`).
+  std::chrono::milliseconds connect_timeout{10000};
+  /// Seed `size`, as for hub_options::read_size.
+  std::size_t read_size = 256;
+  /// Connect in the constructor (seed `open=True`); otherwise call `open()`.
+  bool open = true;
+  struct limits limits {};
+};
+
+} // namespace socketengine

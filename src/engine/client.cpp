@@ -1,0 +1,72 @@
+#include <socketengine/client.hpp>
+
+#include <socketengine/error.hpp>
+
+#include "engine/engine_core.hpp"
+
+namespace socketengine {
+
+namespace {
+std::shared_ptr<detail::engine_core> make_client_core(const client_options& o) {
+  auto core = std::make_shared<detail::engine_core>(detail::engine_config{
+      "client", o.timeout, o.connect_timeout, o.read_size, o.limits, /*hub_protocol=*/false});
+  core->start();
+  return core;
+}
+} // namespace
+
+client::client(client_options options)
+    : engine(make_client_core(options)), address_(options.address), port_(options.port) {
+  if (options.open) open();
+}
+
+client::~client() = default;
+
+void client::open() {
+  std::lock_guard lk(mu_);
+  if (conn_) return;
+  std::error_code ec;
+  auto c = core_->dial({}, address_, port_, ec);
+  if (ec)
+    throw std::system_error(ec, "socketengine: client: cannot connect to " + address_ + " port " +
+                                    std::to_string(port_));
+  conn_ = std::move(c);
+}
+
+client& client::start() {
+  open();
+  return *this;
+}
+
+std::shared_ptr<socketengine::connection> client::connection() const {
+  std::lock_guard lk(mu_);
+  return conn_;
+}
+
+std::optional<value> client::get(std::string_view channel) const {
+  auto c = connection();
+  return c ? c->get(channel) : std::nullopt;
+}
+
+std::optional<value> client::wait_for(std::string_view channel,
+                                      std::chrono::milliseconds timeout) const {
+  auto c = connection();
+  return c ? c->wait_for(channel, timeout) : std::nullopt;
+}
+
+void client::write(std::string_view channel, const value& v) {
+  auto c = connection();
+  if (!c) throw std::system_error(errc::not_connected, "socketengine: client: not open");
+  c->write(channel, v);
+}
+
+void client::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
+  auto c = connection();
+  if (!c) {
+    ec = errc::not_connected;
+    return;
+  }
+  c->write(channel, v, ec);
+}
+
+} // namespace socketengine

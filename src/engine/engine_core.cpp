@@ -1,0 +1,497 @@
+#include "engine/engine_core.hpp"
+
+#include <cstdio>
+#include <future>
+
+#include <socketengine/error.hpp>
+
+#include "net/connection_impl.hpp"
+#include "wire/legacy_codec.hpp"
+
+namespace socketengine::detail {
+
+using asio::ip::tcp;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+steady_clock::time_point deadline_after(milliseconds d) {
+  auto now = steady_clock::now();
+  if (d.count() <= 0) return now;
+  if (d >= std::chrono::duration_cast<milliseconds>(steady_clock::time_point::max() - now))
+    return steady_clock::time_point::max();
+  return now + d;
+}
+
+// One attempt to dial a peer: resolve, connect, retry while refused, give
+// up at the deadline. Lives on the I/O thread; the caller waits on `result`.
+struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
+  struct outcome {
+    std::error_code ec;
+    std::shared_ptr<connection> conn;
+  };
+
+  dial_op(engine_core& core, std::string name, std::string host, std::uint16_t port,
+          steady_clock::time_point deadline)
+      : core(core), resolver(core.io()), socket(core.io()), retry(core.io()),
+        timeout(core.io()), name(std::move(name)), host(std::move(host)), port(port),
+        deadline(deadline) {}
+
+  ~dial_op() {
+    if (!done) result.set_value({errc::engine_closed, nullptr});
+  }
+
+  void start() {
+    if (deadline != steady_clock::time_point::max()) {
+      timeout.expires_at(deadline);
+      timeout.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec) self->fail(errc::connect_timeout);
+      });
+    }
+    resolver.async_resolve(host, std::to_string(port),
+                           [self = shared_from_this()](std::error_code ec,
+                                                       tcp::resolver::results_type results) {
+                             if (self->done) return;
+                             if (ec) return self->fail(ec);
+                             self->endpoints = std::move(results);
+                             self->attempt();
+                           });
+  }
+
+  void attempt() {
+    asio::async_connect(socket, endpoints,
+                        [self = shared_from_this()](std::error_code ec, const tcp::endpoint&) {
+                          if (self->done) return;
+                          if (!ec) return self->succeed();
+                          if (ec != asio::error::connection_refused) return self->fail(ec);
+                          // The seed retried forever at full speed; back off
+                          // a little instead, capped so a peer that comes up
+                          // is found within half a second.
+                          self->retry.expires_after(self->backoff);
+                          self->backoff = std::min(self->backoff * 2, milliseconds(500));
+                          self->retry.async_wait([self](std::error_code wait_ec) {
+                            if (!wait_ec && !self->done) self->attempt();
+                          });
+                        });
+  }
+
+  void succeed() {
+    done = true;
+    timeout.cancel();
+    std::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto c = core.make_connection(std::move(socket), connection_kind::local, name, host, port);
+    if (core.config().hub_protocol) {
+      std::string line;
+      append_line(line, channels::name_conn, name);
+      c->impl_->queue_first(line);
+    }
+    core.register_connection(c);
+    connection::impl::start(c);
+    result.set_value({{}, c});
+  }
+
+  void fail(std::error_code ec) {
+    if (done) return;
+    done = true;
+    std::error_code ignored;
+    resolver.cancel();
+    socket.close(ignored);
+    retry.cancel();
+    timeout.cancel();
+    result.set_value({ec, nullptr});
+  }
+
+  engine_core& core;
+  tcp::resolver resolver;
+  tcp::socket socket;
+  asio::steady_timer retry;
+  asio::steady_timer timeout;
+  std::string name;
+  std::string host;
+  std::uint16_t port;
+  steady_clock::time_point deadline;
+  milliseconds backoff{10};
+  tcp::resolver::results_type endpoints;
+  std::promise<outcome> result;
+  bool done = false;
+};
+
+engine_core::engine_core(engine_config cfg)
+    : cfg_(std::move(cfg)), timeout_ms_(cfg_.timeout.count()) {}
+
+engine_core::~engine_core() { close(); }
+
+void engine_core::start() {
+  std::weak_ptr<engine_core> weak = weak_from_this();
+  dispatcher_ = std::make_unique<dispatcher>(cfg_.lim.max_pending_callbacks, [weak](std::size_t n) {
+    if (auto self = weak.lock())
+      self->report(nullptr, errc::callback_queue_overflow,
+                   std::to_string(n) + " events dropped: callbacks are too slow");
+  });
+  work_.emplace(io_.get_executor());
+  io_thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        // Handlers are written not to throw; this keeps a bug (or
+        // bad_alloc) from taking the whole process down with the thread.
+        std::fprintf(stderr, "socketengine: %s: I/O thread: %s\n", cfg_.label.c_str(), e.what());
+      }
+    }
+  });
+  io_thread_id_ = io_thread_.get_id();
+}
+
+void engine_core::run_on_io(const std::function<void()>& fn) {
+  if (!io_thread_.joinable() || running_on_io_thread()) {
+    fn();
+    return;
+  }
+  std::promise<void> done;
+  auto f = done.get_future();
+  asio::post(io_, [&] {
+    try {
+      fn();
+      done.set_value();
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  f.get();
+}
+
+// --- listening -------------------------------------------------------------
+
+void engine_core::listen(const std::string& address, std::optional<std::uint16_t> port,
+                         std::uint16_t first, std::uint16_t last) {
+  if (closing_) throw std::system_error(errc::engine_closed, "socketengine: " + cfg_.label);
+  run_on_io([&] {
+    std::error_code ec;
+    auto addr = asio::ip::make_address(address, ec);
+    if (ec)
+      throw std::system_error(ec, "socketengine: " + cfg_.label + ": bad address \"" + address + "\"");
+    std::uint16_t lo = port ? *port : first;
+    std::uint16_t hi = port ? *port : last;
+    for (std::uint32_t p = lo; p <= hi; ++p) {
+      tcp::endpoint ep(addr, static_cast<std::uint16_t>(p));
+      std::error_code ignored;
+      acceptor_.close(ignored);
+      acceptor_.open(ep.protocol(), ec);
+      if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec) acceptor_.bind(ep, ec);
+      if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+      if (!ec) {
+        listen_port_ = acceptor_.local_endpoint().port();
+        return;
+      }
+    }
+    acceptor_.close(ec);
+    std::string what = port ? "cannot listen on " + address + " port " + std::to_string(*port)
+                            : "no free port in " + std::to_string(first) + ".." + std::to_string(last) +
+                                  " on " + address;
+    throw std::system_error(ec, "socketengine: " + cfg_.label + ": " + what);
+  });
+}
+
+void engine_core::start_accepting() {
+  asio::post(io_, [this] {
+    if (accepting_ || closing_ || !acceptor_.is_open()) return;
+    accepting_ = true;
+    do_accept();
+  });
+}
+
+void engine_core::do_accept() {
+  acceptor_.async_accept([this](std::error_code ec, tcp::socket s) {
+    if (closing_ || !acceptor_.is_open()) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      // Out of descriptors, say: report and try again shortly rather than
+      // spin on an error that will not clear at once.
+      post_error(nullptr, ec, "accept failed");
+      accept_retry_.emplace(io_, milliseconds(100));
+      accept_retry_->async_wait([this](std::error_code wait_ec) {
+        if (!wait_ec && !closing_) do_accept();
+      });
+      return;
+    }
+    std::error_code peer_ec;
+    auto peer = s.remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      s.set_option(tcp::no_delay(true), peer_ec);
+      auto c = make_connection(std::move(s), connection_kind::remote, {}, peer.address().to_string(),
+                               peer.port());
+      register_connection(c);
+      connection::impl::start(c);
+    }
+    do_accept();
+  });
+}
+
+// --- dialling ----------------------------------------------------------------
+
+std::shared_ptr<connection> engine_core::dial(std::string_view name, std::string_view address,
+                                              std::uint16_t port, std::error_code& ec) {
+  if (closing_) {
+    ec = errc::engine_closed;
+    return nullptr;
+  }
+  auto op = std::make_shared<dial_op>(*this, std::string(name), std::string(address), port,
+                                      deadline_after(cfg_.connect_timeout));
+  auto result = op->result.get_future();
+  asio::post(io_, [this, op = std::move(op)] {
+    if (closing_) return; // op's destructor reports engine_closed
+    dials_.erase(std::remove_if(dials_.begin(), dials_.end(), [](auto& w) { return w.expired(); }),
+                 dials_.end());
+    dials_.push_back(op);
+    op->start();
+  });
+  auto out = result.get();
+  ec = out.ec;
+  return out.conn;
+}
+
+// --- connections -----------------------------------------------------------
+
+std::shared_ptr<connection> engine_core::make_connection(tcp::socket s, connection_kind kind,
+                                                         std::string name, std::string address,
+                                                         std::uint16_t port) {
+  return std::shared_ptr<connection>(new connection(std::make_unique<connection::impl>(
+      shared_from_this(), std::move(s), kind, std::move(name), std::move(address), port)));
+}
+
+void engine_core::register_connection(const std::shared_ptr<connection>& c) {
+  {
+    std::lock_guard lk(list_mu_);
+    list_.push_back(c);
+    ++open_count_;
+  }
+  notify_waiters();
+  dispatcher_->post([weak = weak_from_this(), c] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::shared_ptr<const connection_handler>> hs;
+    {
+      std::lock_guard lk(self->handlers_mu_);
+      hs = self->connect_handlers_;
+    }
+    for (auto& h : hs) {
+      try {
+        (*h)(c);
+      } catch (const std::exception& e) {
+        self->report(c, errc::handler_threw, std::string("connect handler: ") + e.what());
+      } catch (...) {
+        self->report(c, errc::handler_threw, "connect handler threw");
+      }
+    }
+  });
+}
+
+void engine_core::on_connection_closed(const std::shared_ptr<connection>& c) {
+  {
+    std::lock_guard lk(list_mu_);
+    --open_count_;
+    // Forget the oldest closed connections past the limit, so a hub that
+    // sees peers come and go does not grow forever.
+    std::size_t closed = list_.size() - open_count_;
+    for (auto it = list_.begin(); closed > cfg_.lim.max_closed_connections && it != list_.end();) {
+      if (!(*it)->is_open() && *it != c) {
+        it = list_.erase(it);
+        --closed;
+      } else {
+        ++it;
+      }
+    }
+  }
+  notify_waiters();
+  dispatcher_->post([weak = weak_from_this(), c] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::shared_ptr<const connection_handler>> hs;
+    {
+      std::lock_guard lk(self->handlers_mu_);
+      hs = self->disconnect_handlers_;
+    }
+    for (auto& h : hs) {
+      try {
+        (*h)(c);
+      } catch (const std::exception& e) {
+        self->report(c, errc::handler_threw, std::string("disconnect handler: ") + e.what());
+      } catch (...) {
+        self->report(c, errc::handler_threw, "disconnect handler threw");
+      }
+    }
+  });
+}
+
+std::vector<std::shared_ptr<connection>> engine_core::connections() const {
+  std::lock_guard lk(list_mu_);
+  return list_;
+}
+
+std::vector<value> engine_core::collect(const connection_filter& keep,
+                                       std::string_view channel) const {
+  std::vector<value> out;
+  for (auto& c : connections())
+    if (keep(*c))
+      if (auto v = c->get(channel)) out.push_back(std::move(*v));
+  return out;
+}
+
+std::size_t engine_core::write_each(const connection_filter& keep, std::string_view channel,
+                                    const value& v) {
+  std::string line;
+  append_line(line, channel, v);
+  std::size_t n = 0;
+  for (auto& c : connections()) {
+    if (!c->is_open() || !keep(*c)) continue;
+    std::error_code ec;
+    c->impl_->enqueue(c, line, ec);
+    if (!ec) ++n;
+  }
+  return n;
+}
+
+// --- handlers ------------------------------------------------------------------
+
+void engine_core::add_handler(std::string_view channel, message_handler h) {
+  std::lock_guard lk(handlers_mu_);
+  handlers_[std::string(channel)].push_back(std::make_shared<const message_handler>(std::move(h)));
+  has_message_handlers_.store(true, std::memory_order_release);
+}
+
+void engine_core::add_any_handler(any_message_handler h) {
+  std::lock_guard lk(handlers_mu_);
+  any_handlers_.push_back(std::make_shared<const any_message_handler>(std::move(h)));
+  has_message_handlers_.store(true, std::memory_order_release);
+}
+
+void engine_core::add_connect_handler(connection_handler h) {
+  std::lock_guard lk(handlers_mu_);
+  connect_handlers_.push_back(std::make_shared<const connection_handler>(std::move(h)));
+}
+
+void engine_core::add_disconnect_handler(connection_handler h) {
+  std::lock_guard lk(handlers_mu_);
+  disconnect_handlers_.push_back(std::make_shared<const connection_handler>(std::move(h)));
+}
+
+void engine_core::set_error_handler(error_handler h) {
+  std::lock_guard lk(handlers_mu_);
+  error_handler_ = h ? std::make_shared<const error_handler>(std::move(h)) : nullptr;
+}
+
+void engine_core::post_message(const std::shared_ptr<connection>& c, const std::string& channel,
+                               const value& v) {
+  dispatcher_->post([weak = weak_from_this(), c, channel, v] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::shared_ptr<const message_handler>> hs;
+    std::vector<std::shared_ptr<const any_message_handler>> any;
+    {
+      std::lock_guard lk(self->handlers_mu_);
+      if (auto it = self->handlers_.find(channel); it != self->handlers_.end()) hs = it->second;
+      any = self->any_handlers_;
+    }
+    auto guarded = [&](auto&& call) {
+      try {
+        call();
+      } catch (const std::exception& e) {
+        self->report(c, errc::handler_threw, "handler for \"" + channel + "\": " + e.what());
+      } catch (...) {
+        self->report(c, errc::handler_threw, "handler for \"" + channel + "\" threw");
+      }
+    };
+    for (auto& h : hs) guarded([&] { (*h)(c, v); });
+    for (auto& h : any) guarded([&] { (*h)(c, channel, v); });
+  });
+}
+
+void engine_core::post_error(const std::shared_ptr<connection>& c, std::error_code ec,
+                             std::string detail) {
+  dispatcher_->post([weak = weak_from_this(), c, ec, detail = std::move(detail)] {
+    if (auto self = weak.lock()) self->report(c, ec, detail);
+  });
+}
+
+void engine_core::report(const std::shared_ptr<connection>& c, std::error_code ec,
+                         const std::string& detail) {
+  std::shared_ptr<const error_handler> h;
+  {
+    std::lock_guard lk(handlers_mu_);
+    h = error_handler_;
+  }
+  if (h) {
+    try {
+      (*h)(c, ec, detail);
+      return;
+    } catch (...) {
+      // An error handler that throws has nowhere left to report to; fall
+      // through to stderr rather than lose the report.
+    }
+  }
+  std::string who = c ? " " + c->address() + ":" + std::to_string(c->port()) : "";
+  if (c && !c->name().empty()) who += " \"" + c->name() + "\"";
+  std::fprintf(stderr, "socketengine: %s%s: %s (%s)\n", cfg_.label.c_str(), who.c_str(),
+               ec.message().c_str(), detail.c_str());
+}
+
+// --- waits -------------------------------------------------------------------
+
+bool engine_core::wait_until(steady_clock::time_point deadline,
+                             const std::function<bool()>& pred) const {
+  std::unique_lock lk(wait_mu_);
+  wait_cv_.wait_until(lk, deadline, [&] { return closing_.load() || pred(); });
+  return pred();
+}
+
+void engine_core::notify_waiters() {
+  {
+    std::lock_guard lk(wait_mu_);
+    ++generation_;
+  }
+  wait_cv_.notify_all();
+}
+
+// --- shutdown ------------------------------------------------------------------
+
+void engine_core::close() {
+  std::unique_lock lk(close_mu_);
+  if (closed_) return;
+  closing_ = true;
+  notify_waiters();
+  if (io_thread_.joinable()) {
+    asio::post(io_, [this] {
+      std::error_code ignored;
+      acceptor_.close(ignored);
+      if (accept_retry_) accept_retry_->cancel();
+      for (auto& w : dials_)
+        if (auto d = w.lock()) d->fail(errc::engine_closed);
+      dials_.clear();
+      for (auto& c : connections()) connection::impl::begin_close(c, errc::closed_locally, true);
+    });
+    // Each connection flushes for at most the timeout on its own; wait for
+    // that, then close whatever is still open.
+    {
+      std::unique_lock wl(wait_mu_);
+      wait_cv_.wait_until(wl, deadline_after(timeout() + milliseconds(200)), [&] {
+        std::lock_guard ll(list_mu_);
+        return open_count_ == 0;
+      });
+    }
+    asio::post(io_, [this] {
+      for (auto& c : connections()) connection::impl::finish_close(c, errc::closed_locally);
+    });
+    work_.reset();
+    io_thread_.join();
+  }
+  closed_ = true;
+  lk.unlock();
+  // Outside close_mu_: a callback may be calling close() right now, and the
+  // dispatcher can only finish once that callback returns.
+  if (dispatcher_) dispatcher_->stop();
+}
+
+} // namespace socketengine::detail

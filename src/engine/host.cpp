@@ -1,0 +1,46 @@
+#include <socketengine/host.hpp>
+
+#include "engine/engine_core.hpp"
+
+namespace socketengine {
+
+namespace {
+std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
+  auto core = std::make_shared<detail::engine_core>(detail::engine_config{
+      "host", o.timeout, std::chrono::milliseconds(0), o.read_size, o.limits,
+      /*hub_protocol=*/false});
+  core->start();
+  return core;
+}
+} // namespace
+
+host::host(host_options options)
+    : engine(make_host_core(options)), address_(options.address), port_(options.port) {
+  if (options.open) open();
+}
+
+host::~host() = default;
+
+void host::open() {
+  std::lock_guard lk(mu_);
+  if (core_->listening()) return;
+  core_->listen(address_, port_);
+}
+
+host& host::start() {
+  open();
+  core_->start_accepting();
+  return *this;
+}
+
+std::uint16_t host::port() const noexcept { return core_->listen_port(); }
+
+std::vector<value> host::get_all(std::string_view channel) const {
+  return core_->collect([](const connection&) { return true; }, channel);
+}
+
+std::size_t host::write_all(std::string_view channel, const value& v) {
+  return core_->write_each([](const connection&) { return true; }, channel, v);
+}
+
+} // namespace socketengine

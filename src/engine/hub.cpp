@@ -1,0 +1,89 @@
+#include <socketengine/hub.hpp>
+
+#include <socketengine/error.hpp>
+
+#include "engine/engine_core.hpp"
+
+namespace socketengine {
+
+namespace {
+std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
+  auto core = std::make_shared<detail::engine_core>(detail::engine_config{
+      "hub", o.timeout, o.connect_timeout, o.read_size, o.limits, /*hub_protocol=*/true});
+  core->start();
+  return core;
+}
+
+bool any(const connection&) { return true; }
+} // namespace
+
+hub::hub(hub_options options) : engine(make_hub_core(options)) {
+  core_->listen(options.bind_address, options.port);
+  core_->start_accepting();
+}
+
+hub::~hub() = default;
+
+std::uint16_t hub::port() const noexcept { return core_->listen_port(); }
+
+std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view address,
+                                         std::uint16_t port, std::error_code& ec) {
+  return core_->dial(name, address, port, ec);
+}
+
+std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view address,
+                                         std::uint16_t port) {
+  std::error_code ec;
+  auto c = core_->dial(name, address, port, ec);
+  if (ec)
+    throw std::system_error(ec, "socketengine: hub: cannot connect to " + std::string(address) +
+                                    " port " + std::to_string(port));
+  return c;
+}
+
+std::vector<value> hub::get_all(std::string_view channel) const {
+  return core_->collect(any, channel);
+}
+
+std::vector<value> hub::get_by_name(std::string_view name, std::string_view channel) const {
+  return core_->collect([&](const connection& c) { return c.name() == name; }, channel);
+}
+
+std::vector<value> hub::get_local(std::string_view channel) const {
+  return core_->collect([](const connection& c) { return c.kind() == connection_kind::local; },
+                        channel);
+}
+
+std::vector<value> hub::get_remote(std::string_view channel) const {
+  return core_->collect([](const connection& c) { return c.kind() == connection_kind::remote; },
+                        channel);
+}
+
+std::vector<value> hub::wait_for(std::string_view channel, std::chrono::milliseconds timeout) const {
+  std::vector<value> found;
+  core_->wait_until(detail::deadline_after(timeout), [&] {
+    found = get_all(channel);
+    return !found.empty();
+  });
+  return found;
+}
+
+std::size_t hub::write_all(std::string_view channel, const value& v) {
+  return core_->write_each(any, channel, v);
+}
+
+std::size_t hub::write_to_name(std::string_view name, std::string_view channel, const value& v) {
+  return core_->write_each([&](const connection& c) { return c.name() == name; }, channel, v);
+}
+
+std::size_t hub::write_to_local(std::string_view channel, const value& v) {
+  return core_->write_each([](const connection& c) { return c.kind() == connection_kind::local; },
+                           channel, v);
+}
+
+std::size_t hub::write_to_remote(std::string_view channel, const value& v) {
+  return core_->write_each([](const connection& c) { return c.kind() == connection_kind::remote; },
+                           channel, v);
+}
+
+} // namespace socketengine

@@ -1,0 +1,390 @@
+#include "net/connection_impl.hpp"
+
+#include <algorithm>
+
+#include <socketengine/error.hpp>
+
+#include "engine/engine_core.hpp"
+#include "wire/legacy_codec.hpp"
+
+namespace socketengine {
+
+namespace {
+// A buffer that held one large message is given back rather than kept by
+// an idle connection.
+constexpr std::size_t keep_write_capacity = 256 * 1024;
+// The engine never reads less than this at a time: the seed's 256-byte reads
+// are one of the reasons it was slow.
+constexpr std::size_t min_read_size = 4096;
+} // namespace
+
+connection::impl::impl(const std::shared_ptr<detail::engine_core>& core, asio::ip::tcp::socket s,
+                       connection_kind kind, std::string name, std::string address,
+                       std::uint16_t port)
+    : core_(core), core_raw_(core.get()), kind_(kind), address_(std::move(address)), port_(port),
+      limits_(core->config().lim), hub_protocol_(core->config().hub_protocol),
+      socket_(std::move(s)),
+      reader_(limits_.max_line_bytes, std::max(min_read_size, core->config().read_size)),
+      name_(std::move(name)) {}
+
+// --- I/O thread ------------------------------------------------------------
+
+void connection::impl::start(const std::shared_ptr<connection>& self) {
+  do_read(self);
+  do_write(self);
+}
+
+void connection::impl::do_read(const std::shared_ptr<connection>& self) {
+  auto& me = *self->impl_;
+  if (!me.socket_) return;
+  auto space = me.reader_.prepare();
+  me.socket_->async_read_some(
+      asio::buffer(space.data(), space.size()), [self](std::error_code ec, std::size_t n) {
+        auto& me = *self->impl_;
+        if (!me.socket_) return; // closed while the read was pending
+        if (ec) {
+          finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof) : ec);
+          return;
+        }
+        me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
+        me.reader_.commit(n);
+        bool fits = me.reader_.consume([&](std::string_view line) {
+          if (me.socket_) handle_line(self, line);
+        });
+        if (!me.socket_) return;
+        if (!fits) {
+          me.errors_.fetch_add(1, std::memory_order_relaxed);
+          me.core_raw_->post_error(self, errc::line_too_long,
+                                   "line longer than " + std::to_string(me.limits_.max_line_bytes) +
+                                       " bytes; closing the connection");
+          finish_close(self, errc::line_too_long);
+          return;
+        }
+        me.reader_.shrink_if_idle();
+        do_read(self);
+      });
+}
+
+void connection::impl::handle_line(const std::shared_ptr<connection>& self, std::string_view line) {
+  auto& me = *self->impl_;
+  auto r = detail::decode_line(line, me.limits_.max_depth);
+  if (r.what == detail::decode_result::status::blank) return;
+  if (r.what == detail::decode_result::status::error) {
+    me.errors_.fetch_add(1, std::memory_order_relaxed);
+    me.core_raw_->post_error(self, r.error, std::move(r.detail));
+    return;
+  }
+
+  auto& channel = r.message.channel;
+  auto& data = r.message.data;
+  namespace ch = detail::channels;
+  bool peer_closing = false;
+  if (channel == ch::status) {
+    peer_closing = data.is_string() && data.get_ref<const std::string&>() == ch::closing;
+  } else if (channel == ch::image) {
+    // One image in flight: the sender waits for this acknowledgement.
+    std::string ack;
+    detail::append_line(ack, ch::ack, std::string(ch::ack));
+    std::error_code ignored;
+    me.enqueue(self, ack, ignored, /*force=*/true);
+  }
+
+  std::optional<value> copy;
+  if (me.core_raw_->wants_messages()) copy = data;
+  bool stored = false;
+  me.store(channel, std::move(data), self, stored);
+  if (!stored) return;
+  me.messages_in_.fetch_add(1, std::memory_order_relaxed);
+  if (copy) me.core_raw_->post_message(self, channel, *copy);
+  me.core_raw_->notify_waiters();
+  if (peer_closing) finish_close(self, errc::peer_closing);
+}
+
+void connection::impl::store(const std::string& channel, value&& v,
+                             const std::shared_ptr<connection>& self, bool& stored) {
+  stored = false;
+  {
+    std::lock_guard lk(store_mu_);
+    auto it = values_.find(std::string_view(channel));
+    if (it == values_.end()) {
+      if (values_.size() >= limits_.max_channels) {
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        core_raw_->post_error(self, errc::too_many_channels,
+                              "channel \"" + channel + "\" is past the limit of " +
+                                  std::to_string(limits_.max_channels));
+        return;
+      }
+      it = values_.emplace(channel, entry{value(), 0}).first;
+    }
+    if (channel == detail::channels::name_conn && v.is_string())
+      name_ = v.get_ref<const std::string&>();
+    it->second.data = std::move(v);
+    it->second.version = ++version_;
+  }
+  stored = true;
+  store_cv_.notify_all();
+}
+
+void connection::impl::do_write(const std::shared_ptr<connection>& self) {
+  auto& me = *self->impl_;
+  if (me.write_in_flight_) return; // its completion handler continues
+  std::unique_lock lk(me.write_mu_);
+  if (!me.socket_ || me.state_ == state::closed) {
+    me.writing_ = false;
+    return;
+  }
+  if (me.pending_.empty()) {
+    me.writing_ = false;
+    bool finish = me.close_when_flushed_;
+    lk.unlock();
+    me.write_cv_.notify_all();
+    if (finish) finish_close(self, me.reason_);
+    return;
+  }
+  // Everything queued since the last write goes out in one call: small
+  // messages coalesce into few syscalls under load.
+  me.writing_ = true;
+  std::swap(me.pending_, me.inflight_);
+  lk.unlock();
+  me.write_in_flight_ = true;
+  asio::async_write(*me.socket_, asio::buffer(me.inflight_),
+                    [self](std::error_code ec, std::size_t n) {
+                      auto& me = *self->impl_;
+                      me.write_in_flight_ = false;
+                      me.bytes_out_.fetch_add(n, std::memory_order_relaxed);
+                      {
+                        std::lock_guard lk(me.write_mu_);
+                        me.inflight_.clear();
+                        if (me.inflight_.capacity() > keep_write_capacity) me.inflight_.shrink_to_fit();
+                      }
+                      me.write_cv_.notify_all();
+                      if (ec) {
+                        if (me.socket_) finish_close(self, ec);
+                        return;
+                      }
+                      do_write(self);
+                    });
+}
+
+void connection::impl::queue_first(std::string_view bytes) {
+  std::lock_guard lk(write_mu_);
+  pending_.append(bytes);
+  messages_out_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void connection::impl::begin_close(const std::shared_ptr<connection>& self, std::error_code reason,
+                                   bool send_status) {
+  auto& me = *self->impl_;
+  bool finish_now = false;
+  bool start_write = false;
+  {
+    std::lock_guard lk(me.write_mu_);
+    if (me.state_ != state::open) return;
+    me.state_ = state::closing;
+    me.reason_ = reason;
+    me.open_.store(false);
+    if (send_status && me.hub_protocol_ && me.socket_) {
+      detail::append_line(me.pending_, detail::channels::status, std::string(detail::channels::closing));
+      me.messages_out_.fetch_add(1, std::memory_order_relaxed);
+    }
+    me.close_when_flushed_ = true;
+    if (!me.socket_ || (!me.writing_ && me.pending_.empty())) {
+      finish_now = true;
+    } else if (!me.writing_) {
+      me.writing_ = true;
+      start_write = true;
+    }
+  }
+  me.write_cv_.notify_all(); // blocked writers see the new state
+  if (finish_now) {
+    finish_close(self, reason);
+    return;
+  }
+  if (start_write) do_write(self);
+  me.close_timer_.emplace(me.core_raw_->io(), me.core_raw_->timeout());
+  me.close_timer_->async_wait([self, reason](std::error_code ec) {
+    if (!ec) finish_close(self, reason); // flushing took too long
+  });
+}
+
+void connection::impl::finish_close(const std::shared_ptr<connection>& self, std::error_code reason) {
+  auto& me = *self->impl_;
+  {
+    std::lock_guard lk(me.write_mu_);
+    if (me.state_ == state::closed) return;
+    me.state_ = state::closed;
+    if (!me.reason_) me.reason_ = reason;
+    me.pending_.clear();
+    me.open_.store(false);
+  }
+  me.write_cv_.notify_all();
+  if (me.close_timer_) me.close_timer_->cancel();
+  if (me.socket_) {
+    std::error_code ignored;
+    me.socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    me.socket_->close(ignored);
+    // Destroyed here, on the I/O thread, while its io_context surely lives:
+    // a user may keep this connection long after the engine is gone.
+    me.socket_.reset();
+  }
+  {
+    std::lock_guard lk(me.store_mu_);
+    me.store_closed_ = true;
+  }
+  me.store_cv_.notify_all();
+  me.core_raw_->on_connection_closed(self);
+}
+
+// --- any thread -------------------------------------------------------------
+
+void connection::impl::enqueue(const std::shared_ptr<connection>& self, std::string_view bytes,
+                               std::error_code& ec, bool force) {
+  ec.clear();
+  auto core = core_.lock();
+  if (!core) {
+    ec = errc::not_connected;
+    return;
+  }
+  std::unique_lock lk(write_mu_);
+  if (state_ != state::open) {
+    ec = errc::not_connected;
+    return;
+  }
+  auto queued = [&] { return pending_.size() + inflight_.size(); };
+  auto full = [&] {
+    // An oversized message still goes out alone, or it never could.
+    return queued() > 0 && queued() + bytes.size() > limits_.max_write_queue_bytes;
+  };
+  if (!force && full()) {
+    // The I/O thread cannot wait for itself to drain the queue.
+    if (limits_.on_full_queue == overflow_policy::fail || core->running_on_io_thread()) {
+      ec = errc::queue_full;
+      return;
+    }
+    auto deadline = detail::deadline_after(core->timeout());
+    if (!write_cv_.wait_until(lk, deadline, [&] { return state_ != state::open || !full(); })) {
+      ec = errc::queue_full;
+      return;
+    }
+    if (state_ != state::open) {
+      ec = errc::not_connected;
+      return;
+    }
+  }
+  pending_.append(bytes);
+  messages_out_.fetch_add(1, std::memory_order_relaxed);
+  if (!writing_) {
+    writing_ = true;
+    asio::post(core->io(), [self] { do_write(self); });
+  }
+}
+
+// --- public API -------------------------------------------------------------
+
+connection::connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+connection::~connection() = default;
+
+std::optional<value> connection::get(std::string_view channel) const {
+  std::lock_guard lk(impl_->store_mu_);
+  auto it = impl_->values_.find(channel);
+  if (it == impl_->values_.end()) return std::nullopt;
+  return it->second.data;
+}
+
+std::optional<value> connection::wait_for(std::string_view channel,
+                                          std::chrono::milliseconds timeout) const {
+  auto& me = *impl_;
+  std::unique_lock lk(me.store_mu_);
+  auto it = me.values_.end();
+  me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
+    it = me.values_.find(channel);
+    return it != me.values_.end() || me.store_closed_;
+  });
+  if (it == me.values_.end()) return std::nullopt;
+  return it->second.data;
+}
+
+std::optional<value> connection::wait_for_next(std::string_view channel,
+                                               std::chrono::milliseconds timeout) const {
+  auto& me = *impl_;
+  std::unique_lock lk(me.store_mu_);
+  auto it = me.values_.find(channel);
+  std::uint64_t seen = it == me.values_.end() ? 0 : it->second.version;
+  bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
+    it = me.values_.find(channel);
+    return (it != me.values_.end() && it->second.version > seen) || me.store_closed_;
+  });
+  if (!fresh || it == me.values_.end() || it->second.version <= seen) return std::nullopt;
+  return it->second.data;
+}
+
+void connection::write(std::string_view channel, const value& v) {
+  std::error_code ec;
+  thread_local std::string line;
+  line.clear();
+  detail::append_line(line, channel, v); // throws on invalid UTF-8
+  impl_->enqueue(shared_from_this(), line, ec);
+  if (ec) throw std::system_error(ec, "socketengine: write on \"" + std::string(channel) + "\"");
+}
+
+void connection::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
+  try {
+    thread_local std::string line;
+    line.clear();
+    detail::append_line(line, channel, v);
+    impl_->enqueue(shared_from_this(), line, ec);
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+bool connection::flush(std::chrono::milliseconds timeout) {
+  auto& me = *impl_;
+  std::unique_lock lk(me.write_mu_);
+  return me.write_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
+    return me.state_ == impl::state::closed || (me.pending_.empty() && !me.writing_);
+  }) && me.pending_.empty() && !me.writing_;
+}
+
+void connection::close() {
+  auto core = impl_->core_.lock();
+  if (!core) return; // the engine is gone, and it closed every socket
+  auto self = shared_from_this();
+  if (!is_open() && core->closing()) return; // the engine's close() ends it
+  if (core->running_on_io_thread()) {
+    impl::begin_close(self, errc::closed_locally, true);
+    return;
+  }
+  asio::post(core->io(), [self] { impl::begin_close(self, errc::closed_locally, true); });
+  // begin_close bounds the flush by the timeout; allow it that, plus slack
+  // for the I/O thread to get to it.
+  auto deadline = detail::deadline_after(core->timeout() + std::chrono::seconds(1));
+  std::unique_lock lk(impl_->write_mu_);
+  impl_->write_cv_.wait_until(lk, deadline, [&] { return impl_->state_ == impl::state::closed; });
+}
+
+bool connection::is_open() const noexcept { return impl_->open_.load(); }
+
+std::error_code connection::close_reason() const {
+  std::lock_guard lk(impl_->write_mu_);
+  return impl_->reason_;
+}
+
+std::string connection::name() const {
+  std::lock_guard lk(impl_->store_mu_);
+  return impl_->name_;
+}
+
+std::string connection::address() const { return impl_->address_; }
+std::uint16_t connection::port() const noexcept { return impl_->port_; }
+connection_kind connection::kind() const noexcept { return impl_->kind_; }
+
+connection_stats connection::stats() const noexcept {
+  auto& me = *impl_;
+  return {me.messages_in_.load(), me.messages_out_.load(), me.bytes_in_.load(),
+          me.bytes_out_.load(), me.errors_.load()};
+}
+
+} // namespace socketengine

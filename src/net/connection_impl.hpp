@@ -1,0 +1,118 @@
+#pragma once
+// The state behind socketengine::connection and its socket I/O.
+//
+// Split by owner: the socket, the line reader and the close timer belong to
+// the I/O thread; the stored values (store_mu_) and the write queue
+// (write_mu_) are shared with user threads; counters are atomics.
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+
+#include <socketengine/connection.hpp>
+#include <socketengine/options.hpp>
+
+#include "wire/line_reader.hpp"
+
+namespace socketengine {
+
+namespace detail {
+class engine_core;
+
+// Lets unordered_map<std::string, ...> be searched with a string_view
+// without building a std::string.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+} // namespace detail
+
+struct connection::impl {
+  enum class state { open, closing, closed };
+
+  impl(const std::shared_ptr<detail::engine_core>& core, asio::ip::tcp::socket s,
+       connection_kind kind, std::string name, std::string address, std::uint16_t port);
+
+  // --- I/O thread --------------------------------------------------------
+  /// Starts the read loop and sends anything queued before it.
+  static void start(const std::shared_ptr<connection>& self);
+  /// Starts a graceful close: stop taking writes, optionally queue
+  /// `__status`/`__closing`, write what is queued (up to the engine's
+  /// timeout), then close the socket.
+  static void begin_close(const std::shared_ptr<connection>& self, std::error_code reason,
+                          bool send_status);
+  /// Closes the socket now and reports the disconnect once.
+  static void finish_close(const std::shared_ptr<connection>& self, std::error_code reason);
+
+  // --- any thread --------------------------------------------------------
+  /// Appends an encoded line to the write queue, applying the overflow
+  /// policy. `force` skips the bound (protocol replies from the I/O thread).
+  void enqueue(const std::shared_ptr<connection>& self, std::string_view bytes,
+               std::error_code& ec, bool force = false);
+
+  /// Queues bytes ahead of start() (the `__name_conn` line of a dial).
+  void queue_first(std::string_view bytes);
+
+  static void do_read(const std::shared_ptr<connection>& self);
+  static void do_write(const std::shared_ptr<connection>& self);
+  static void handle_line(const std::shared_ptr<connection>& self, std::string_view line);
+  void store(const std::string& channel, value&& v, const std::shared_ptr<connection>& self,
+             bool& stored);
+
+  // Immutable after construction.
+  std::weak_ptr<detail::engine_core> core_;
+  detail::engine_core* core_raw_; // valid on the I/O thread
+  const connection_kind kind_;
+  const std::string address_;
+  const std::uint16_t port_;
+  const limits limits_;
+  const bool hub_protocol_;
+
+  // I/O thread only.
+  std::optional<asio::ip::tcp::socket> socket_;
+  detail::line_reader reader_;
+  std::optional<asio::steady_timer> close_timer_;
+  bool write_in_flight_ = false;
+
+  // Values and name.
+  struct entry {
+    value data;
+    std::uint64_t version;
+  };
+  mutable std::mutex store_mu_;
+  mutable std::condition_variable store_cv_;
+  std::string name_;
+  std::unordered_map<std::string, entry, detail::string_hash, std::equal_to<>> values_;
+  std::uint64_t version_ = 0;
+  bool store_closed_ = false; // wakes waiters when the connection ends
+
+  // Write queue and connection state.
+  mutable std::mutex write_mu_;
+  mutable std::condition_variable write_cv_;
+  state state_ = state::open;
+  std::error_code reason_;
+  std::string pending_;  // appended by writers
+  std::string inflight_; // being written by the I/O thread
+  bool writing_ = false; // a write (or a post to start one) is under way
+  bool close_when_flushed_ = false;
+  std::atomic<bool> open_{true};
+
+  std::atomic<std::uint64_t> messages_in_{0};
+  std::atomic<std::uint64_t> messages_out_{0};
+  std::atomic<std::uint64_t> bytes_in_{0};
+  std::atomic<std::uint64_t> bytes_out_{0};
+  std::atomic<std::uint64_t> errors_{0};
+};
+
+} // namespace socketengine

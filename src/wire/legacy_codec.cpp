@@ -1,0 +1,124 @@
+#include "wire/legacy_codec.hpp"
+
+#include <cstdint>
+
+#include <socketengine/error.hpp>
+
+namespace socketengine::detail {
+
+namespace {
+
+// Length of the UTF-8 sequence starting at `p` (1..4), or 0 if it is not a
+// well-formed sequence (overlong forms, surrogates and code points past
+// U+10FFFF included), following the table in RFC 3629 section 4.
+// Hand-written because neither nlohmann::json nor the standard library offer a
+// validator, and this one shares its pass with the depth check.
+std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
+  unsigned char c = p[0];
+  if (c < 0x80) return 1;
+  auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return p + i < end && p[i] >= lo && p[i] <= hi;
+  };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+} // namespace
+
+std::error_code prescan_line(std::string_view line, std::size_t max_depth, std::string* detail) {
+  auto* p = reinterpret_cast<const unsigned char*>(line.data());
+  auto* end = p + line.size();
+  std::size_t depth = 0;
+  bool in_string = false;
+  while (p < end) {
+    unsigned char c = *p;
+    if (c >= 0x80) {
+      std::size_t n = utf8_sequence(p, end);
+      if (n == 0) {
+        if (detail)
+          *detail = "byte " + std::to_string(p - reinterpret_cast<const unsigned char*>(line.data())) +
+                    " is not UTF-8";
+        return errc::invalid_utf8;
+      }
+      p += n;
+      continue;
+    }
+    if (in_string) {
+      if (c == '\\') {
+        // The escaped character cannot end the string; JSON escapes are ASCII.
+        p += (p + 1 < end) ? 2 : 1;
+        continue;
+      }
+      if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        if (detail) *detail = "nesting deeper than " + std::to_string(max_depth);
+        return errc::too_deep;
+      }
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+    ++p;
+  }
+  return {};
+}
+
+decode_result decode_line(std::string_view line, std::size_t max_depth) {
+  decode_result r;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.find_first_not_of(" \t\r") == std::string_view::npos) return r; // blank
+
+  auto fail = [&](errc e, std::string detail) {
+    r.what = decode_result::status::error;
+    r.error = e;
+    r.detail = std::move(detail);
+    return std::move(r);
+  };
+
+  std::string detail;
+  if (auto ec = prescan_line(line, max_depth, &detail)) {
+    r.what = decode_result::status::error;
+    r.error = ec;
+    r.detail = std::move(detail);
+    return r;
+  }
+
+  // No exceptions on the hot path: a parse failure yields a discarded value.
+  value doc = value::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return fail(errc::invalid_json, "not valid JSON");
+  if (!doc.is_object()) return fail(errc::invalid_message, "not a JSON object");
+  auto type = doc.find("type");
+  auto data = doc.find("data");
+  if (type == doc.end() || data == doc.end())
+    return fail(errc::missing_key, type == doc.end() ? "no \"type\" key" : "no \"data\" key");
+  if (!type->is_string()) return fail(errc::invalid_message, "\"type\" is not a string");
+
+  r.what = decode_result::status::message;
+  r.message.channel = std::move(type->get_ref<std::string&>());
+  r.message.data = std::move(*data);
+  return r;
+}
+
+void append_line(std::string& out, std::string_view channel, const value& v) {
+  std::size_t mark = out.size();
+  try {
+    out += R"({"type":)";
+    out += value(channel).dump(-1, ' ', /*ensure_ascii=*/true);
+    out += R"(,"data":)";
+    out += v.dump(-1, ' ', /*ensure_ascii=*/true);
+    out += "}\n";
+  } catch (const nlohmann::json::type_error&) {
+    out.resize(mark);
+    throw std::system_error(errc::invalid_utf8, "channel or value is not valid UTF-8");
+  }
+}
+
+} // namespace socketengine::detail

@@ -1,0 +1,46 @@
+#include "wire/line_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace socketengine::detail {
+
+namespace {
+// Buffers above this are returned once idle, so one large message does not
+// pin megabytes to an idle connection.
+constexpr std::size_t idle_keep = 64 * 1024;
+} // namespace
+
+line_reader::line_reader(std::size_t max_line, std::size_t min_read)
+    : max_line_(max_line), min_read_(std::max<std::size_t>(min_read, 1)) {}
+
+std::span<char> line_reader::prepare() {
+  if (cap_ - end_ >= min_read_) return {buf_.get() + end_, cap_ - end_};
+  // Move the unfinished line to the front before growing.
+  if (begin_ > 0) {
+    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    scan_ -= begin_;
+    begin_ = 0;
+    if (cap_ - end_ >= min_read_) return {buf_.get() + end_, cap_ - end_};
+  }
+  // Room for the longest line, its '\n' and one more read is all a reader
+  // can ever need; doubling up to that keeps growth amortised O(n).
+  std::size_t limit = max_line_ + 1 + min_read_;
+  std::size_t want = std::max(end_ + min_read_, cap_ == 0 ? min_read_ : cap_ * 2);
+  want = std::min(want, std::max(limit, end_ + 1));
+  auto next = std::make_unique_for_overwrite<char[]>(want);
+  if (end_ > 0) std::memcpy(next.get(), buf_.get(), end_);
+  buf_ = std::move(next);
+  cap_ = want;
+  return {buf_.get() + end_, cap_ - end_};
+}
+
+void line_reader::shrink_if_idle() noexcept {
+  if (end_ == 0 && cap_ > idle_keep) {
+    buf_.reset();
+    cap_ = 0;
+  }
+}
+
+} // namespace socketengine::detail

@@ -1,0 +1,70 @@
+#pragma once
+// Splits a byte stream into `\n`-terminated lines with a bounded buffer.
+//
+// The reader owns one contiguous buffer that the socket reads straight into,
+// so a complete line is handed out as a view without copying, and a long line
+// (a 1 MB image) is scanned once, not once per read: `scan_` remembers how far
+// the search for `\n` got.
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace socketengine::detail {
+
+class line_reader {
+public:
+  /// `max_line`: longest line accepted (without its `\n`).
+  /// `min_read`: least free space offered to each read.
+  line_reader(std::size_t max_line, std::size_t min_read);
+
+  /// Space to read into: at least min_read bytes, unless the buffer would
+  /// have to grow past what the longest line needs.
+  std::span<char> prepare();
+
+  /// Records that `n` bytes were written into the last prepare() span.
+  void commit(std::size_t n) noexcept { end_ += n; }
+
+  /// Calls `on_line(std::string_view)` for each complete line, without the
+  /// `\n`. Returns false if the unfinished line is already longer than
+  /// max_line (the caller should close the connection).
+  template <class F>
+  bool consume(F&& on_line) {
+    while (scan_ < end_) {
+      auto* nl = static_cast<char*>(std::memchr(buf_.get() + scan_, '\n', end_ - scan_));
+      if (nl == nullptr) {
+        scan_ = end_;
+        break;
+      }
+      std::size_t pos = static_cast<std::size_t>(nl - buf_.get());
+      std::string_view line(buf_.get() + begin_, pos - begin_);
+      begin_ = scan_ = pos + 1;
+      if (line.size() > max_line_) return false;
+      on_line(line);
+    }
+    if (begin_ == end_) begin_ = scan_ = end_ = 0;
+    return end_ - begin_ <= max_line_;
+  }
+
+  /// Bytes held for an unfinished line.
+  [[nodiscard]] std::size_t pending() const noexcept { return end_ - begin_; }
+
+  /// Current buffer size, for memory accounting and tests.
+  [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
+
+  /// Gives back a large buffer once it holds nothing (after a big message).
+  void shrink_if_idle() noexcept;
+
+private:
+  std::unique_ptr<char[]> buf_;
+  std::size_t cap_ = 0;
+  std::size_t begin_ = 0; // first byte of the unfinished line
+  std::size_t scan_ = 0;  // bytes before this hold no '\n' past begin_
+  std::size_t end_ = 0;   // end of data
+  std::size_t max_line_;
+  std::size_t min_read_;
+};
+
+} // namespace socketengine::detail
