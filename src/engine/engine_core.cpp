@@ -14,6 +14,12 @@ using asio::ip::tcp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
+std::error_code portable(std::error_code ec) {
+  if (ec.category() == asio::error::get_system_category())
+    return {ec.value(), std::system_category()};
+  return ec;
+}
+
 steady_clock::time_point deadline_after(milliseconds d) {
   auto now = steady_clock::now();
   if (d.count() <= 0) return now;
@@ -51,7 +57,7 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
                            [self = shared_from_this()](std::error_code ec,
                                                        tcp::resolver::results_type results) {
                              if (self->done) return;
-                             if (ec) return self->fail(ec);
+                             if (ec) return self->fail(portable(ec));
                              self->endpoints = std::move(results);
                              self->attempt();
                            });
@@ -62,7 +68,8 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
                         [self = shared_from_this()](std::error_code ec, const tcp::endpoint&) {
                           if (self->done) return;
                           if (!ec) return self->succeed();
-                          if (ec != asio::error::connection_refused) return self->fail(ec);
+                          if (ec != asio::error::connection_refused)
+                            return self->fail(portable(ec));
                           // The seed retried forever at full speed; back off
                           // a little instead, capped so a peer that comes up
                           // is found within half a second.
@@ -187,7 +194,9 @@ void engine_core::listen(const std::string& address, std::optional<std::uint16_t
         return;
       }
     }
-    acceptor_.close(ec);
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    ec = portable(ec);
     std::string what = port ? "cannot listen on " + address + " port " + std::to_string(*port)
                             : "no free port in " + std::to_string(first) + ".." + std::to_string(last) +
                                   " on " + address;

@@ -40,6 +40,10 @@ struct engine_config {
   bool hub_protocol = false; // send __name_conn on dial and __status on close
 };
 
+/// Asio reports OS errors in its own category, which does not compare equal
+/// to std::errc conditions; users get them in std::system_category instead.
+std::error_code portable(std::error_code ec);
+
 /// steady_clock::now() + d, saturating instead of overflowing for huge d.
 std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds d);
 

@@ -43,7 +43,8 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
         auto& me = *self->impl_;
         if (!me.socket_) return; // closed while the read was pending
         if (ec) {
-          finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof) : ec);
+          finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof)
+                                                    : detail::portable(ec));
           return;
         }
         me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
@@ -94,7 +95,6 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
   bool stored = false;
   me.store(channel, std::move(data), self, stored);
   if (!stored) return;
-  me.messages_in_.fetch_add(1, std::memory_order_relaxed);
   if (copy) me.core_raw_->post_message(self, channel, *copy);
   me.core_raw_->notify_waiters();
   if (peer_closing) finish_close(self, errc::peer_closing);
@@ -120,6 +120,8 @@ void connection::impl::store(const std::string& channel, value&& v,
       name_ = v.get_ref<const std::string&>();
     it->second.data = std::move(v);
     it->second.version = ++version_;
+    // Counted before waiters wake, so a reader that saw the value sees the count.
+    messages_in_.fetch_add(1, std::memory_order_relaxed);
   }
   stored = true;
   store_cv_.notify_all();
@@ -159,7 +161,7 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
                       }
                       me.write_cv_.notify_all();
                       if (ec) {
-                        if (me.socket_) finish_close(self, ec);
+                        if (me.socket_) finish_close(self, detail::portable(ec));
                         return;
                       }
                       do_write(self);

@@ -1,0 +1,101 @@
+// The bytes the engine puts on the wire, checked against the socket.engine
+// 0.3 protocol with a raw socket on the other end.
+
+#include <gtest/gtest.h>
+
+#include <socketengine/socketengine.hpp>
+
+#include "support/test_support.hpp"
+
+namespace socketengine {
+namespace {
+
+using namespace std::chrono_literals;
+using test::patience;
+
+struct raw_listener {
+  raw_listener() : acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}) {}
+  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor;
+};
+
+TEST(wire, hub_dial_sends_name_then_values_then_closing) {
+  raw_listener l;
+  test::raw_peer peer;
+  hub h({.port = 0});
+  std::thread t([&] { peer.accept(l.acceptor); });
+  auto c = h.connect("cam", "127.0.0.1", l.port());
+  t.join();
+  c->write("speed", "3.5");
+  c->write("caf\xc3\xa9", "caf\xc3\xa9");
+  c->write("connected", true);
+  h.close();
+  EXPECT_EQ(peer.read_line(), R"({"type":"__name_conn","data":"cam"})");
+  EXPECT_EQ(peer.read_line(), R"({"type":"speed","data":"3.5"})");
+  EXPECT_EQ(peer.read_line(), R"({"type":"caf\u00e9","data":"caf\u00e9"})");
+  EXPECT_EQ(peer.read_line(), R"({"type":"connected","data":true})");
+  EXPECT_EQ(peer.read_line(), R"({"type":"__status","data":"__closing"})");
+  EXPECT_TRUE(peer.wait_closed());
+}
+
+TEST(wire, python_peer_lines_are_read_as_the_python_package_writes_them) {
+  hub h({.port = 0});
+  test::raw_peer peer;
+  peer.connect(h.port());
+  peer.send("{\"type\": \"__name_conn\", \"data\": \"cam\"}\n"
+            "{\"type\": \"speed\", \"data\": \"3.5\"}\n"
+            "{\"type\": \"caf\\u00e9\", \"data\": \"caf\\u00e9\"}\n");
+  auto c = h.wait_for_connection(patience);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->wait_for("caf\xc3\xa9", patience));
+  EXPECT_EQ(c->name(), "cam");
+  EXPECT_EQ(c->get("speed"), value("3.5"));
+  EXPECT_EQ(c->get("caf\xc3\xa9"), value("caf\xc3\xa9"));
+  peer.send("{\"type\": \"__status\", \"data\": \"__closing\"}\n");
+  ASSERT_TRUE(test::eventually([&] { return !c->is_open(); }));
+  EXPECT_EQ(c->close_reason(), errc::peer_closing);
+  EXPECT_TRUE(peer.wait_closed());
+}
+
+TEST(wire, an_image_line_is_acknowledged) {
+  hub h({.port = 0});
+  test::raw_peer peer;
+  peer.connect(h.port());
+  peer.send("{\"type\": \"__image\", \"data\": \"iVBORw0KGgo=\"}\n");
+  EXPECT_EQ(peer.read_line(), R"({"type":"__ack","data":"__ack"})");
+}
+
+TEST(wire, host_and_client_send_no_name_and_no_closing) {
+  raw_listener l;
+  test::raw_peer peer;
+  std::thread t([&] { peer.accept(l.acceptor); });
+  client c({.port = l.port()});
+  t.join();
+  c.write("test", "client is connected!");
+  c.close();
+  EXPECT_EQ(peer.read_line(), R"({"type":"test","data":"client is connected!"})");
+  EXPECT_TRUE(peer.wait_closed());
+}
+
+TEST(wire, many_small_writes_arrive_complete_and_in_order) {
+  hub h({.port = 0});
+  hub d({.port = 0});
+  auto c = d.connect("n", "127.0.0.1", h.port());
+  auto r = h.wait_for_connection(patience);
+  std::vector<value> seen;
+  std::mutex mu;
+  h.on("seq", [&](const std::shared_ptr<connection>&, const value& v) {
+    std::lock_guard lk(mu);
+    seen.push_back(v);
+  });
+  for (int i = 0; i < 20000; ++i) c->write("seq", i);
+  ASSERT_TRUE(test::eventually([&] {
+    std::lock_guard lk(mu);
+    return seen.size() == 20000;
+  }));
+  for (int i = 0; i < 20000; ++i) ASSERT_EQ(seen[static_cast<std::size_t>(i)], i);
+}
+
+} // namespace
+} // namespace socketengine

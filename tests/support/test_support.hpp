@@ -1,0 +1,108 @@
+#pragma once
+// Helpers shared by the tests: waiting for a condition with a deadline, and
+// a raw TCP peer for feeding an engine bytes no well-behaved peer would send.
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace socketengine::test {
+
+using namespace std::chrono_literals;
+
+/// Default deadline for anything that should happen "soon" over loopback.
+inline constexpr std::chrono::milliseconds patience = 10s;
+
+/// Polls `pred` until it holds or `timeout` passes; returns its last value.
+/// For conditions the engine offers no wait for (counters, flags).
+template <class Pred>
+bool eventually(Pred&& pred, std::chrono::milliseconds timeout = patience) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+/// A blocking TCP peer speaking raw bytes, for tests that need exact control
+/// of what goes on the wire.
+class raw_peer {
+public:
+  raw_peer() : socket_(io_) {}
+
+  /// Connects to 127.0.0.1:port (or `address`), with TCP_NODELAY.
+  void connect(std::uint16_t port, std::string_view address = "127.0.0.1") {
+    socket_.connect({asio::ip::make_address(address), port});
+    socket_.set_option(asio::ip::tcp::no_delay(true));
+  }
+
+  /// Accepts one connection on `acceptor`.
+  void accept(asio::ip::tcp::acceptor& acceptor) { acceptor.accept(socket_); }
+
+  void send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
+
+  /// Reads one `\n`-terminated line (without the `\n`), failing after
+  /// `timeout`.
+  std::string read_line(std::chrono::milliseconds timeout = patience) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return line;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error("read_line timed out");
+      socket_.non_blocking(true);
+      char chunk[4096];
+      std::error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
+      if (ec) throw std::system_error(ec, "read_line");
+      buffer_.append(chunk, n);
+    }
+  }
+
+  /// True once the engine has closed its side (EOF or reset), waiting up to
+  /// `timeout`. Lines still unread are consumed.
+  bool wait_closed(std::chrono::milliseconds timeout = patience) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    socket_.non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+      char chunk[4096];
+      std::error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
+      if (ec) return true;
+      buffer_.append(chunk, n);
+    }
+    return false;
+  }
+
+  /// Closes abruptly: an RST rather than a FIN (SO_LINGER 0).
+  void reset() {
+    socket_.set_option(asio::socket_base::linger(true, 0));
+    socket_.close();
+  }
+
+  void close() { socket_.close(); }
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+
+private:
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_;
+  std::string buffer_;
+};
+
+} // namespace socketengine::test
