@@ -2,6 +2,7 @@
 /// \file host.hpp
 /// The serving side of a host/client pair (seed `host`).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,12 @@ public:
   /// Seed `get_ALL`: the last value on `channel` from every client that has
   /// one, in the order they connected; empty when none has.
   [[nodiscard]] std::vector<value> get_all(std::string_view channel) const;
+
+  /// Waits until some client has a value on `channel` (at once if one has)
+  /// and returns get_all(channel); empty on timeout or close. Clients that
+  /// already disconnected count too.
+  [[nodiscard]] std::vector<value> wait_for(std::string_view channel,
+                                            std::chrono::milliseconds timeout) const;
 
   /// Seed `write_ALL` and `writeLock_ALL`: writes to every open client and
   /// returns how many accepted the message. (Every write is atomic per

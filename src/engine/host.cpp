@@ -39,6 +39,16 @@ std::vector<value> host::get_all(std::string_view channel) const {
   return core_->collect([](const connection&) { return true; }, channel);
 }
 
+std::vector<value> host::wait_for(std::string_view channel,
+                                  std::chrono::milliseconds timeout) const {
+  std::vector<value> found;
+  core_->wait_until(detail::deadline_after(timeout), [&] {
+    found = get_all(channel);
+    return !found.empty();
+  });
+  return found;
+}
+
 std::size_t host::write_all(std::string_view channel, const value& v) {
   return core_->write_each([](const connection&) { return true; }, channel, v);
 }

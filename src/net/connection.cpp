@@ -220,7 +220,9 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
     me.open_.store(false);
   }
   me.write_cv_.notify_all();
-  if (me.close_timer_) me.close_timer_->cancel();
+  // Like the socket, the timer must die on the I/O thread while its
+  // io_context lives.
+  me.close_timer_.reset();
   if (me.socket_) {
     std::error_code ignored;
     me.socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);

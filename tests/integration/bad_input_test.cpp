@@ -52,13 +52,14 @@ struct fixture {
     EXPECT_EQ(centre.connections().at(0)->stats().errors, 0u);
   }
 
+  // Declared first so they outlive the hub whose error handler fills them.
+  std::mutex mu;
+  std::vector<reported> errors;
   hub centre;
   hub good;
   std::shared_ptr<connection> good_conn;
   test::raw_peer raw;
   std::shared_ptr<connection> bad_conn;
-  std::mutex mu;
-  std::vector<reported> errors;
 };
 
 struct bad_line {

@@ -21,9 +21,10 @@ using test::eventually;
 using test::patience;
 
 TEST(callbacks, on_channel_on_message_connect_and_disconnect) {
-  hub centre({.port = 0});
+  // State first: it must outlive the hub whose callbacks use it.
   std::mutex mu;
   std::vector<std::string> events;
+  hub centre({.port = 0});
   auto record = [&](std::string e) {
     std::lock_guard lk(mu);
     events.push_back(std::move(e));
@@ -55,9 +56,9 @@ TEST(callbacks, on_channel_on_message_connect_and_disconnect) {
 }
 
 TEST(callbacks, run_on_one_thread_that_is_not_the_callers) {
-  hub centre({.port = 0});
   std::mutex mu;
   std::set<std::thread::id> ids;
+  hub centre({.port = 0});
   centre.on_message([&](const std::shared_ptr<connection>&, const std::string&, const value&) {
     std::lock_guard lk(mu);
     ids.insert(std::this_thread::get_id());
@@ -76,9 +77,9 @@ TEST(callbacks, run_on_one_thread_that_is_not_the_callers) {
 }
 
 TEST(callbacks, exception_in_a_callback_is_reported_and_delivery_goes_on) {
-  hub centre({.port = 0});
   std::atomic<int> calls{0};
   std::promise<std::error_code> reported;
+  hub centre({.port = 0});
   centre.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     if (ec == errc::handler_threw) reported.set_value(ec);
   });
@@ -98,9 +99,9 @@ TEST(callbacks, exception_in_a_callback_is_reported_and_delivery_goes_on) {
 }
 
 TEST(callbacks, a_blocked_callback_does_not_stall_io) {
-  hub centre({.port = 0});
   std::latch release(1);
   std::latch entered(1);
+  hub centre({.port = 0});
   centre.on("slow", [&](const std::shared_ptr<connection>&, const value&) {
     entered.count_down();
     release.wait();
@@ -119,9 +120,9 @@ TEST(callbacks, a_blocked_callback_does_not_stall_io) {
 }
 
 TEST(callbacks, overflowing_the_callback_queue_drops_and_reports) {
-  hub centre({.port = 0, .limits = {.max_pending_callbacks = 10}});
   std::latch release(1);
   std::atomic<int> overflow_reports{0};
+  hub centre({.port = 0, .limits = {.max_pending_callbacks = 10}});
   centre.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     if (ec == errc::callback_queue_overflow) ++overflow_reports;
   });

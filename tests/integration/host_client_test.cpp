@@ -29,6 +29,17 @@ TEST(host_client, client_writes_reach_the_host) {
   EXPECT_EQ(c.connection()->kind(), connection_kind::local);
 }
 
+TEST(host_client, host_wait_for_sees_a_client_that_already_left) {
+  host h({.port = 0});
+  h.start();
+  {
+    client c({.port = h.port()});
+    c.write("test", "client is connected!");
+  }
+  EXPECT_EQ(h.wait_for("test", patience), std::vector<value>{"client is connected!"});
+  EXPECT_TRUE(h.wait_for("never", 20ms).empty());
+}
+
 TEST(host_client, host_writes_reach_every_client) {
   host h({.port = 0});
   h.start();

@@ -79,12 +79,12 @@ TEST(wire, host_and_client_send_no_name_and_no_closing) {
 }
 
 TEST(wire, many_small_writes_arrive_complete_and_in_order) {
+  std::vector<value> seen;
+  std::mutex mu;
   hub h({.port = 0});
   hub d({.port = 0});
   auto c = d.connect("n", "127.0.0.1", h.port());
   auto r = h.wait_for_connection(patience);
-  std::vector<value> seen;
-  std::mutex mu;
   h.on("seq", [&](const std::shared_ptr<connection>&, const value& v) {
     std::lock_guard lk(mu);
     seen.push_back(v);
