@@ -74,9 +74,22 @@ public:
                                               std::chrono::milliseconds timeout) const;
 
   /// Waits for a value on `channel` that arrives after this call, and returns
-  /// it; empty on timeout or close. Use for request/response over channels.
+  /// it; empty on timeout or close. A reply that arrives before the call is
+  /// missed: for request/response, take version() before sending the
+  /// request and use the overload below.
   [[nodiscard]] std::optional<value> wait_for_next(std::string_view channel,
                                                    std::chrono::milliseconds timeout) const;
+
+  /// Waits for a value on `channel` newer than `since` (a version() taken
+  /// earlier) and returns it, at once if one has arrived already; empty on
+  /// timeout or close.
+  [[nodiscard]] std::optional<value> wait_for_next(std::string_view channel,
+                                                   std::chrono::milliseconds timeout,
+                                                   std::uint64_t since) const;
+
+  /// The version of the last value on `channel`: a number that grows with
+  /// every value this connection receives; 0 if none has arrived on it.
+  [[nodiscard]] std::uint64_t version(std::string_view channel) const;
 
   /// Queues `{"type": channel, "data": v}` for sending and returns at once.
   /// When the write queue is full, the engine's overflow policy applies

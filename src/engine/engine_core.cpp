@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <future>
 
+#include <fcntl.h>
+
 #include <socketengine/error.hpp>
 
 #include "net/connection_impl.hpp"
@@ -13,6 +15,11 @@ namespace socketengine::detail {
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+
+void set_cloexec(int fd) noexcept {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
 
 std::error_code portable(std::error_code ec) {
   if (ec.category() == asio::error::get_system_category())
@@ -86,6 +93,7 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
     timeout.cancel();
     std::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    set_cloexec(socket.native_handle());
     auto c = core.make_connection(std::move(socket), connection_kind::local, name, host, port);
     if (core.config().hub_protocol) {
       std::string line;
@@ -186,6 +194,7 @@ void engine_core::listen(const std::string& address, std::optional<std::uint16_t
       std::error_code ignored;
       acceptor_.close(ignored);
       acceptor_.open(ep.protocol(), ec);
+      if (!ec) set_cloexec(acceptor_.native_handle());
       if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
       if (!ec) acceptor_.bind(ep, ec);
       if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
@@ -229,6 +238,7 @@ void engine_core::do_accept() {
     std::error_code peer_ec;
     auto peer = s.remote_endpoint(peer_ec);
     if (!peer_ec) {
+      set_cloexec(s.native_handle());
       s.set_option(tcp::no_delay(true), peer_ec);
       auto c = make_connection(std::move(s), connection_kind::remote, {}, peer.address().to_string(),
                                peer.port());

@@ -44,6 +44,11 @@ struct engine_config {
 /// to std::errc conditions; users get them in std::system_category instead.
 std::error_code portable(std::error_code ec);
 
+/// Marks a descriptor close-on-exec. Asio does not, and a child process that
+/// inherited the engine's sockets would keep its port bound and its peers
+/// connected after close().
+void set_cloexec(int fd) noexcept;
+
 /// steady_clock::now() + d, saturating instead of overflowing for huge d.
 std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds d);
 

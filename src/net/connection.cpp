@@ -203,8 +203,12 @@ void connection::impl::begin_close(const std::shared_ptr<connection>& self, std:
     return;
   }
   if (start_write) do_write(self);
-  me.close_timer_.emplace(me.core_raw_->io(), me.core_raw_->timeout());
-  me.close_timer_->async_wait([self, reason](std::error_code ec) {
+  // The timer is owned by its own handler, so it is destroyed wherever the
+  // handler is, always while the io_context lives; the connection keeps
+  // only a weak reference to cancel it.
+  auto timer = std::make_shared<asio::steady_timer>(me.core_raw_->io(), me.core_raw_->timeout());
+  me.close_timer_ = timer;
+  timer->async_wait([self, reason, timer](std::error_code ec) {
     if (!ec) finish_close(self, reason); // flushing took too long
   });
 }
@@ -220,9 +224,7 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
     me.open_.store(false);
   }
   me.write_cv_.notify_all();
-  // Like the socket, the timer must die on the I/O thread while its
-  // io_context lives.
-  me.close_timer_.reset();
+  if (auto timer = me.close_timer_.lock()) timer->cancel();
   if (me.socket_) {
     std::error_code ignored;
     me.socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -308,12 +310,24 @@ std::optional<value> connection::wait_for(std::string_view channel,
   return it->second.data;
 }
 
+std::uint64_t connection::version(std::string_view channel) const {
+  std::lock_guard lk(impl_->store_mu_);
+  auto it = impl_->values_.find(channel);
+  return it == impl_->values_.end() ? 0 : it->second.version;
+}
+
 std::optional<value> connection::wait_for_next(std::string_view channel,
                                                std::chrono::milliseconds timeout) const {
+  return wait_for_next(channel, timeout, version(channel));
+}
+
+std::optional<value> connection::wait_for_next(std::string_view channel,
+                                               std::chrono::milliseconds timeout,
+                                               std::uint64_t since) const {
   auto& me = *impl_;
   std::unique_lock lk(me.store_mu_);
-  auto it = me.values_.find(channel);
-  std::uint64_t seen = it == me.values_.end() ? 0 : it->second.version;
+  auto it = me.values_.end();
+  std::uint64_t seen = since;
   bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
     it = me.values_.find(channel);
     return (it != me.values_.end() && it->second.version > seen) || me.store_closed_;

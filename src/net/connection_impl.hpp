@@ -82,7 +82,7 @@ struct connection::impl {
   // I/O thread only.
   std::optional<asio::ip::tcp::socket> socket_;
   detail::line_reader reader_;
-  std::optional<asio::steady_timer> close_timer_;
+  std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
   bool write_in_flight_ = false;
 
   // Values and name.

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <socketengine/socketengine.hpp>
 
 #include "support/test_support.hpp"
@@ -232,6 +236,32 @@ TEST(hub, explicit_port_in_use_throws_naming_the_port) {
   }
 }
 
+TEST(hub, a_child_process_does_not_keep_the_port_after_close) {
+  std::uint16_t port;
+  pid_t child = -1;
+  {
+    hub a(any_port());
+    hub b(any_port());
+    b.connect("x", "127.0.0.1", a.port());
+    ASSERT_TRUE(a.wait_for_connection(patience));
+    port = a.port();
+    char sleep_arg[] = "30";
+    char prog[] = "/bin/sleep";
+    char* argv[] = {prog, sleep_arg, nullptr};
+    ASSERT_EQ(posix_spawn(&child, prog, nullptr, nullptr, argv, environ), 0);
+  }
+  // The child inherited no descriptor, so the port is free again at once.
+  std::error_code ec;
+  try {
+    hub again({.port = port});
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
 TEST(hub, default_port_is_the_first_free_from_8080) {
   hub a;
   EXPECT_GE(a.port(), 8080);
@@ -254,31 +284,38 @@ TEST(hub, ipv6_loopback_works) {
   EXPECT_EQ(r->address(), "::1");
 }
 
-TEST(hub, connect_retries_until_the_peer_listens) {
-  // Reserve a free port, release it, dial it, then start listening on it.
-  std::uint16_t port;
-  {
-    hub probe(any_port());
-    port = probe.port();
+// A port that is bound but not listening: connecting to it is refused, and
+// no other test can take it while this lives.
+struct refusing_port {
+  refusing_port() : acceptor(io) {
+    acceptor.open(asio::ip::tcp::v4());
+    acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
   }
+  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor;
+};
+
+TEST(hub, connect_retries_until_the_peer_listens) {
+  refusing_port target;
   hub dialler({.port = 0, .connect_timeout = 10s});
   std::shared_ptr<connection> c;
-  std::thread t([&] { c = dialler.connect("late", "127.0.0.1", port); });
-  // Let the dialler see at least one refusal before the listener appears.
+  std::thread t([&] { c = dialler.connect("late", "127.0.0.1", target.port()); });
+  // Not a wait for the network: it gives the dialler time to be refused at
+  // least once before the port starts listening.
   std::this_thread::sleep_for(50ms);
-  hub listener({.port = port});
+  target.acceptor.listen();
+  test::raw_peer accepted;
+  accepted.accept(target.acceptor);
   t.join();
   ASSERT_TRUE(c);
   EXPECT_TRUE(c->is_open());
-  ASSERT_TRUE(listener.wait_for_connection(patience));
+  EXPECT_EQ(accepted.read_line(), R"({"type":"__name_conn","data":"late"})");
 }
 
 TEST(hub, connect_gives_up_after_connect_timeout) {
-  std::uint16_t port;
-  {
-    hub probe(any_port());
-    port = probe.port();
-  }
+  refusing_port target;
+  std::uint16_t port = target.port();
   hub dialler({.port = 0, .connect_timeout = 200ms});
   auto start = std::chrono::steady_clock::now();
   std::error_code ec;
