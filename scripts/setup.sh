@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libasio-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev
+  googletest libgtest-dev libgmock-dev
   nodejs npm
 )
 

@@ -30,7 +30,8 @@ public:
 
   /// Connects to the host, retrying while refused for up to
   /// client_options::connect_timeout (seed `open()`, which retried forever).
-  /// Does nothing if already connected.
+  /// Does nothing while connected; after the host dropped the connection it
+  /// connects again (a new connection()).
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
   ///         error, or errc::engine_closed.
   void open();
@@ -58,7 +59,8 @@ public:
   void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
 
 private:
-  mutable std::mutex mu_; // guards conn_ and serialises open()
+  std::mutex open_mu_;    // serialises open()
+  mutable std::mutex mu_; // guards conn_
   std::string address_;
   std::uint16_t port_;
   std::shared_ptr<socketengine::connection> conn_;

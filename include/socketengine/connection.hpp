@@ -108,8 +108,11 @@ public:
   bool flush(std::chrono::milliseconds timeout);
 
   /// Closes the connection: on hub connections sends `__status`/`__closing`,
-  /// writes what was queued (for at most the engine's timeout), then closes
-  /// the socket. Blocks until the socket is closed. Idempotent.
+  /// writes what was queued, half-closes, and closes the socket once the
+  /// peer closes too (waiting at most 250 ms for that) or once the engine's
+  /// timeout passes. Blocks until the socket is closed or that timeout (plus
+  /// a second) has passed; returns at once when the engine is closing, whose
+  /// own close() bounds the wait. Idempotent.
   void close();
 
   /// True until the connection is closed or starts closing.

@@ -31,7 +31,8 @@ public:
   ~host();
 
   /// Binds and listens (seed `open()`); does nothing if already open.
-  /// \throws std::system_error naming the address and port if it cannot bind.
+  /// \throws std::system_error naming the address and port if it cannot bind;
+  ///         errc::engine_closed after close() (a closed host stays closed).
   void open();
 
   /// Starts accepting clients (seed `start()`); before it, clients wait in the

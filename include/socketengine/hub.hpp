@@ -42,7 +42,9 @@ public:
 
   /// Dials `address`:`port`, names the connection `name` and sends the name to
   /// the peer (`__name_conn`). Blocks until connected; retries while the peer
-  /// refuses, for up to hub_options::connect_timeout.
+  /// refuses, for up to hub_options::connect_timeout (0 or less: one attempt).
+  /// A host name is resolved first; a resolution in progress cannot be
+  /// interrupted, so close() may wait for it.
   /// \returns the new connection, already listed in connections().
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
   ///         error, or errc::engine_closed.
@@ -75,7 +77,11 @@ public:
                                             std::chrono::milliseconds timeout) const;
 
   /// Writes to every open connection. Returns how many accepted the message;
-  /// a connection that fails (closed, queue full) is skipped.
+  /// a connection that fails (closed, queue full) is skipped. The message is
+  /// encoded once. Under overflow_policy::block a full connection is waited
+  /// for (up to the timeout) before the next one is written.
+  /// \throws std::system_error errc::invalid_utf8 if the channel or a string
+  ///         in `v` is not valid UTF-8 (then no connection is written).
   std::size_t write_all(std::string_view channel, const value& v);
   /// Writes to every open connection named `name`; returns how many accepted it.
   std::size_t write_to_name(std::string_view name, std::string_view channel, const value& v);

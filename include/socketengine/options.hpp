@@ -30,13 +30,20 @@ struct limits {
   /// beyond this is dropped with errc::too_many_channels. Default 4096.
   std::size_t max_channels = 4096;
   /// Bytes a connection may have queued for sending. Default 16 MiB. A single
-  /// message larger than this is still accepted when the queue is empty.
+  /// message larger than this is still accepted when the queue is empty, and
+  /// protocol replies (`__ack`, at most one unsent) and `__closing` may pass
+  /// the bound by a line.
   std::size_t max_write_queue_bytes = std::size_t{16} << 20;
   /// What a write does when the queue is full. Default: block.
   overflow_policy on_full_queue = overflow_policy::block;
-  /// Events (messages, connects, disconnects, errors) waiting for the callback
-  /// thread; past this, new events are dropped and counted. Default 65536.
+  /// Message and error events waiting for the callback thread; past this (or
+  /// max_pending_callback_bytes), new ones are dropped and reported as
+  /// errc::callback_queue_overflow. Connect and disconnect events are never
+  /// dropped. Default 65536.
   std::size_t max_pending_callbacks = 65536;
+  /// Bytes of received lines waiting for the callback thread, as a second
+  /// bound on that queue. Default 64 MiB.
+  std::size_t max_pending_callback_bytes = std::size_t{64} << 20;
   /// Closed connections a hub or host keeps listed (their last values stay
   /// readable); the oldest closed ones are forgotten past this. Default 256.
   std::size_t max_closed_connections = 256;
@@ -53,7 +60,8 @@ struct hub_options {
   /// Seed `timeout`: how long `close()` waits for queued bytes to be written,
   /// and how long a write blocks on a full queue. Default 2 s.
   std::chrono::milliseconds timeout{2000};
-  /// How long `connect()` keeps retrying a refused connection. Default 10 s;
+  /// How long `connect()` keeps retrying a refused connection (0 or less: one
+  /// attempt). Default 10 s;
   /// the seed retries forever (use `std::chrono::milliseconds::max()`).
   std::chrono::milliseconds connect_timeout{10000};
   /// Seed `size`: bytes asked for per read. The engine never reads less than

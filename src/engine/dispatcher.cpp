@@ -2,25 +2,37 @@
 
 namespace socketengine::detail {
 
-dispatcher::dispatcher(std::size_t limit, std::function<void(std::size_t)> on_overflow)
+dispatcher::dispatcher(std::size_t max_events, std::size_t max_bytes,
+                       std::function<void(std::size_t)> on_overflow)
     : st_(std::make_shared<state>()) {
-  st_->limit = limit == 0 ? 1 : limit;
+  st_->max_events = max_events == 0 ? 1 : max_events;
+  st_->max_bytes = max_bytes;
   st_->on_overflow = std::move(on_overflow);
   thread_ = std::thread([st = st_] { run(st); });
   id_ = thread_.get_id();
 }
 
-dispatcher::~dispatcher() { stop(); }
+dispatcher::~dispatcher() {
+  stop();
+  std::lock_guard lk(join_mu_);
+  // Only left joinable when the engine is destroyed from one of its own
+  // callbacks: the thread finishes that callback and ends on its own, and
+  // holds the state it needs.
+  if (thread_.joinable()) thread_.detach();
+}
 
-bool dispatcher::post(std::function<void()> fn) {
+bool dispatcher::post(std::function<void()> fn, std::size_t bytes, bool droppable) {
   {
     std::lock_guard lk(st_->mu);
     if (st_->stopping) return false;
-    if (st_->queue.size() >= st_->limit) {
+    bool full = st_->queue.size() >= st_->max_events ||
+                (!st_->queue.empty() && st_->queued_bytes + bytes > st_->max_bytes);
+    if (droppable && full) {
       ++st_->dropped;
       return false;
     }
-    st_->queue.push_back(std::move(fn));
+    st_->queue.push_back({std::move(fn), bytes});
+    st_->queued_bytes += bytes;
   }
   st_->cv.notify_one();
   return true;
@@ -39,11 +51,12 @@ void dispatcher::run(const std::shared_ptr<state>& st) {
       continue;
     }
     if (st->queue.empty()) return; // stopping, and everything ran
-    auto fn = std::move(st->queue.front());
+    auto ev = std::move(st->queue.front());
     st->queue.pop_front();
+    st->queued_bytes -= ev.bytes;
     lk.unlock();
-    fn(); // callers wrap user code in try/catch
-    fn = nullptr; // release captures before taking the lock again
+    ev.fn();         // callers wrap user code in try/catch
+    ev.fn = nullptr; // release captures before taking the lock again
     lk.lock();
   }
 }
@@ -54,11 +67,9 @@ void dispatcher::stop() {
     st_->stopping = true;
   }
   st_->cv.notify_all();
-  if (!thread_.joinable()) return;
-  if (on_thread())
-    thread_.detach();
-  else
-    thread_.join();
+  if (on_thread()) return;
+  std::lock_guard lk(join_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 bool dispatcher::on_thread() const noexcept { return std::this_thread::get_id() == id_; }

@@ -14,31 +14,42 @@ namespace socketengine::detail {
 
 class dispatcher {
 public:
-  /// `limit`: most events queued; `on_overflow(dropped)` runs on the callback
+  /// `max_events` / `max_bytes`: bounds on what may wait (bytes as the
+  /// poster estimates them). `on_overflow(dropped)` runs on the callback
   /// thread after events were dropped, with how many.
-  dispatcher(std::size_t limit, std::function<void(std::size_t)> on_overflow);
+  dispatcher(std::size_t max_events, std::size_t max_bytes,
+             std::function<void(std::size_t)> on_overflow);
   ~dispatcher();
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
 
-  /// Queues `fn`. Returns false (and counts the drop) if the queue is full or
-  /// the dispatcher has stopped.
-  bool post(std::function<void()> fn);
+  /// Queues `fn`, weighing `bytes`. A droppable event is dropped (and
+  /// counted) when the queue is at its bounds; lifecycle events (connect,
+  /// disconnect) are never dropped, and are bounded by the number of
+  /// connections. Returns false if dropped or the dispatcher has stopped.
+  bool post(std::function<void()> fn, std::size_t bytes = 0, bool droppable = true);
 
-  /// Runs what is queued, then ends the thread and joins it. From the
-  /// callback thread itself it cannot join: the thread ends after the
-  /// current callback returns and is detached.
+  /// Runs what is queued, then ends the thread and joins it; every caller
+  /// returns only once the thread is done. From the callback thread itself
+  /// it cannot join: it only asks the thread to end after the current
+  /// callback.
   void stop();
 
   /// True on the callback thread.
   [[nodiscard]] bool on_thread() const noexcept;
 
 private:
+  struct event {
+    std::function<void()> fn;
+    std::size_t bytes;
+  };
   struct state {
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<std::function<void()>> queue;
-    std::size_t limit;
+    std::deque<event> queue;
+    std::size_t queued_bytes = 0;
+    std::size_t max_events;
+    std::size_t max_bytes;
     std::size_t dropped = 0;
     bool stopping = false;
     std::function<void(std::size_t)> on_overflow;
@@ -48,6 +59,7 @@ private:
   // Shared with the thread, so the thread may outlive this object when
   // the engine is destroyed from inside one of its own callbacks.
   std::shared_ptr<state> st_;
+  std::mutex join_mu_; // serialises joining thread_
   std::thread thread_;
   std::thread::id id_;
 };

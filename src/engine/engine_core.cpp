@@ -27,6 +27,10 @@ std::error_code portable(std::error_code ec) {
   return ec;
 }
 
+milliseconds saturating_add(milliseconds a, milliseconds b) {
+  return a > milliseconds::max() - b ? milliseconds::max() : a + b;
+}
+
 steady_clock::time_point deadline_after(milliseconds d) {
   auto now = steady_clock::now();
   if (d.count() <= 0) return now;
@@ -60,6 +64,16 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
         if (!ec) self->fail(errc::connect_timeout);
       });
     }
+    // A numeric address needs no resolver: that keeps the common case off
+    // getaddrinfo, which close() could not interrupt.
+    std::error_code numeric_ec;
+    auto addr = asio::ip::make_address(host, numeric_ec);
+    if (!numeric_ec) {
+      endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, port), host,
+                                                      std::to_string(port));
+      attempt();
+      return;
+    }
     resolver.async_resolve(host, std::to_string(port),
                            [self = shared_from_this()](std::error_code ec,
                                                        tcp::resolver::results_type results) {
@@ -75,7 +89,7 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
                         [self = shared_from_this()](std::error_code ec, const tcp::endpoint&) {
                           if (self->done) return;
                           if (!ec) return self->succeed();
-                          if (ec != asio::error::connection_refused)
+                          if (ec != asio::error::connection_refused || self->single_attempt)
                             return self->fail(portable(ec));
                           // The seed retried forever at full speed; back off
                           // a little instead, capped so a peer that comes up
@@ -126,6 +140,7 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
   std::uint16_t port;
   steady_clock::time_point deadline;
   milliseconds backoff{10};
+  bool single_attempt = false; // connect_timeout <= 0: no retries
   tcp::resolver::results_type endpoints;
   std::promise<outcome> result;
   bool done = false;
@@ -138,11 +153,12 @@ engine_core::~engine_core() { close(); }
 
 void engine_core::start() {
   std::weak_ptr<engine_core> weak = weak_from_this();
-  dispatcher_ = std::make_unique<dispatcher>(cfg_.lim.max_pending_callbacks, [weak](std::size_t n) {
-    if (auto self = weak.lock())
-      self->report(nullptr, errc::callback_queue_overflow,
-                   std::to_string(n) + " events dropped: callbacks are too slow");
-  });
+  dispatcher_ = std::make_unique<dispatcher>(
+      cfg_.lim.max_pending_callbacks, cfg_.lim.max_pending_callback_bytes, [weak](std::size_t n) {
+        if (auto self = weak.lock())
+          self->report(nullptr, errc::callback_queue_overflow,
+                       std::to_string(n) + " events dropped: callbacks are too slow");
+      });
   work_.emplace(io_.get_executor());
   io_thread_ = std::thread([this] {
     for (;;) {
@@ -159,14 +175,21 @@ void engine_core::start() {
   io_thread_id_ = io_thread_.get_id();
 }
 
+bool engine_core::post_unless_closing(std::function<void()> fn) {
+  std::lock_guard lk(post_mu_);
+  if (closing_) return false;
+  asio::post(io_, std::move(fn));
+  return true;
+}
+
 void engine_core::run_on_io(const std::function<void()>& fn) {
-  if (!io_thread_.joinable() || running_on_io_thread()) {
+  if (running_on_io_thread()) {
     fn();
     return;
   }
   std::promise<void> done;
   auto f = done.get_future();
-  asio::post(io_, [&] {
+  bool posted = post_unless_closing([&] {
     try {
       fn();
       done.set_value();
@@ -174,6 +197,7 @@ void engine_core::run_on_io(const std::function<void()>& fn) {
       done.set_exception(std::current_exception());
     }
   });
+  if (!posted) throw std::system_error(errc::engine_closed, "socketengine: " + cfg_.label);
   f.get();
 }
 
@@ -214,7 +238,7 @@ void engine_core::listen(const std::string& address, std::optional<std::uint16_t
 }
 
 void engine_core::start_accepting() {
-  asio::post(io_, [this] {
+  post_unless_closing([this] {
     if (accepting_ || closing_ || !acceptor_.is_open()) return;
     accepting_ = true;
     do_accept();
@@ -257,16 +281,23 @@ std::shared_ptr<connection> engine_core::dial(std::string_view name, std::string
     ec = errc::engine_closed;
     return nullptr;
   }
+  bool once = cfg_.connect_timeout.count() <= 0;
   auto op = std::make_shared<dial_op>(*this, std::string(name), std::string(address), port,
-                                      deadline_after(cfg_.connect_timeout));
+                                      once ? steady_clock::time_point::max()
+                                           : deadline_after(cfg_.connect_timeout));
+  op->single_attempt = once;
   auto result = op->result.get_future();
-  asio::post(io_, [this, op = std::move(op)] {
+  bool posted = post_unless_closing([this, op = std::move(op)] {
     if (closing_) return; // op's destructor reports engine_closed
     dials_.erase(std::remove_if(dials_.begin(), dials_.end(), [](auto& w) { return w.expired(); }),
                  dials_.end());
     dials_.push_back(op);
     op->start();
   });
+  if (!posted) {
+    ec = errc::engine_closed;
+    return nullptr;
+  }
   auto out = result.get();
   ec = out.ec;
   return out.conn;
@@ -288,24 +319,7 @@ void engine_core::register_connection(const std::shared_ptr<connection>& c) {
     ++open_count_;
   }
   notify_waiters();
-  dispatcher_->post([weak = weak_from_this(), c] {
-    auto self = weak.lock();
-    if (!self) return;
-    std::vector<std::shared_ptr<const connection_handler>> hs;
-    {
-      std::lock_guard lk(self->handlers_mu_);
-      hs = self->connect_handlers_;
-    }
-    for (auto& h : hs) {
-      try {
-        (*h)(c);
-      } catch (const std::exception& e) {
-        self->report(c, errc::handler_threw, std::string("connect handler: ") + e.what());
-      } catch (...) {
-        self->report(c, errc::handler_threw, "connect handler threw");
-      }
-    }
-  });
+  post_lifecycle(c, true);
 }
 
 void engine_core::on_connection_closed(const std::shared_ptr<connection>& c) {
@@ -314,9 +328,10 @@ void engine_core::on_connection_closed(const std::shared_ptr<connection>& c) {
     --open_count_;
     // Forget the oldest closed connections past the limit, so a hub that
     // sees peers come and go does not grow forever.
-    std::size_t closed = list_.size() - open_count_;
+    std::size_t closed = 0;
+    for (auto& x : list_) closed += x->impl_->closed() ? 1 : 0;
     for (auto it = list_.begin(); closed > cfg_.lim.max_closed_connections && it != list_.end();) {
-      if (!(*it)->is_open() && *it != c) {
+      if ((*it)->impl_->closed() && *it != c) {
         it = list_.erase(it);
         --closed;
       } else {
@@ -325,24 +340,38 @@ void engine_core::on_connection_closed(const std::shared_ptr<connection>& c) {
     }
   }
   notify_waiters();
-  dispatcher_->post([weak = weak_from_this(), c] {
-    auto self = weak.lock();
-    if (!self) return;
-    std::vector<std::shared_ptr<const connection_handler>> hs;
-    {
-      std::lock_guard lk(self->handlers_mu_);
-      hs = self->disconnect_handlers_;
-    }
-    for (auto& h : hs) {
-      try {
-        (*h)(c);
-      } catch (const std::exception& e) {
-        self->report(c, errc::handler_threw, std::string("disconnect handler: ") + e.what());
-      } catch (...) {
-        self->report(c, errc::handler_threw, "disconnect handler threw");
-      }
-    }
-  });
+  post_lifecycle(c, false);
+}
+
+namespace {
+// Runs one user callback, turning an exception into a report.
+template <class F, class Report>
+void guarded(F&& call, Report&& report, const std::string& what) {
+  try {
+    call();
+  } catch (const std::exception& e) {
+    report(what + ": " + e.what());
+  } catch (...) {
+    report(what + " threw");
+  }
+}
+} // namespace
+
+void engine_core::post_lifecycle(const std::shared_ptr<connection>& c, bool connected) {
+  dispatcher_->post(
+      [weak = weak_from_this(), c, connected] {
+        auto self = weak.lock();
+        if (!self) return;
+        std::vector<std::shared_ptr<const connection_handler>> hs;
+        {
+          std::lock_guard lk(self->handlers_mu_);
+          hs = connected ? self->connect_handlers_ : self->disconnect_handlers_;
+        }
+        auto report = [&](const std::string& d) { self->report(c, errc::handler_threw, d); };
+        for (auto& h : hs)
+          guarded([&] { (*h)(c); }, report, connected ? "connect handler" : "disconnect handler");
+      },
+      0, /*droppable=*/false);
 }
 
 std::vector<std::shared_ptr<connection>> engine_core::connections() const {
@@ -403,29 +432,24 @@ void engine_core::set_error_handler(error_handler h) {
 }
 
 void engine_core::post_message(const std::shared_ptr<connection>& c, const std::string& channel,
-                               const value& v) {
-  dispatcher_->post([weak = weak_from_this(), c, channel, v] {
-    auto self = weak.lock();
-    if (!self) return;
-    std::vector<std::shared_ptr<const message_handler>> hs;
-    std::vector<std::shared_ptr<const any_message_handler>> any;
-    {
-      std::lock_guard lk(self->handlers_mu_);
-      if (auto it = self->handlers_.find(channel); it != self->handlers_.end()) hs = it->second;
-      any = self->any_handlers_;
-    }
-    auto guarded = [&](auto&& call) {
-      try {
-        call();
-      } catch (const std::exception& e) {
-        self->report(c, errc::handler_threw, "handler for \"" + channel + "\": " + e.what());
-      } catch (...) {
-        self->report(c, errc::handler_threw, "handler for \"" + channel + "\" threw");
-      }
-    };
-    for (auto& h : hs) guarded([&] { (*h)(c, v); });
-    for (auto& h : any) guarded([&] { (*h)(c, channel, v); });
-  });
+                               value v, std::size_t bytes) {
+  dispatcher_->post(
+      [weak = weak_from_this(), c, channel, v = std::move(v)] {
+        auto self = weak.lock();
+        if (!self) return;
+        std::vector<std::shared_ptr<const message_handler>> hs;
+        std::vector<std::shared_ptr<const any_message_handler>> any;
+        {
+          std::lock_guard lk(self->handlers_mu_);
+          if (auto it = self->handlers_.find(channel); it != self->handlers_.end()) hs = it->second;
+          any = self->any_handlers_;
+        }
+        auto report = [&](const std::string& d) { self->report(c, errc::handler_threw, d); };
+        std::string what = "handler for \"" + channel + "\"";
+        for (auto& h : hs) guarded([&] { (*h)(c, v); }, report, what);
+        for (auto& h : any) guarded([&] { (*h)(c, channel, v); }, report, what);
+      },
+      bytes);
 }
 
 void engine_core::post_error(const std::shared_ptr<connection>& c, std::error_code ec,
@@ -467,49 +491,53 @@ bool engine_core::wait_until(steady_clock::time_point deadline,
 }
 
 void engine_core::notify_waiters() {
-  {
-    std::lock_guard lk(wait_mu_);
-    ++generation_;
-  }
+  // Taking the lock orders this wake-up after a waiter's check of its
+  // predicate, so the wake-up cannot be lost.
+  { std::lock_guard lk(wait_mu_); }
   wait_cv_.notify_all();
 }
 
 // --- shutdown ------------------------------------------------------------------
 
 void engine_core::close() {
-  std::unique_lock lk(close_mu_);
-  if (closed_) return;
-  closing_ = true;
-  notify_waiters();
-  if (io_thread_.joinable()) {
-    asio::post(io_, [this] {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      if (accept_retry_) accept_retry_->cancel();
-      for (auto& w : dials_)
-        if (auto d = w.lock()) d->fail(errc::engine_closed);
-      dials_.clear();
-      for (auto& c : connections()) connection::impl::begin_close(c, errc::closed_locally, true);
-    });
-    // Each connection flushes for at most the timeout on its own; wait for
-    // that, then close whatever is still open.
-    {
-      std::unique_lock wl(wait_mu_);
-      wait_cv_.wait_until(wl, deadline_after(timeout() + milliseconds(200)), [&] {
-        std::lock_guard ll(list_mu_);
-        return open_count_ == 0;
+  {
+    std::lock_guard lk(close_mu_);
+    if (!closed_) {
+      {
+        std::lock_guard pl(post_mu_);
+        closing_ = true;
+      }
+      notify_waiters();
+      // Posted directly: post_unless_closing refuses from now on.
+      asio::post(io_, [this] {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+        if (accept_retry_) accept_retry_->cancel();
+        for (auto& w : dials_)
+          if (auto d = w.lock()) d->fail(errc::engine_closed);
+        dials_.clear();
+        for (auto& c : connections()) connection::impl::begin_close(c, errc::closed_locally, true);
       });
+      // Each connection flushes for at most the timeout on its own; wait for
+      // that, then close whatever is still open.
+      {
+        std::unique_lock wl(wait_mu_);
+        wait_cv_.wait_until(wl, deadline_after(saturating_add(timeout(), milliseconds(200))), [&] {
+          std::lock_guard ll(list_mu_);
+          return open_count_ == 0;
+        });
+      }
+      asio::post(io_, [this] {
+        for (auto& c : connections()) connection::impl::finish_close(c, errc::closed_locally);
+      });
+      work_.reset();
+      io_thread_.join();
+      closed_ = true;
     }
-    asio::post(io_, [this] {
-      for (auto& c : connections()) connection::impl::finish_close(c, errc::closed_locally);
-    });
-    work_.reset();
-    io_thread_.join();
   }
-  closed_ = true;
-  lk.unlock();
   // Outside close_mu_: a callback may be calling close() right now, and the
-  // dispatcher can only finish once that callback returns.
+  // callback thread can only finish once that callback returns. Every
+  // caller but the callback thread itself waits for it here.
   if (dispatcher_) dispatcher_->stop();
 }
 

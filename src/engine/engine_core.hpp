@@ -52,6 +52,9 @@ void set_cloexec(int fd) noexcept;
 /// steady_clock::now() + d, saturating instead of overflowing for huge d.
 std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds d);
 
+/// a + b, saturating at milliseconds::max().
+std::chrono::milliseconds saturating_add(std::chrono::milliseconds a, std::chrono::milliseconds b);
+
 class engine_core : public std::enable_shared_from_this<engine_core> {
 public:
   explicit engine_core(engine_config cfg);
@@ -120,10 +123,16 @@ public:
   [[nodiscard]] bool wants_messages() const noexcept {
     return has_message_handlers_.load(std::memory_order_acquire);
   }
-  void post_message(const std::shared_ptr<connection>& c, const std::string& channel,
-                    const value& v);
+  /// `bytes`: the size of the line it came from, to bound the queue.
+  void post_message(const std::shared_ptr<connection>& c, const std::string& channel, value v,
+                    std::size_t bytes);
   void post_error(const std::shared_ptr<connection>& c, std::error_code ec, std::string detail);
   void on_connection_closed(const std::shared_ptr<connection>& c);
+
+  /// Posts `fn` to the I/O thread unless the engine is closing; returns
+  /// whether it was posted. Closing and posting exclude each other, so
+  /// nothing is posted after the I/O thread may have run out of work.
+  bool post_unless_closing(std::function<void()> fn);
 
   // --- shutdown ------------------------------------------------------------
   void close();
@@ -139,6 +148,7 @@ private:
   void register_connection(const std::shared_ptr<connection>& c);
   void do_accept();
   void report(const std::shared_ptr<connection>& c, std::error_code ec, const std::string& detail);
+  void post_lifecycle(const std::shared_ptr<connection>& c, bool connected);
   void run_on_io(const std::function<void()>& fn);
 
   engine_config cfg_;
@@ -172,8 +182,8 @@ private:
 
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
-  std::uint64_t generation_ = 0;
 
+  std::mutex post_mu_; // see post_unless_closing
   std::mutex close_mu_;
   std::atomic<bool> closing_{false};
   bool closed_ = false;

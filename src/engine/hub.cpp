@@ -2,6 +2,8 @@
 
 #include <socketengine/error.hpp>
 
+#include <algorithm>
+
 #include "engine/engine_core.hpp"
 
 namespace socketengine {
@@ -60,12 +62,13 @@ std::vector<value> hub::get_remote(std::string_view channel) const {
 }
 
 std::vector<value> hub::wait_for(std::string_view channel, std::chrono::milliseconds timeout) const {
-  std::vector<value> found;
+  // The predicate only looks for a value (it runs on every message, under
+  // the wait lock); the values are copied once, at the end.
   core_->wait_until(detail::deadline_after(timeout), [&] {
-    found = get_all(channel);
-    return !found.empty();
+    auto cs = core_->connections();
+    return std::any_of(cs.begin(), cs.end(), [&](auto& c) { return c->version(channel) != 0; });
   });
-  return found;
+  return get_all(channel);
 }
 
 std::size_t hub::write_all(std::string_view channel, const value& v) {

@@ -16,6 +16,9 @@ constexpr std::size_t keep_write_capacity = 256 * 1024;
 // The engine never reads less than this at a time: the seed's 256-byte reads
 // are one of the reasons it was slow.
 constexpr std::size_t min_read_size = 4096;
+// How long a closing connection waits, once its queue is written, for the
+// peer to close in turn (see do_write).
+constexpr std::chrono::milliseconds close_linger{250};
 } // namespace
 
 connection::impl::impl(const std::shared_ptr<detail::engine_core>& core, asio::ip::tcp::socket s,
@@ -34,15 +37,28 @@ void connection::impl::start(const std::shared_ptr<connection>& self) {
   do_write(self);
 }
 
+void connection::impl::release_socket_when_idle() {
+  // The socket goes only once no read or write handler can touch it again
+  // (a composed async_write keeps a reference to it between its steps),
+  // and always here on the I/O thread, while its io_context surely lives: a
+  // user may keep this connection long after the engine is gone.
+  if (!io_closed_ || read_in_flight_ || write_in_flight_) return;
+  socket_.reset();
+  reader_.release(); // a closed connection keeps no buffers
+}
+
 void connection::impl::do_read(const std::shared_ptr<connection>& self) {
   auto& me = *self->impl_;
-  if (!me.socket_) return;
+  if (me.io_closed_) return;
   auto space = me.reader_.prepare();
+  me.read_in_flight_ = true;
   me.socket_->async_read_some(
       asio::buffer(space.data(), space.size()), [self](std::error_code ec, std::size_t n) {
         auto& me = *self->impl_;
-        if (!me.socket_) return; // closed while the read was pending
+        me.read_in_flight_ = false;
+        if (me.io_closed_) return me.release_socket_when_idle();
         if (ec) {
+          // EOF after our own half-close is the end of a graceful close.
           finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof)
                                                     : detail::portable(ec));
           return;
@@ -50,9 +66,9 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
         me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
         me.reader_.commit(n);
         bool fits = me.reader_.consume([&](std::string_view line) {
-          if (me.socket_) handle_line(self, line);
+          if (!me.io_closed_) handle_line(self, line);
         });
-        if (!me.socket_) return;
+        if (me.io_closed_) return me.release_socket_when_idle();
         if (!fits) {
           me.errors_.fetch_add(1, std::memory_order_relaxed);
           me.core_raw_->post_error(self, errc::line_too_long,
@@ -83,36 +99,47 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
   if (channel == ch::status) {
     peer_closing = data.is_string() && data.get_ref<const std::string&>() == ch::closing;
   } else if (channel == ch::image) {
-    // One image in flight: the sender waits for this acknowledgement.
-    std::string ack;
-    detail::append_line(ack, ch::ack, std::string(ch::ack));
-    std::error_code ignored;
-    me.enqueue(self, ack, ignored, /*force=*/true);
+    me.acknowledge_image(self);
   }
 
   std::optional<value> copy;
   if (me.core_raw_->wants_messages()) copy = data;
-  bool stored = false;
-  me.store(channel, std::move(data), self, stored);
-  if (!stored) return;
-  if (copy) me.core_raw_->post_message(self, channel, *copy);
-  me.core_raw_->notify_waiters();
+  if (me.store(channel, std::move(data), self)) {
+    if (copy) me.core_raw_->post_message(self, channel, std::move(*copy), line.size());
+    me.core_raw_->notify_waiters();
+  }
   if (peer_closing) finish_close(self, errc::peer_closing);
 }
 
-void connection::impl::store(const std::string& channel, value&& v,
-                             const std::shared_ptr<connection>& self, bool& stored) {
-  stored = false;
+void connection::impl::acknowledge_image(const std::shared_ptr<connection>& self) {
+  // The sender keeps one image in flight and waits for this. One unsent
+  // acknowledgement is as good as many, so a peer that floods images and
+  // never reads cannot grow the queue with them.
+  std::unique_lock lk(write_mu_);
+  if (ack_queued_) return;
+  ack_queued_ = true;
+  lk.unlock();
+  std::string ack;
+  detail::append_line(ack, detail::channels::ack, std::string(detail::channels::ack));
+  std::error_code ignored;
+  enqueue(self, ack, ignored, /*force=*/true);
+}
+
+bool connection::impl::store(const std::string& channel, value&& v,
+                             const std::shared_ptr<connection>& self) {
   {
     std::lock_guard lk(store_mu_);
     auto it = values_.find(std::string_view(channel));
     if (it == values_.end()) {
-      if (values_.size() >= limits_.max_channels) {
+      // Reserved channels are exempt, so a peer past the limit can still
+      // name itself and say it is closing.
+      bool reserved = channel.starts_with("__");
+      if (values_.size() >= limits_.max_channels && !reserved) {
         errors_.fetch_add(1, std::memory_order_relaxed);
         core_raw_->post_error(self, errc::too_many_channels,
                               "channel \"" + channel + "\" is past the limit of " +
                                   std::to_string(limits_.max_channels));
-        return;
+        return false;
       }
       it = values_.emplace(channel, entry{value(), 0}).first;
     }
@@ -123,29 +150,37 @@ void connection::impl::store(const std::string& channel, value&& v,
     // Counted before waiters wake, so a reader that saw the value sees the count.
     messages_in_.fetch_add(1, std::memory_order_relaxed);
   }
-  stored = true;
   store_cv_.notify_all();
+  return true;
 }
 
 void connection::impl::do_write(const std::shared_ptr<connection>& self) {
   auto& me = *self->impl_;
-  if (me.write_in_flight_) return; // its completion handler continues
+  if (me.write_in_flight_ || me.io_closed_) return; // a completion handler continues
   std::unique_lock lk(me.write_mu_);
-  if (!me.socket_ || me.state_ == state::closed) {
-    me.writing_ = false;
-    return;
-  }
   if (me.pending_.empty()) {
     me.writing_ = false;
-    bool finish = me.close_when_flushed_;
+    bool closing = me.state_ == state::closing;
     lk.unlock();
     me.write_cv_.notify_all();
-    if (finish) finish_close(self, me.reason_);
+    if (closing) {
+      // All written: send FIN but keep reading until the peer closes too.
+      // Closing a socket with unread input would send an RST instead, and
+      // the peer could lose what we just wrote (`__closing` included). Not
+      // every peer closes in turn (the Python client never does), so the
+      // wait is short.
+      std::error_code ignored;
+      me.socket_->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      auto linger = std::chrono::steady_clock::now() + close_linger;
+      if (auto timer = me.close_timer_.lock(); timer && timer->expiry() > linger)
+        me.arm_close_timer(self, linger);
+    }
     return;
   }
   // Everything queued since the last write goes out in one call: small
   // messages coalesce into few syscalls under load.
   me.writing_ = true;
+  me.ack_queued_ = false; // any queued acknowledgement is now on its way
   std::swap(me.pending_, me.inflight_);
   lk.unlock();
   me.write_in_flight_ = true;
@@ -160,10 +195,8 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
                         if (me.inflight_.capacity() > keep_write_capacity) me.inflight_.shrink_to_fit();
                       }
                       me.write_cv_.notify_all();
-                      if (ec) {
-                        if (me.socket_) finish_close(self, detail::portable(ec));
-                        return;
-                      }
+                      if (me.io_closed_) return me.release_socket_when_idle();
+                      if (ec) return finish_close(self, detail::portable(ec));
                       do_write(self);
                     });
 }
@@ -177,7 +210,6 @@ void connection::impl::queue_first(std::string_view bytes) {
 void connection::impl::begin_close(const std::shared_ptr<connection>& self, std::error_code reason,
                                    bool send_status) {
   auto& me = *self->impl_;
-  bool finish_now = false;
   bool start_write = false;
   {
     std::lock_guard lk(me.write_mu_);
@@ -185,54 +217,52 @@ void connection::impl::begin_close(const std::shared_ptr<connection>& self, std:
     me.state_ = state::closing;
     me.reason_ = reason;
     me.open_.store(false);
-    if (send_status && me.hub_protocol_ && me.socket_) {
-      detail::append_line(me.pending_, detail::channels::status, std::string(detail::channels::closing));
+    if (send_status && me.hub_protocol_) {
+      detail::append_line(me.pending_, detail::channels::status,
+                          std::string(detail::channels::closing));
       me.messages_out_.fetch_add(1, std::memory_order_relaxed);
     }
-    me.close_when_flushed_ = true;
-    if (!me.socket_ || (!me.writing_ && me.pending_.empty())) {
-      finish_now = true;
-    } else if (!me.writing_) {
+    if (!me.writing_) {
       me.writing_ = true;
       start_write = true;
     }
   }
   me.write_cv_.notify_all(); // blocked writers see the new state
-  if (finish_now) {
-    finish_close(self, reason);
-    return;
-  }
+  me.arm_close_timer(self, detail::deadline_after(me.core_raw_->timeout()));
+  // Writes what is queued, then half-closes (see do_write).
   if (start_write) do_write(self);
+}
+
+void connection::impl::arm_close_timer(const std::shared_ptr<connection>& self,
+                                       std::chrono::steady_clock::time_point deadline) {
+  if (auto old = close_timer_.lock()) old->cancel();
   // The timer is owned by its own handler, so it is destroyed wherever the
   // handler is, always while the io_context lives; the connection keeps
   // only a weak reference to cancel it.
-  auto timer = std::make_shared<asio::steady_timer>(me.core_raw_->io(), me.core_raw_->timeout());
-  me.close_timer_ = timer;
-  timer->async_wait([self, reason, timer](std::error_code ec) {
-    if (!ec) finish_close(self, reason); // flushing took too long
+  auto timer = std::make_shared<asio::steady_timer>(core_raw_->io());
+  timer->expires_at(deadline);
+  close_timer_ = timer;
+  timer->async_wait([self, timer](std::error_code ec) {
+    if (!ec) finish_close(self, errc::closed_locally); // the flush or the peer took too long
   });
 }
 
 void connection::impl::finish_close(const std::shared_ptr<connection>& self, std::error_code reason) {
   auto& me = *self->impl_;
+  if (me.io_closed_) return;
+  me.io_closed_ = true;
   {
     std::lock_guard lk(me.write_mu_);
-    if (me.state_ == state::closed) return;
     me.state_ = state::closed;
     if (!me.reason_) me.reason_ = reason;
-    me.pending_.clear();
+    std::string().swap(me.pending_); // give the memory back, not just the bytes
     me.open_.store(false);
   }
   me.write_cv_.notify_all();
   if (auto timer = me.close_timer_.lock()) timer->cancel();
-  if (me.socket_) {
-    std::error_code ignored;
-    me.socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    me.socket_->close(ignored);
-    // Destroyed here, on the I/O thread, while its io_context surely lives:
-    // a user may keep this connection long after the engine is gone.
-    me.socket_.reset();
-  }
+  std::error_code ignored;
+  me.socket_->close(ignored); // pending reads and writes complete as aborted
+  me.release_socket_when_idle();
   {
     std::lock_guard lk(me.store_mu_);
     me.store_closed_ = true;
@@ -281,6 +311,8 @@ void connection::impl::enqueue(const std::shared_ptr<connection>& self, std::str
   messages_out_.fetch_add(1, std::memory_order_relaxed);
   if (!writing_) {
     writing_ = true;
+    // Cannot fail to run: state_ is open, so the engine has not closed yet,
+    // and its close() drains the I/O thread before stopping it.
     asio::post(core->io(), [self] { do_write(self); });
   }
 }
@@ -338,17 +370,16 @@ std::optional<value> connection::wait_for_next(std::string_view channel,
 
 void connection::write(std::string_view channel, const value& v) {
   std::error_code ec;
-  thread_local std::string line;
-  line.clear();
-  detail::append_line(line, channel, v); // throws on invalid UTF-8
-  impl_->enqueue(shared_from_this(), line, ec);
+  write(channel, v, ec);
   if (ec) throw std::system_error(ec, "socketengine: write on \"" + std::string(channel) + "\"");
 }
 
 void connection::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
+  // One encoding buffer per thread saves an allocation per message; one
+  // that held a large message is given back.
+  thread_local std::string line;
+  line.clear();
   try {
-    thread_local std::string line;
-    line.clear();
     detail::append_line(line, channel, v);
     impl_->enqueue(shared_from_this(), line, ec);
   } catch (const std::system_error& e) {
@@ -356,6 +387,7 @@ void connection::write(std::string_view channel, const value& v, std::error_code
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  if (line.capacity() > keep_write_capacity) std::string().swap(line);
 }
 
 bool connection::flush(std::chrono::milliseconds timeout) {
@@ -370,15 +402,17 @@ void connection::close() {
   auto core = impl_->core_.lock();
   if (!core) return; // the engine is gone, and it closed every socket
   auto self = shared_from_this();
-  if (!is_open() && core->closing()) return; // the engine's close() ends it
+  if (!is_open() && core->closing()) return; // the engine's close() ends it, bounded
   if (core->running_on_io_thread()) {
     impl::begin_close(self, errc::closed_locally, true);
     return;
   }
-  asio::post(core->io(), [self] { impl::begin_close(self, errc::closed_locally, true); });
+  if (!core->post_unless_closing([self] { impl::begin_close(self, errc::closed_locally, true); }))
+    return; // the engine's close() ends it, bounded
   // begin_close bounds the flush by the timeout; allow it that, plus slack
   // for the I/O thread to get to it.
-  auto deadline = detail::deadline_after(core->timeout() + std::chrono::seconds(1));
+  auto deadline =
+      detail::deadline_after(detail::saturating_add(core->timeout(), std::chrono::seconds(1)));
   std::unique_lock lk(impl_->write_mu_);
   impl_->write_cv_.wait_until(lk, deadline, [&] { return impl_->state_ == impl::state::closed; });
 }

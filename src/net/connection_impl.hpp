@@ -48,8 +48,8 @@ struct connection::impl {
   /// Starts the read loop and sends anything queued before it.
   static void start(const std::shared_ptr<connection>& self);
   /// Starts a graceful close: stop taking writes, optionally queue
-  /// `__status`/`__closing`, write what is queued (up to the engine's
-  /// timeout), then close the socket.
+  /// `__status`/`__closing`, write what is queued, half-close, and close
+  /// once the peer closes too, or when the engine's timeout passes.
   static void begin_close(const std::shared_ptr<connection>& self, std::error_code reason,
                           bool send_status);
   /// Closes the socket now and reports the disconnect once.
@@ -67,8 +67,18 @@ struct connection::impl {
   static void do_read(const std::shared_ptr<connection>& self);
   static void do_write(const std::shared_ptr<connection>& self);
   static void handle_line(const std::shared_ptr<connection>& self, std::string_view line);
-  void store(const std::string& channel, value&& v, const std::shared_ptr<connection>& self,
-             bool& stored);
+  /// Stores a value; false if it was refused (too many channels).
+  bool store(const std::string& channel, value&& v, const std::shared_ptr<connection>& self);
+  void acknowledge_image(const std::shared_ptr<connection>& self);
+  void release_socket_when_idle();
+  void arm_close_timer(const std::shared_ptr<connection>& self,
+                       std::chrono::steady_clock::time_point deadline);
+
+  /// True once the connection has fully closed (not merely closing).
+  [[nodiscard]] bool closed() const {
+    std::lock_guard lk(write_mu_);
+    return state_ == state::closed;
+  }
 
   // Immutable after construction.
   std::weak_ptr<detail::engine_core> core_;
@@ -81,6 +91,8 @@ struct connection::impl {
 
   // I/O thread only.
   std::optional<asio::ip::tcp::socket> socket_;
+  bool io_closed_ = false; // finish_close ran
+  bool read_in_flight_ = false;
   detail::line_reader reader_;
   std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
   bool write_in_flight_ = false;
@@ -105,7 +117,7 @@ struct connection::impl {
   std::string pending_;  // appended by writers
   std::string inflight_; // being written by the I/O thread
   bool writing_ = false; // a write (or a post to start one) is under way
-  bool close_when_flushed_ = false;
+  bool ack_queued_ = false; // an __ack waits in pending_
   std::atomic<bool> open_{true};
 
   std::atomic<std::uint64_t> messages_in_{0};

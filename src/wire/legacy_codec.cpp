@@ -76,20 +76,16 @@ decode_result decode_line(std::string_view line, std::size_t max_depth) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return r; // blank
 
-  auto fail = [&](errc e, std::string detail) {
+  auto fail = [&](errc e, std::string why) {
     r.what = decode_result::status::error;
     r.error = e;
-    r.detail = std::move(detail);
+    r.detail = std::move(why);
     return std::move(r);
   };
 
   std::string detail;
-  if (auto ec = prescan_line(line, max_depth, &detail)) {
-    r.what = decode_result::status::error;
-    r.error = ec;
-    r.detail = std::move(detail);
-    return r;
-  }
+  if (auto ec = prescan_line(line, max_depth, &detail))
+    return fail(static_cast<errc>(ec.value()), std::move(detail));
 
   // No exceptions on the hot path: a parse failure yields a discarded value.
   value doc = value::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);

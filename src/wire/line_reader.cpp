@@ -1,6 +1,7 @@
 #include "wire/line_reader.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace socketengine::detail {
@@ -26,7 +27,8 @@ std::span<char> line_reader::prepare() {
   }
   // Room for the longest line, its '\n' and one more read is all a reader
   // can ever need; doubling up to that keeps growth amortised O(n).
-  std::size_t limit = max_line_ + 1 + min_read_;
+  // Saturating, for a limit set to "no limit".
+  std::size_t limit = max_line_ > SIZE_MAX - 1 - min_read_ ? SIZE_MAX : max_line_ + 1 + min_read_;
   std::size_t want = std::max(end_ + min_read_, cap_ == 0 ? min_read_ : cap_ * 2);
   want = std::min(want, std::max(limit, end_ + 1));
   auto next = std::make_unique_for_overwrite<char[]>(want);

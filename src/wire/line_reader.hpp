@@ -57,6 +57,12 @@ public:
   /// Gives back a large buffer once it holds nothing (after a big message).
   void shrink_if_idle() noexcept;
 
+  /// Drops the buffer and anything in it (the connection is gone).
+  void release() noexcept {
+    buf_.reset();
+    cap_ = begin_ = scan_ = end_ = 0;
+  }
+
 private:
   std::unique_ptr<char[]> buf_;
   std::size_t cap_ = 0;

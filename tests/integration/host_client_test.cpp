@@ -154,12 +154,22 @@ TEST(host_client, closing_the_client_is_seen_by_the_host) {
   EXPECT_EQ(from->close_reason(), errc::peer_eof);
 }
 
-TEST(host_client, set_timeout_bounds_close) {
-  host h({.port = 0});
-  h.set_timeout(50ms);
+TEST(host_client, set_timeout_bounds_how_long_close_flushes) {
+  host h({.port = 0, .timeout = 30s});
   h.start();
+  test::raw_peer sluggish; // connects and never reads
+  sluggish.connect(h.port());
+  ASSERT_TRUE(h.wait_for_connection(patience));
+  std::string big(1 << 20, 's');
+  for (int i = 0; i < 12; ++i) h.write_all("big" + std::to_string(i), big);
+  h.set_timeout(200ms);
+  auto start = std::chrono::steady_clock::now();
   h.close();
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 10s); // the 30 s it was built with no longer applies
   EXPECT_FALSE(h.is_open());
+  EXPECT_TRUE(sluggish.wait_closed());
 }
 
 } // namespace

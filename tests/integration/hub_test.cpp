@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <future>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -418,6 +419,31 @@ TEST(hub, closed_connections_past_the_limit_are_forgotten) {
     return std::none_of(cs.begin(), cs.end(), [](auto& c) { return c->is_open(); });
   }));
   EXPECT_LE(centre.connections().size(), 4u);
+}
+
+} // namespace
+} // namespace socketengine
+
+namespace socketengine {
+namespace {
+
+TEST(hub_close, a_connect_in_progress_ends_when_the_hub_closes) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor refusing(io);
+  refusing.open(asio::ip::tcp::v4());
+  refusing.bind({asio::ip::make_address("127.0.0.1"), 0});
+  hub h({.port = 0, .connect_timeout = std::chrono::milliseconds::max()});
+  std::error_code ec;
+  std::promise<void> done;
+  std::thread dialler([&] {
+    h.connect("x", "127.0.0.1", refusing.local_endpoint().port(), ec);
+    done.set_value();
+  });
+  h.close();
+  auto f = done.get_future();
+  EXPECT_EQ(f.wait_for(test::patience), std::future_status::ready);
+  dialler.join();
+  EXPECT_EQ(ec, errc::engine_closed);
 }
 
 } // namespace

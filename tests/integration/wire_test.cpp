@@ -99,3 +99,26 @@ TEST(wire, many_small_writes_arrive_complete_and_in_order) {
 
 } // namespace
 } // namespace socketengine
+
+namespace socketengine {
+namespace {
+
+TEST(wire, image_acknowledgements_do_not_pile_up_for_a_peer_that_never_reads) {
+  hub h({.port = 0});
+  test::raw_peer flood;
+  flood.connect(h.port());
+  auto c = h.wait_for_connection(test::patience);
+  ASSERT_TRUE(c);
+  std::string lines;
+  for (int i = 0; i < 1000; ++i) lines += "{\"type\":\"__image\",\"data\":\"x\"}\n";
+  const int rounds = 300; // 300,000 images, never reading a single ack
+  for (int i = 0; i < rounds; ++i) flood.send(lines);
+  flood.send("{\"type\":\"end\",\"data\":1}\n");
+  ASSERT_TRUE(c->wait_for("end", test::patience));
+  // Without coalescing every image would queue its own 32-byte ack.
+  EXPECT_LT(c->stats().messages_out, 1000u * rounds / 10);
+  EXPECT_TRUE(c->is_open());
+}
+
+} // namespace
+} // namespace socketengine
