@@ -38,8 +38,8 @@ struct limits {
   overflow_policy on_full_queue = overflow_policy::block;
   /// Message and error events waiting for the callback thread; past this (or
   /// max_pending_callback_bytes), new ones are dropped and reported as
-  /// errc::callback_queue_overflow. Connect and disconnect events are never
-  /// dropped. Default 65536.
+  /// errc::callback_queue_overflow. Connect and disconnect events have a
+  /// reserve as large again past this bound. Default 65536.
   std::size_t max_pending_callbacks = 65536;
   /// Bytes of received lines waiting for the callback thread, as a second
   /// bound on that queue. Default 64 MiB.
@@ -61,7 +61,7 @@ struct hub_options {
   /// and how long a write blocks on a full queue. Default 2 s.
   std::chrono::milliseconds timeout{2000};
   /// How long `connect()` keeps retrying a refused connection (0 or less: one
-  /// attempt). Default 10 s;
+  /// attempt, bounded only by the system's connect timeout). Default 10 s;
   /// the seed retries forever (use `std::chrono::milliseconds::max()`).
   std::chrono::milliseconds connect_timeout{10000};
   /// Seed `size`: bytes asked for per read. The engine never reads less than

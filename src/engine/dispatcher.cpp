@@ -21,13 +21,14 @@ dispatcher::~dispatcher() {
   if (thread_.joinable()) thread_.detach();
 }
 
-bool dispatcher::post(std::function<void()> fn, std::size_t bytes, bool droppable) {
+bool dispatcher::post(std::function<void()> fn, std::size_t bytes, bool lifecycle) {
   {
     std::lock_guard lk(st_->mu);
     if (st_->stopping) return false;
-    bool full = st_->queue.size() >= st_->max_events ||
-                (!st_->queue.empty() && st_->queued_bytes + bytes > st_->max_bytes);
-    if (droppable && full) {
+    bool full = lifecycle ? st_->queue.size() >= 2 * st_->max_events
+                          : st_->queue.size() >= st_->max_events ||
+                                (!st_->queue.empty() && st_->queued_bytes + bytes > st_->max_bytes);
+    if (full) {
       ++st_->dropped;
       return false;
     }

@@ -23,11 +23,13 @@ public:
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
 
-  /// Queues `fn`, weighing `bytes`. A droppable event is dropped (and
-  /// counted) when the queue is at its bounds; lifecycle events (connect,
-  /// disconnect) are never dropped, and are bounded by the number of
-  /// connections. Returns false if dropped or the dispatcher has stopped.
-  bool post(std::function<void()> fn, std::size_t bytes = 0, bool droppable = true);
+  /// Queues `fn`, weighing `bytes`. An event is dropped (and counted) when
+  /// the queue is at its bounds. Lifecycle events (connect, disconnect) get
+  /// a reserve past the event bound, as large again, so a flood of messages
+  /// cannot push them out; only a callback thread stuck through that many
+  /// connections coming and going loses them. Returns false if dropped or
+  /// the dispatcher has stopped.
+  bool post(std::function<void()> fn, std::size_t bytes = 0, bool lifecycle = false);
 
   /// Runs what is queued, then ends the thread and joins it; every caller
   /// returns only once the thread is done. From the callback thread itself

@@ -328,8 +328,7 @@ void engine_core::on_connection_closed(const std::shared_ptr<connection>& c) {
     --open_count_;
     // Forget the oldest closed connections past the limit, so a hub that
     // sees peers come and go does not grow forever.
-    std::size_t closed = 0;
-    for (auto& x : list_) closed += x->impl_->closed() ? 1 : 0;
+    std::size_t closed = list_.size() - open_count_; // only closed ones are ever removed
     for (auto it = list_.begin(); closed > cfg_.lim.max_closed_connections && it != list_.end();) {
       if ((*it)->impl_->closed() && *it != c) {
         it = list_.erase(it);
@@ -358,6 +357,10 @@ void guarded(F&& call, Report&& report, const std::string& what) {
 } // namespace
 
 void engine_core::post_lifecycle(const std::shared_ptr<connection>& c, bool connected) {
+  {
+    std::lock_guard lk(handlers_mu_);
+    if ((connected ? connect_handlers_ : disconnect_handlers_).empty()) return;
+  }
   dispatcher_->post(
       [weak = weak_from_this(), c, connected] {
         auto self = weak.lock();
@@ -371,7 +374,7 @@ void engine_core::post_lifecycle(const std::shared_ptr<connection>& c, bool conn
         for (auto& h : hs)
           guarded([&] { (*h)(c); }, report, connected ? "connect handler" : "disconnect handler");
       },
-      0, /*droppable=*/false);
+      0, /*lifecycle=*/true);
 }
 
 std::vector<std::shared_ptr<connection>> engine_core::connections() const {
@@ -502,6 +505,8 @@ void engine_core::notify_waiters() {
 void engine_core::close() {
   {
     std::lock_guard lk(close_mu_);
+    // Not joinable only if start() failed part way; then there is no I/O to stop.
+    if (!closed_ && !io_thread_.joinable()) closed_ = true;
     if (!closed_) {
       {
         std::lock_guard pl(post_mu_);

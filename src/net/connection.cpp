@@ -44,7 +44,9 @@ void connection::impl::release_socket_when_idle() {
   // user may keep this connection long after the engine is gone.
   if (!io_closed_ || read_in_flight_ || write_in_flight_) return;
   socket_.reset();
-  reader_.release(); // a closed connection keeps no buffers
+  // A closed connection keeps no buffers; but not while the read handler is
+  // still walking the buffer (it calls this again when done).
+  if (!in_read_handler_) reader_.release();
 }
 
 void connection::impl::do_read(const std::shared_ptr<connection>& self) {
@@ -65,9 +67,11 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
         }
         me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
         me.reader_.commit(n);
+        me.in_read_handler_ = true;
         bool fits = me.reader_.consume([&](std::string_view line) {
           if (!me.io_closed_) handle_line(self, line);
         });
+        me.in_read_handler_ = false;
         if (me.io_closed_) return me.release_socket_when_idle();
         if (!fits) {
           me.errors_.fetch_add(1, std::memory_order_relaxed);
@@ -133,11 +137,13 @@ bool connection::impl::store(const std::string& channel, value&& v,
     if (it == values_.end()) {
       // Reserved channels are exempt, so a peer past the limit can still
       // name itself and say it is closing.
-      bool reserved = channel.starts_with("__");
+      namespace ch = detail::channels;
+      bool reserved = channel == ch::name_conn || channel == ch::status || channel == ch::image ||
+                      channel == ch::ack;
       if (values_.size() >= limits_.max_channels && !reserved) {
         errors_.fetch_add(1, std::memory_order_relaxed);
         core_raw_->post_error(self, errc::too_many_channels,
-                              "channel \"" + channel + "\" is past the limit of " +
+                              "channel \"" + channel.substr(0, 64) + "\" is past the limit of " +
                                   std::to_string(limits_.max_channels));
         return false;
       }

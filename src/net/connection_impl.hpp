@@ -93,6 +93,7 @@ struct connection::impl {
   std::optional<asio::ip::tcp::socket> socket_;
   bool io_closed_ = false; // finish_close ran
   bool read_in_flight_ = false;
+  bool in_read_handler_ = false; // lines are being handled from reader_
   detail::line_reader reader_;
   std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
   bool write_in_flight_ = false;
