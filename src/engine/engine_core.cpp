@@ -1,5 +1,6 @@
 #include "engine/engine_core.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <future>
 
@@ -389,6 +390,17 @@ std::vector<value> engine_core::collect(const connection_filter& keep,
     if (keep(*c))
       if (auto v = c->get(channel)) out.push_back(std::move(*v));
   return out;
+}
+
+std::vector<value> engine_core::wait_for_any(std::string_view channel,
+                                             milliseconds timeout) const {
+  // The predicate only looks for a value (it runs on every message, under
+  // the wait lock); the values are copied once, at the end.
+  wait_until(deadline_after(timeout), [&] {
+    auto cs = connections();
+    return std::any_of(cs.begin(), cs.end(), [&](auto& c) { return c->version(channel) != 0; });
+  });
+  return collect([](const connection&) { return true; }, channel);
 }
 
 std::size_t engine_core::write_each(const connection_filter& keep, std::string_view channel,

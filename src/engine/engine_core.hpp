@@ -98,6 +98,10 @@ public:
   /// `keep` and has one, in list order.
   [[nodiscard]] std::vector<value> collect(const connection_filter& keep,
                                            std::string_view channel) const;
+  /// Waits until some listed connection has a value on `channel`, then
+  /// returns collect(all, channel); empty on timeout or close.
+  [[nodiscard]] std::vector<value> wait_for_any(std::string_view channel,
+                                                std::chrono::milliseconds timeout) const;
   /// Encodes the message once and queues it on each open connection that
   /// passes `keep`. Returns how many took it.
   /// \throws std::system_error errc::invalid_utf8.

@@ -1,7 +1,5 @@
 #include <socketengine/host.hpp>
 
-#include <algorithm>
-
 #include "engine/engine_core.hpp"
 
 namespace socketengine {
@@ -43,13 +41,7 @@ std::vector<value> host::get_all(std::string_view channel) const {
 
 std::vector<value> host::wait_for(std::string_view channel,
                                   std::chrono::milliseconds timeout) const {
-  // The predicate only looks for a value (it runs on every message, under
-  // the wait lock); the values are copied once, at the end.
-  core_->wait_until(detail::deadline_after(timeout), [&] {
-    auto cs = core_->connections();
-    return std::any_of(cs.begin(), cs.end(), [&](auto& c) { return c->version(channel) != 0; });
-  });
-  return get_all(channel);
+  return core_->wait_for_any(channel, timeout);
 }
 
 std::size_t host::write_all(std::string_view channel, const value& v) {

@@ -56,37 +56,26 @@ public:
         buffer_.erase(0, nl + 1);
         return line;
       }
-      if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error("read_line timed out");
-      socket_.non_blocking(true);
-      char chunk[4096];
-      std::error_code ec;
-      std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
-      if (ec == asio::error::would_block) {
-        std::this_thread::sleep_for(1ms);
-        continue;
+      switch (fill(deadline)) {
+      case fill_result::data: break;
+      case fill_result::closed: throw std::runtime_error("read_line: connection closed");
+      case fill_result::timeout: throw std::runtime_error("read_line timed out");
       }
-      if (ec) throw std::system_error(ec, "read_line");
-      buffer_.append(chunk, n);
     }
   }
 
   /// True once the engine has closed its side (EOF or reset), waiting up to
-  /// `timeout`. Lines still unread are consumed.
+  /// `timeout`. Lines still unread are kept. Closes this side in turn, as a
+  /// real peer would.
   bool wait_closed(std::chrono::milliseconds timeout = patience) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    socket_.non_blocking(true);
-    while (std::chrono::steady_clock::now() < deadline) {
-      char chunk[4096];
-      std::error_code ec;
-      std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
-      if (ec == asio::error::would_block) {
-        std::this_thread::sleep_for(1ms);
-        continue;
+    for (;;) {
+      switch (fill(deadline)) {
+      case fill_result::data: break;
+      case fill_result::closed: socket_.close(); return true;
+      case fill_result::timeout: return false;
       }
-      if (ec) return true;
-      buffer_.append(chunk, n);
     }
-    return false;
   }
 
   /// Closes abruptly: an RST rather than a FIN (SO_LINGER 0).
@@ -100,6 +89,26 @@ public:
   asio::ip::tcp::socket& socket() { return socket_; }
 
 private:
+  enum class fill_result { data, closed, timeout };
+
+  // Appends what arrives to buffer_, polling until `deadline`.
+  fill_result fill(std::chrono::steady_clock::time_point deadline) {
+    socket_.non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+      char chunk[4096];
+      std::error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
+      if (ec) return fill_result::closed;
+      buffer_.append(chunk, n);
+      return fill_result::data;
+    }
+    return fill_result::timeout;
+  }
+
   asio::io_context io_;
   asio::ip::tcp::socket socket_;
   std::string buffer_;
