@@ -118,9 +118,10 @@ public:
   /// True until the connection is closed or starts closing.
   [[nodiscard]] bool is_open() const noexcept;
 
-  /// Why the connection ended: errc::closed_locally, errc::peer_closing,
-  /// errc::peer_eof, errc::line_too_long, errc::engine_closed or an operating
-  /// system error such as connection_reset. Empty while open.
+  /// Why the connection ended: errc::closed_locally (this connection's or its
+  /// engine's close()), errc::peer_closing, errc::peer_eof,
+  /// errc::line_too_long or an operating system error such as
+  /// connection_reset. Empty while open.
   [[nodiscard]] std::error_code close_reason() const;
 
   /// The connection's name: the name given to `hub::connect` on the dialling

@@ -206,7 +206,6 @@ void engine_core::run_on_io(const std::function<void()>& fn) {
 
 void engine_core::listen(const std::string& address, std::optional<std::uint16_t> port,
                          std::uint16_t first, std::uint16_t last) {
-  if (closing_) throw std::system_error(errc::engine_closed, "socketengine: " + cfg_.label);
   run_on_io([&] {
     std::error_code ec;
     auto addr = asio::ip::make_address(address, ec);
@@ -278,10 +277,6 @@ void engine_core::do_accept() {
 
 std::shared_ptr<connection> engine_core::dial(std::string_view name, std::string_view address,
                                               std::uint16_t port, std::error_code& ec) {
-  if (closing_) {
-    ec = errc::engine_closed;
-    return nullptr;
-  }
   bool once = cfg_.connect_timeout.count() <= 0;
   auto op = std::make_shared<dial_op>(*this, std::string(name), std::string(address), port,
                                       once ? steady_clock::time_point::max()

@@ -408,11 +408,7 @@ void connection::close() {
   auto core = impl_->core_.lock();
   if (!core) return; // the engine is gone, and it closed every socket
   auto self = shared_from_this();
-  if (!is_open() && core->closing()) return; // the engine's close() ends it, bounded
-  if (core->running_on_io_thread()) {
-    impl::begin_close(self, errc::closed_locally, true);
-    return;
-  }
+  // User code never runs on the I/O thread, so this always posts.
   if (!core->post_unless_closing([self] { impl::begin_close(self, errc::closed_locally, true); }))
     return; // the engine's close() ends it, bounded
   // begin_close bounds the flush by the timeout; allow it that, plus slack
