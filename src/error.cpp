@@ -15,6 +15,9 @@ public:
     case errc::missing_key: return "message lacks \"type\" or \"data\"";
     case errc::invalid_message: return "not a socket.engine message";
     case errc::too_many_channels: return "too many channels";
+    case errc::invalid_base64: return "invalid base64";
+    case errc::invalid_image: return "invalid PNG image";
+    case errc::image_too_large: return "image too large";
     case errc::not_connected: return "not connected";
     case errc::queue_full: return "write queue full";
     case errc::connect_timeout: return "connect timed out";

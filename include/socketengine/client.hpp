@@ -13,6 +13,7 @@
 
 #include <socketengine/connection.hpp>
 #include <socketengine/engine.hpp>
+#include <socketengine/image.hpp>
 #include <socketengine/options.hpp>
 #include <socketengine/value.hpp>
 
@@ -57,6 +58,18 @@ public:
 
   /// As above, reporting failure in `ec`.
   void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
+
+  /// Seed `writeImg` and `writeImgLock`: sends `img` to the host on the
+  /// `image` channel (see connection::write_image).
+  /// \throws std::system_error errc::not_connected when not open;
+  ///         std::invalid_argument for an empty image.
+  image_status write_image(const image& img);
+
+  /// The last image received from the host, or empty.
+  [[nodiscard]] std::optional<image> get_image() const;
+
+  /// Waits for an image from the host (see connection::wait_for_image).
+  [[nodiscard]] std::optional<image> wait_for_image(std::chrono::milliseconds timeout) const;
 
 private:
   std::mutex open_mu_;    // serialises open()

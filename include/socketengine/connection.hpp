@@ -11,6 +11,7 @@
 #include <string_view>
 #include <system_error>
 
+#include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
 namespace socketengine {
@@ -27,11 +28,11 @@ enum class connection_kind : int {
 
 /// Counters of one connection, as a snapshot.
 struct connection_stats {
-  std::uint64_t messages_in = 0;  ///< lines received and stored
+  std::uint64_t messages_in = 0;  ///< lines received and stored, images included
   std::uint64_t messages_out = 0; ///< lines queued for sending
   std::uint64_t bytes_in = 0;     ///< bytes read from the socket
   std::uint64_t bytes_out = 0;    ///< bytes written to the socket
-  std::uint64_t errors = 0;       ///< lines dropped as bad input
+  std::uint64_t errors = 0;       ///< lines and images dropped as bad input
 };
 
 /// A connection between this engine and one peer.
@@ -101,6 +102,46 @@ public:
 
   /// As above, but reports failure in `ec` instead of throwing.
   void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
+
+  /// Seed `writeImg`: encodes `img` as a PNG (on the calling thread, at the
+  /// engine's image_options::png_compression) and sends it as one base64
+  /// line: on `__image` to a hub peer, on `image` to a host or client.
+  ///
+  /// At most one image is in flight per connection: to a hub peer, from
+  /// sending until the peer's `__ack`; to a host or client, which do not
+  /// acknowledge, until the line has been handed to the operating system.
+  /// A frame written meanwhile is kept as the one pending frame
+  /// (image_options::latest_frame_wins, the default) and sent when the
+  /// image in flight completes, or dropped. The result says which. Images
+  /// are not held to the write queue's bound (they are bounded by the one
+  /// in flight and the one pending), so this never blocks on the socket.
+  /// \throws std::system_error errc::not_connected if closed or closing;
+  ///         std::invalid_argument for an empty image.
+  image_status write_image(const image& img);
+
+  /// As above, reporting failure in `ec` (returning image_status::dropped).
+  image_status write_image(const image& img, std::error_code& ec) noexcept;
+
+  /// Seed `canWrite`: true when no image is in flight, so that write_image
+  /// would send at once.
+  [[nodiscard]] bool can_write_image() const noexcept;
+
+  /// Seed `getImg()`: the last image received, or empty if none has arrived.
+  /// Images come decoded: gray, BGR or BGRA (see image).
+  [[nodiscard]] std::optional<image> get_image() const;
+
+  /// Waits until an image has arrived (returning at once if one has) and
+  /// returns the last one; empty on timeout or close.
+  [[nodiscard]] std::optional<image> wait_for_image(std::chrono::milliseconds timeout) const;
+
+  /// Waits for an image newer than `since` (an image_version() taken
+  /// earlier) and returns the last one; empty on timeout or close.
+  [[nodiscard]] std::optional<image> wait_for_next_image(std::chrono::milliseconds timeout,
+                                                         std::uint64_t since) const;
+
+  /// The version of the last image received (from the same counter as
+  /// version()); 0 if none has arrived.
+  [[nodiscard]] std::uint64_t image_version() const;
 
   /// Waits until every queued byte has been handed to the operating system.
   /// Returns false if `timeout` passed first or the connection closed with

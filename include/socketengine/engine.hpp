@@ -38,6 +38,10 @@ public:
   /// Calls `handler` with the channel and value of every message.
   void on_message(any_message_handler handler);
 
+  /// Calls `handler` with every image that arrives, on any connection, once
+  /// decoded (images that fail to decode go to the error handler instead).
+  void on_image(image_handler handler);
+
   /// Calls `handler` for each new connection, once it is listed.
   void on_connect(connection_handler handler);
 

@@ -11,8 +11,8 @@ namespace socketengine {
 /// of these (or an operating-system code); per-message problems arrive through
 /// the error handler and the connection's counters instead.
 enum class errc {
-  // Bad input from a peer: the line is dropped, the connection goes on,
-  // except for line_too_long, which closes the connection.
+  // Bad input from a peer: the line (or image) is dropped, the connection
+  // goes on, except for line_too_long, which closes the connection.
   line_too_long = 1, ///< a line grew past `limits::max_line_bytes`
   invalid_json,      ///< a line is not valid JSON
   invalid_utf8,      ///< a line holds bytes that are not UTF-8
@@ -20,6 +20,9 @@ enum class errc {
   missing_key,       ///< a JSON object without "type" or "data"
   invalid_message,   ///< not a JSON object, or "type" is not a string
   too_many_channels, ///< a new channel beyond `limits::max_channels`
+  invalid_base64,    ///< an image that is not valid base64
+  invalid_image,     ///< an image that is not a PNG, or a truncated or corrupt one
+  image_too_large,   ///< a PNG larger than `image_options::max_pixels`
 
   // Writes and connection state.
   not_connected,   ///< the connection is closed (or closing)

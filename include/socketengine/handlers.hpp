@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include <socketengine/connection.hpp>
+#include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
 namespace socketengine {
@@ -29,6 +30,10 @@ using message_handler = std::function<void(const std::shared_ptr<connection>&, c
 /// (see `engine::on_message`).
 using any_message_handler =
     std::function<void(const std::shared_ptr<connection>&, const std::string&, const value&)>;
+
+/// Called with the connection an image arrived on and the decoded image
+/// (see `engine::on_image`).
+using image_handler = std::function<void(const std::shared_ptr<connection>&, const image&)>;
 
 /// Called when a connection is made or ends.
 using connection_handler = std::function<void(const std::shared_ptr<connection>&)>;

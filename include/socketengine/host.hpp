@@ -13,6 +13,7 @@
 
 #include <socketengine/connection.hpp>
 #include <socketengine/engine.hpp>
+#include <socketengine/image.hpp>
 #include <socketengine/options.hpp>
 #include <socketengine/value.hpp>
 
@@ -60,6 +61,13 @@ public:
   /// returns how many accepted the message. (Every write is atomic per
   /// connection, so the seed's lock-taking variant needs no twin.)
   std::size_t write_all(std::string_view channel, const value& v);
+
+  /// Seed `writeImg_ALL` and `writeImgLock_ALL`: encodes `img` once and
+  /// writes it on the `image` channel to every open client, one image in
+  /// flight per client (see connection::write_image). Returns how many
+  /// clients took it.
+  /// \throws std::invalid_argument for an empty image.
+  std::size_t write_image_all(const image& img);
 
 private:
   std::mutex mu_; // serialises open()

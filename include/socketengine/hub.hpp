@@ -14,6 +14,7 @@
 
 #include <socketengine/connection.hpp>
 #include <socketengine/engine.hpp>
+#include <socketengine/image.hpp>
 #include <socketengine/options.hpp>
 #include <socketengine/value.hpp>
 
@@ -89,6 +90,19 @@ public:
   std::size_t write_to_local(std::string_view channel, const value& v);
   /// Writes to every open remote connection; returns how many accepted it.
   std::size_t write_to_remote(std::string_view channel, const value& v);
+
+  /// Seed `write_image_all`: encodes `img` once and writes it to every open
+  /// connection as connection::write_image does. Returns how many
+  /// connections took it (sent now, or kept as their pending frame);
+  /// connections with an image in flight and latest_frame_wins off skip it.
+  /// \throws std::invalid_argument for an empty image.
+  std::size_t write_image_all(const image& img);
+  /// As write_image_all, to the open connections named `name`.
+  std::size_t write_image_to_name(std::string_view name, const image& img);
+  /// As write_image_all, to the open local connections.
+  std::size_t write_image_to_local(const image& img);
+  /// As write_image_all, to the open remote connections.
+  std::size_t write_image_to_remote(const image& img);
 };
 
 } // namespace socketengine

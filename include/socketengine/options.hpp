@@ -49,6 +49,25 @@ struct limits {
   std::size_t max_closed_connections = 256;
 };
 
+/// How images are encoded for the legacy protocol, and what is accepted.
+struct image_options {
+  /// zlib compression level of the PNGs written, 0 (none, fastest) to 9
+  /// (smallest, slowest). Default 1: camera frames go out fast, and over a
+  /// LAN the extra bytes cost less than the encoding time saved.
+  int png_compression = 1;
+  /// What a write does while the previous image to that peer is still in
+  /// flight (not yet acknowledged). true (default): keep this frame as the
+  /// connection's one pending frame, replacing any older pending one, and
+  /// send it when the acknowledgement arrives, so the peer always gets the
+  /// newest frame and never a backlog. false: drop it, as socket.engine 0.3
+  /// does. Either way the call says what happened (see image_status).
+  bool latest_frame_wins = true;
+  /// Largest image accepted from a peer, in pixels (width * height), checked
+  /// from the PNG header before anything is allocated. A larger one is
+  /// dropped with errc::image_too_large. Default 33,554,432 (8K UHD fits).
+  std::uint64_t max_pixels = std::uint64_t{1} << 25;
+};
+
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
 struct hub_options {
   /// Port to listen on. Empty: the first free port of 8080..8179, as the seed.
@@ -68,6 +87,7 @@ struct hub_options {
   /// 4096 at a time, whatever this says; it is kept for the seed's signature.
   std::size_t read_size = 256;
   struct limits limits {};
+  struct image_options images {};
 };
 
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
@@ -85,6 +105,7 @@ struct host_options {
   /// Bind in the constructor (seed `open=True`); otherwise call `open()`.
   bool open = true;
   struct limits limits {};
+  struct image_options images {};
 };
 
 /// Options of a client (seed: `client(addr='127.0.0.1', port=8080, timeout=2,
@@ -104,6 +125,7 @@ struct client_options {
   /// Connect in the constructor (seed `open=True`); otherwise call `open()`.
   bool open = true;
   struct limits limits {};
+  struct image_options images {};
 };
 
 } // namespace socketengine

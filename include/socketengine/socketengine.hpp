@@ -9,5 +9,6 @@
 #include <socketengine/handlers.hpp>
 #include <socketengine/host.hpp>
 #include <socketengine/hub.hpp>
+#include <socketengine/image.hpp>
 #include <socketengine/options.hpp>
 #include <socketengine/value.hpp>

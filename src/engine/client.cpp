@@ -9,7 +9,8 @@ namespace socketengine {
 namespace {
 std::shared_ptr<detail::engine_core> make_client_core(const client_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
-      "client", o.timeout, o.connect_timeout, o.read_size, o.limits, /*hub_protocol=*/false});
+      "client", o.timeout, o.connect_timeout, o.read_size, o.limits, o.images,
+      /*hub_protocol=*/false});
   core->start();
   return core;
 }
@@ -70,6 +71,22 @@ void client::write(std::string_view channel, const value& v, std::error_code& ec
     return;
   }
   c->write(channel, v, ec);
+}
+
+image_status client::write_image(const image& img) {
+  auto c = connection();
+  if (!c) throw std::system_error(errc::not_connected, "socketengine: client: not open");
+  return c->write_image(img);
+}
+
+std::optional<image> client::get_image() const {
+  auto c = connection();
+  return c ? c->get_image() : std::nullopt;
+}
+
+std::optional<image> client::wait_for_image(std::chrono::milliseconds timeout) const {
+  auto c = connection();
+  return c ? c->wait_for_image(timeout) : std::nullopt;
 }
 
 } // namespace socketengine

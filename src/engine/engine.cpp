@@ -15,6 +15,7 @@ void engine::on(std::string_view channel, message_handler handler) {
   core_->add_handler(channel, std::move(handler));
 }
 void engine::on_message(any_message_handler handler) { core_->add_any_handler(std::move(handler)); }
+void engine::on_image(image_handler handler) { core_->add_image_handler(std::move(handler)); }
 void engine::on_connect(connection_handler handler) {
   core_->add_connect_handler(std::move(handler));
 }

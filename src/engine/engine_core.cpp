@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <future>
+#include <stdexcept>
 
 #include <fcntl.h>
 
@@ -412,6 +413,33 @@ std::size_t engine_core::write_each(const connection_filter& keep, std::string_v
   return n;
 }
 
+std::string_view engine_core::image_channel() const noexcept {
+  return cfg_.hub_protocol ? channels::image : channels::plain_image;
+}
+
+std::size_t engine_core::write_image_each(const connection_filter& keep, const image& img) {
+  auto targets = connections();
+  std::erase_if(targets, [&](const auto& c) { return !c->is_open() || !keep(*c); });
+  if (targets.empty()) return 0;
+  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
+  // Connections that would drop the frame anyway do not make it worth
+  // encoding; the others share one encoded line.
+  if (!cfg_.images.latest_frame_wins &&
+      std::none_of(targets.begin(), targets.end(),
+                   [](const auto& c) { return c->can_write_image(); }))
+    return 0;
+  auto line = std::make_shared<std::string>();
+  append_image_line(*line, image_channel(), img, cfg_.images.png_compression);
+  std::shared_ptr<const std::string> shared = std::move(line);
+  std::size_t n = 0;
+  for (auto& c : targets) {
+    std::error_code ec;
+    auto status = c->impl_->send_image(c, shared, ec);
+    if (!ec && status != image_status::dropped) ++n;
+  }
+  return n;
+}
+
 // --- handlers ------------------------------------------------------------------
 
 void engine_core::add_handler(std::string_view channel, message_handler h) {
@@ -424,6 +452,12 @@ void engine_core::add_any_handler(any_message_handler h) {
   std::lock_guard lk(handlers_mu_);
   any_handlers_.push_back(std::make_shared<const any_message_handler>(std::move(h)));
   has_message_handlers_.store(true, std::memory_order_release);
+}
+
+void engine_core::add_image_handler(image_handler h) {
+  std::lock_guard lk(handlers_mu_);
+  image_handlers_.push_back(std::make_shared<const image_handler>(std::move(h)));
+  has_image_handlers_.store(true, std::memory_order_release);
 }
 
 void engine_core::add_connect_handler(connection_handler h) {
@@ -458,6 +492,23 @@ void engine_core::post_message(const std::shared_ptr<connection>& c, const std::
         std::string what = "handler for \"" + channel + "\"";
         for (auto& h : hs) guarded([&] { (*h)(c, v); }, report, what);
         for (auto& h : any) guarded([&] { (*h)(c, channel, v); }, report, what);
+      },
+      bytes);
+}
+
+void engine_core::post_image(const std::shared_ptr<connection>& c, image img) {
+  std::size_t bytes = img.size_bytes();
+  dispatcher_->post(
+      [weak = weak_from_this(), c, img = std::move(img)] {
+        auto self = weak.lock();
+        if (!self) return;
+        std::vector<std::shared_ptr<const image_handler>> hs;
+        {
+          std::lock_guard lk(self->handlers_mu_);
+          hs = self->image_handlers_;
+        }
+        auto report = [&](const std::string& d) { self->report(c, errc::handler_threw, d); };
+        for (auto& h : hs) guarded([&] { (*h)(c, img); }, report, "image handler");
       },
       bytes);
 }

@@ -37,6 +37,7 @@ struct engine_config {
   std::chrono::milliseconds connect_timeout{10000};
   std::size_t read_size = 4096;
   limits lim;
+  image_options images;
   bool hub_protocol = false; // send __name_conn on dial and __status on close
 };
 
@@ -74,6 +75,9 @@ public:
   void set_timeout(std::chrono::milliseconds t) noexcept {
     timeout_ms_.store(t.count(), std::memory_order_relaxed);
   }
+  /// The channel images travel on: `__image` between hubs, `image` between
+  /// a host and its clients.
+  [[nodiscard]] std::string_view image_channel() const noexcept;
   [[nodiscard]] bool running_on_io_thread() const noexcept {
     return std::this_thread::get_id() == io_thread_id_;
   }
@@ -106,10 +110,15 @@ public:
   /// passes `keep`. Returns how many took it.
   /// \throws std::system_error errc::invalid_utf8.
   std::size_t write_each(const connection_filter& keep, std::string_view channel, const value& v);
+  /// Encodes `img` once and sends it on each open connection that passes
+  /// `keep` (see connection::write_image). Returns how many took it.
+  /// \throws std::invalid_argument for an empty image.
+  std::size_t write_image_each(const connection_filter& keep, const image& img);
 
   // --- handlers ------------------------------------------------------------
   void add_handler(std::string_view channel, message_handler h);
   void add_any_handler(any_message_handler h);
+  void add_image_handler(image_handler h);
   void add_connect_handler(connection_handler h);
   void add_disconnect_handler(connection_handler h);
   void set_error_handler(error_handler h);
@@ -130,6 +139,10 @@ public:
   /// `bytes`: the size of the line it came from, to bound the queue.
   void post_message(const std::shared_ptr<connection>& c, const std::string& channel, value v,
                     std::size_t bytes);
+  [[nodiscard]] bool wants_images() const noexcept {
+    return has_image_handlers_.load(std::memory_order_acquire);
+  }
+  void post_image(const std::shared_ptr<connection>& c, image img);
   void post_error(const std::shared_ptr<connection>& c, std::error_code ec, std::string detail);
   void on_connection_closed(const std::shared_ptr<connection>& c);
 
@@ -179,10 +192,12 @@ private:
   mutable std::mutex handlers_mu_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<const message_handler>>> handlers_;
   std::vector<std::shared_ptr<const any_message_handler>> any_handlers_;
+  std::vector<std::shared_ptr<const image_handler>> image_handlers_;
   std::vector<std::shared_ptr<const connection_handler>> connect_handlers_;
   std::vector<std::shared_ptr<const connection_handler>> disconnect_handlers_;
   std::shared_ptr<const error_handler> error_handler_;
   std::atomic<bool> has_message_handlers_{false};
+  std::atomic<bool> has_image_handlers_{false};
 
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;

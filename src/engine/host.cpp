@@ -7,7 +7,7 @@ namespace socketengine {
 namespace {
 std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
-      "host", o.timeout, std::chrono::milliseconds(0), o.read_size, o.limits,
+      "host", o.timeout, std::chrono::milliseconds(0), o.read_size, o.limits, o.images,
       /*hub_protocol=*/false});
   core->start();
   return core;
@@ -46,6 +46,10 @@ std::vector<value> host::wait_for(std::string_view channel,
 
 std::size_t host::write_all(std::string_view channel, const value& v) {
   return core_->write_each([](const connection&) { return true; }, channel, v);
+}
+
+std::size_t host::write_image_all(const image& img) {
+  return core_->write_image_each([](const connection&) { return true; }, img);
 }
 
 } // namespace socketengine

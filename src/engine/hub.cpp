@@ -9,7 +9,8 @@ namespace socketengine {
 namespace {
 std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
-      "hub", o.timeout, o.connect_timeout, o.read_size, o.limits, /*hub_protocol=*/true});
+      "hub", o.timeout, o.connect_timeout, o.read_size, o.limits, o.images,
+      /*hub_protocol=*/true});
   core->start();
   return core;
 }
@@ -79,6 +80,22 @@ std::size_t hub::write_to_local(std::string_view channel, const value& v) {
 std::size_t hub::write_to_remote(std::string_view channel, const value& v) {
   return core_->write_each([](const connection& c) { return c.kind() == connection_kind::remote; },
                            channel, v);
+}
+
+std::size_t hub::write_image_all(const image& img) { return core_->write_image_each(any, img); }
+
+std::size_t hub::write_image_to_name(std::string_view name, const image& img) {
+  return core_->write_image_each([&](const connection& c) { return c.name() == name; }, img);
+}
+
+std::size_t hub::write_image_to_local(const image& img) {
+  return core_->write_image_each(
+      [](const connection& c) { return c.kind() == connection_kind::local; }, img);
+}
+
+std::size_t hub::write_image_to_remote(const image& img) {
+  return core_->write_image_each(
+      [](const connection& c) { return c.kind() == connection_kind::remote; }, img);
 }
 
 } // namespace socketengine

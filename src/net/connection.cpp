@@ -1,6 +1,7 @@
 #include "net/connection_impl.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <socketengine/error.hpp>
 
@@ -25,7 +26,8 @@ connection::impl::impl(const std::shared_ptr<detail::engine_core>& core, asio::i
                        connection_kind kind, std::string name, std::string address,
                        std::uint16_t port)
     : core_(core), core_raw_(core.get()), kind_(kind), address_(std::move(address)), port_(port),
-      limits_(core->config().lim), hub_protocol_(core->config().hub_protocol),
+      limits_(core->config().lim), images_(core->config().images),
+      hub_protocol_(core->config().hub_protocol),
       socket_(std::move(s)),
       reader_(limits_.max_line_bytes, std::max(min_read_size, core->config().read_size)),
       name_(std::move(name)) {}
@@ -88,6 +90,18 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
 
 void connection::impl::handle_line(const std::shared_ptr<connection>& self, std::string_view line) {
   auto& me = *self->impl_;
+  namespace ch = detail::channels;
+  const auto image_channel = me.hub_protocol_ ? ch::image : ch::plain_image;
+  // An image line as the known peers write it skips the JSON parser.
+  if (auto text = detail::match_image_line(line, image_channel)) {
+    // Host/client images are also an ordinary value on `image`, as the
+    // Node.js host and client keep them.
+    if (!me.hub_protocol_)
+      me.deliver(self, std::string(image_channel), value(std::string(*text)), line.size());
+    me.receive_image(self, *text);
+    return;
+  }
+
   auto r = detail::decode_line(line, me.limits_.max_depth);
   if (r.what == detail::decode_result::status::blank) return;
   if (r.what == detail::decode_result::status::error) {
@@ -98,21 +112,63 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
 
   auto& channel = r.message.channel;
   auto& data = r.message.data;
-  namespace ch = detail::channels;
-  bool peer_closing = false;
-  if (channel == ch::status) {
-    peer_closing = data.is_string() && data.get_ref<const std::string&>() == ch::closing;
-  } else if (channel == ch::image) {
-    me.acknowledge_image(self);
+  if (me.hub_protocol_ && channel == ch::image) {
+    if (data.is_string()) {
+      me.receive_image(self, data.get_ref<const std::string&>());
+    } else {
+      me.acknowledge_image(self);
+      me.errors_.fetch_add(1, std::memory_order_relaxed);
+      me.core_raw_->post_error(self, errc::invalid_base64, "image data is not a string");
+    }
+    return;
   }
-
-  std::optional<value> copy;
-  if (me.core_raw_->wants_messages()) copy = data;
-  if (me.store(channel, std::move(data), self)) {
-    if (copy) me.core_raw_->post_message(self, channel, std::move(*copy), line.size());
-    me.core_raw_->notify_waiters();
+  if (me.hub_protocol_ && channel == ch::ack) {
+    me.image_acknowledged(self);
+    return;
   }
+  bool peer_closing = channel == ch::status && data.is_string() &&
+                      data.get_ref<const std::string&>() == ch::closing;
+  std::optional<std::string> image_text;
+  if (!me.hub_protocol_ && channel == ch::plain_image && data.is_string())
+    image_text = data.get_ref<const std::string&>();
+  me.deliver(self, channel, std::move(data), line.size());
+  if (image_text) me.receive_image(self, *image_text);
   if (peer_closing) finish_close(self, errc::peer_closing);
+}
+
+void connection::impl::deliver(const std::shared_ptr<connection>& self, const std::string& channel,
+                               value&& v, std::size_t line_bytes) {
+  std::optional<value> copy;
+  if (core_raw_->wants_messages()) copy = v;
+  if (store(channel, std::move(v), self)) {
+    if (copy) core_raw_->post_message(self, channel, std::move(*copy), line_bytes);
+    core_raw_->notify_waiters();
+  }
+}
+
+void connection::impl::receive_image(const std::shared_ptr<connection>& self,
+                                     std::string_view base64) {
+  // Acknowledged whether or not it decodes: the sender waits for this
+  // before its next frame, and one bad frame must not stall the stream.
+  if (hub_protocol_) acknowledge_image(self);
+  std::error_code ec;
+  std::string detail;
+  auto img = detail::decode_image_data(base64, images_.max_pixels, ec, detail);
+  if (!img) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    core_raw_->post_error(self, ec, std::move(detail));
+    return;
+  }
+  {
+    std::lock_guard lk(store_mu_);
+    image_ = *img;
+    image_version_ = ++version_;
+    // Host/client images were counted as the value on `image`.
+    if (hub_protocol_) messages_in_.fetch_add(1, std::memory_order_relaxed);
+  }
+  store_cv_.notify_all();
+  if (core_raw_->wants_images()) core_raw_->post_image(self, std::move(*img));
+  core_raw_->notify_waiters();
 }
 
 void connection::impl::acknowledge_image(const std::shared_ptr<connection>& self) {
@@ -127,6 +183,56 @@ void connection::impl::acknowledge_image(const std::shared_ptr<connection>& self
   detail::append_line(ack, detail::channels::ack, std::string(detail::channels::ack));
   std::error_code ignored;
   enqueue(self, ack, ignored, /*force=*/true);
+}
+
+void connection::impl::image_acknowledged(const std::shared_ptr<connection>& self) {
+  bool start_write = false;
+  {
+    std::lock_guard lk(write_mu_);
+    if (!image_in_flight_) return; // a stray acknowledgement
+    start_write = image_done_locked();
+  }
+  if (start_write) do_write(self);
+}
+
+bool connection::impl::image_done_locked() {
+  image_in_flight_ = false;
+  auto next = std::move(pending_image_);
+  if (!next || state_ != state::open) return false;
+  // The pending frame takes the place of the one in flight; like it, it
+  // is not held to the queue bound (see connection::write_image).
+  image_in_flight_ = true;
+  pending_.append(*next);
+  messages_out_.fetch_add(1, std::memory_order_relaxed);
+  image_end_ = written_total_ + inflight_.size() + pending_.size();
+  if (writing_) return false;
+  writing_ = true;
+  return true;
+}
+
+image_status connection::impl::send_image(const std::shared_ptr<connection>& self,
+                                          std::shared_ptr<const std::string> line,
+                                          std::error_code& ec) {
+  ec.clear();
+  auto core = core_.lock();
+  if (!core) {
+    ec = errc::not_connected;
+    return image_status::dropped;
+  }
+  std::lock_guard lk(write_mu_);
+  if (state_ != state::open) {
+    ec = errc::not_connected;
+    return image_status::dropped;
+  }
+  if (image_in_flight_) {
+    if (!images_.latest_frame_wins) return image_status::dropped;
+    pending_image_ = std::move(line);
+    return image_status::pending;
+  }
+  image_in_flight_ = true;
+  append_locked(self, *line, *core);
+  image_end_ = written_total_ + inflight_.size() + pending_.size();
+  return image_status::sent;
 }
 
 bool connection::impl::store(const std::string& channel, value&& v,
@@ -197,8 +303,15 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
                       me.bytes_out_.fetch_add(n, std::memory_order_relaxed);
                       {
                         std::lock_guard lk(me.write_mu_);
+                        me.written_total_ += n;
                         me.inflight_.clear();
                         if (me.inflight_.capacity() > keep_write_capacity) me.inflight_.shrink_to_fit();
+                        // Host and client peers send no acknowledgement: an
+                        // image is done once it is written. The write
+                        // started below takes the pending frame, if any.
+                        if (!me.hub_protocol_ && me.image_in_flight_ &&
+                            me.written_total_ >= me.image_end_)
+                          me.image_done_locked();
                       }
                       me.write_cv_.notify_all();
                       if (me.io_closed_) return me.release_socket_when_idle();
@@ -313,13 +426,18 @@ void connection::impl::enqueue(const std::shared_ptr<connection>& self, std::str
       return;
     }
   }
+  append_locked(self, bytes, *core);
+}
+
+void connection::impl::append_locked(const std::shared_ptr<connection>& self,
+                                     std::string_view bytes, detail::engine_core& core) {
   pending_.append(bytes);
   messages_out_.fetch_add(1, std::memory_order_relaxed);
   if (!writing_) {
     writing_ = true;
     // Cannot fail to run: state_ is open, so the engine has not closed yet,
     // and its close() drains the I/O thread before stopping it.
-    asio::post(core->io(), [self] { do_write(self); });
+    asio::post(core.io(), [self] { do_write(self); });
   }
 }
 
@@ -394,6 +512,76 @@ void connection::write(std::string_view channel, const value& v, std::error_code
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
   if (line.capacity() > keep_write_capacity) std::string().swap(line);
+}
+
+image_status connection::write_image(const image& img) {
+  std::error_code ec;
+  auto status = write_image(img, ec);
+  if (ec == std::errc::invalid_argument)
+    throw std::invalid_argument("socketengine: cannot send an empty image");
+  if (ec) throw std::system_error(ec, "socketengine: write_image");
+  return status;
+}
+
+image_status connection::write_image(const image& img, std::error_code& ec) noexcept {
+  ec.clear();
+  if (img.empty()) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return image_status::dropped;
+  }
+  auto& me = *impl_;
+  if (!is_open()) {
+    ec = errc::not_connected;
+    return image_status::dropped;
+  }
+  // A frame that would be dropped is not worth encoding.
+  if (!me.images_.latest_frame_wins && !can_write_image()) return image_status::dropped;
+  try {
+    auto core = me.core_.lock();
+    if (!core) {
+      ec = errc::not_connected;
+      return image_status::dropped;
+    }
+    auto line = std::make_shared<std::string>();
+    detail::append_image_line(*line, core->image_channel(), img, me.images_.png_compression);
+    return me.send_image(shared_from_this(), std::move(line), ec);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  } catch (const std::exception&) {
+    ec = errc::invalid_image;
+  }
+  return image_status::dropped;
+}
+
+bool connection::can_write_image() const noexcept {
+  std::lock_guard lk(impl_->write_mu_);
+  return !impl_->image_in_flight_;
+}
+
+std::optional<image> connection::get_image() const {
+  std::lock_guard lk(impl_->store_mu_);
+  if (impl_->image_.empty()) return std::nullopt;
+  return impl_->image_;
+}
+
+std::optional<image> connection::wait_for_image(std::chrono::milliseconds timeout) const {
+  return wait_for_next_image(timeout, 0);
+}
+
+std::optional<image> connection::wait_for_next_image(std::chrono::milliseconds timeout,
+                                                     std::uint64_t since) const {
+  auto& me = *impl_;
+  std::unique_lock lk(me.store_mu_);
+  bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
+    return me.image_version_ > since || me.store_closed_;
+  });
+  if (!fresh || me.image_version_ <= since) return std::nullopt;
+  return me.image_;
+}
+
+std::uint64_t connection::image_version() const {
+  std::lock_guard lk(impl_->store_mu_);
+  return impl_->image_version_;
 }
 
 bool connection::flush(std::chrono::milliseconds timeout) {

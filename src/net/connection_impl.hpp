@@ -67,9 +67,30 @@ struct connection::impl {
   static void do_read(const std::shared_ptr<connection>& self);
   static void do_write(const std::shared_ptr<connection>& self);
   static void handle_line(const std::shared_ptr<connection>& self, std::string_view line);
+  /// Stores a value, hands it to the message handlers and wakes waiters.
+  void deliver(const std::shared_ptr<connection>& self, const std::string& channel, value&& v,
+               std::size_t line_bytes);
   /// Stores a value; false if it was refused (too many channels).
   bool store(const std::string& channel, value&& v, const std::shared_ptr<connection>& self);
+  /// Decodes the base64 PNG of an image message and stores the image
+  /// (acknowledging it first on hub connections), or reports why not.
+  void receive_image(const std::shared_ptr<connection>& self, std::string_view base64);
   void acknowledge_image(const std::shared_ptr<connection>& self);
+  /// The peer acknowledged the image in flight (hub connections).
+  void image_acknowledged(const std::shared_ptr<connection>& self);
+
+  /// Sends an encoded image line now, keeps it as the pending frame, or
+  /// drops it (see connection::write_image). Any thread.
+  image_status send_image(const std::shared_ptr<connection>& self,
+                          std::shared_ptr<const std::string> line, std::error_code& ec);
+  /// With write_mu_ held: the image in flight is done; the pending frame,
+  /// if any, is queued in its place. Returns whether a write must be
+  /// started for it.
+  bool image_done_locked();
+  /// With write_mu_ held: appends to the write queue and makes sure a
+  /// write will pick it up.
+  void append_locked(const std::shared_ptr<connection>& self, std::string_view bytes,
+                     detail::engine_core& core);
   void release_socket_when_idle();
   void arm_close_timer(const std::shared_ptr<connection>& self,
                        std::chrono::steady_clock::time_point deadline);
@@ -87,6 +108,7 @@ struct connection::impl {
   const std::string address_;
   const std::uint16_t port_;
   const limits limits_;
+  const image_options images_;
   const bool hub_protocol_;
 
   // I/O thread only.
@@ -108,6 +130,8 @@ struct connection::impl {
   std::string name_;
   std::unordered_map<std::string, entry, detail::string_hash, std::equal_to<>> values_;
   std::uint64_t version_ = 0;
+  image image_;                    // the last image received; empty if none
+  std::uint64_t image_version_ = 0;
   bool store_closed_ = false; // wakes waiters when the connection ends
 
   // Write queue and connection state.
@@ -119,6 +143,14 @@ struct connection::impl {
   std::string inflight_; // being written by the I/O thread
   bool writing_ = false; // a write (or a post to start one) is under way
   bool ack_queued_ = false; // an __ack waits in pending_
+  std::uint64_t written_total_ = 0; // bytes handed to the operating system
+
+  // Images sent: at most one in flight and one pending.
+  bool image_in_flight_ = false;
+  std::shared_ptr<const std::string> pending_image_;
+  // Host/client connections, which get no acknowledgement: the image in
+  // flight is out once written_total_ reaches this.
+  std::uint64_t image_end_ = 0;
   std::atomic<bool> open_{true};
 
   std::atomic<std::uint64_t> messages_in_{0};

@@ -1,8 +1,12 @@
 #include "wire/legacy_codec.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 #include <socketengine/error.hpp>
+
+#include "codec/base64.hpp"
+#include "codec/png.hpp"
 
 namespace socketengine::detail {
 
@@ -115,6 +119,78 @@ void append_line(std::string& out, std::string_view channel, const value& v) {
     out.resize(mark);
     throw std::system_error(errc::invalid_utf8, "channel or value is not valid UTF-8");
   }
+}
+
+void append_image_line(std::string& out, std::string_view channel, const image& img,
+                       int png_level) {
+  // The PNG is built in a buffer kept per thread (a camera thread writes
+  // frame after frame), then base64-encoded straight into the line.
+  thread_local std::string buffer;
+  buffer.clear();
+  png::encode(img, png_level, buffer);
+  out += R"({"type":)";
+  out += value(channel).dump();
+  out += R"(,"data":")";
+  std::size_t at = out.size();
+  out.resize(at + base64::encoded_size(buffer.size()));
+  base64::encode({reinterpret_cast<const std::uint8_t*>(buffer.data()), buffer.size()}, out.data() + at);
+  out += "\"}\n";
+  if (buffer.capacity() > (std::size_t{8} << 20)) std::string().swap(buffer);
+}
+
+std::optional<std::string_view> match_image_line(std::string_view line,
+                                                 std::string_view channel) {
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' || line[i] == '\r'))
+      ++i;
+  };
+  auto token = [&](std::string_view t) {
+    skip_space();
+    if (line.substr(i, t.size()) != t) return false;
+    i += t.size();
+    return true;
+  };
+  auto quoted = [&](std::string_view t) {
+    skip_space();
+    if (i + t.size() + 2 > line.size() || line[i] != '"' || line.substr(i + 1, t.size()) != t ||
+        line[i + 1 + t.size()] != '"')
+      return false;
+    i += t.size() + 2;
+    return true;
+  };
+  if (!token("{") || !quoted("type") || !token(":") || !quoted(channel) || !token(",") ||
+      !quoted("data") || !token(":") || !token("\""))
+    return std::nullopt;
+  std::size_t start = i;
+  const void* close = std::memchr(line.data() + start, '"', line.size() - start);
+  if (close == nullptr) return std::nullopt;
+  std::size_t end = static_cast<std::size_t>(static_cast<const char*>(close) - line.data());
+  std::string_view text = line.substr(start, end - start);
+  if (text.find('\\') != std::string_view::npos) return std::nullopt;
+  i = end + 1;
+  if (!token("}")) return std::nullopt;
+  skip_space();
+  if (i != line.size()) return std::nullopt;
+  return text;
+}
+
+std::optional<image> decode_image_data(std::string_view base64, std::uint64_t max_pixels,
+                                       std::error_code& ec, std::string& detail) {
+  // The decoded PNG lives in a buffer kept per thread: the I/O thread
+  // decodes frame after frame.
+  thread_local std::string buffer;
+  buffer.resize(base64::max_decoded_size(base64.size()));
+  auto n = base64::decode(base64, reinterpret_cast<std::uint8_t*>(buffer.data()));
+  if (!n) {
+    ec = errc::invalid_base64;
+    detail = "image data of " + std::to_string(base64.size()) + " characters is not base64";
+    return std::nullopt;
+  }
+  auto img = png::decode({reinterpret_cast<const std::uint8_t*>(buffer.data()), *n}, max_pixels, ec,
+                         detail);
+  if (buffer.capacity() > (std::size_t{8} << 20)) std::string().swap(buffer);
+  return img;
 }
 
 } // namespace socketengine::detail

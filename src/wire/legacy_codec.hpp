@@ -4,10 +4,13 @@
 // docs/legacy-protocol.md.
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
 namespace socketengine::detail {
@@ -44,6 +47,26 @@ decode_result decode_line(std::string_view line, std::size_t max_depth);
 /// \throws std::system_error errc::invalid_utf8 if a string is not UTF-8.
 void append_line(std::string& out, std::string_view channel, const value& v);
 
+/// Appends an image line, `{"type":<channel>,"data":"<base64 PNG>"}\n`, to
+/// `out`: `__image` between hubs, `image` between a host and its clients.
+/// \throws as png::encode.
+void append_image_line(std::string& out, std::string_view channel, const image& img,
+                       int png_level);
+
+/// If `line` is `{"type": <channel>, "data": "<text>"}` (any JSON spacing,
+/// "type" first, <text> without a backslash), returns <text> as it sits in
+/// the line; empty otherwise. This lets a megabyte of base64 skip the JSON
+/// parser and its copies. <text> is not checked further: the base64 decoder
+/// rejects anything outside its alphabet. Lines it does not recognise take
+/// the general path through decode_line.
+std::optional<std::string_view> match_image_line(std::string_view line, std::string_view channel);
+
+/// Decodes the base64 PNG of an image message. On failure returns empty
+/// with `ec` set to errc::invalid_base64, errc::invalid_image or
+/// errc::image_too_large and `detail` saying why.
+std::optional<image> decode_image_data(std::string_view base64, std::uint64_t max_pixels,
+                                       std::error_code& ec, std::string& detail);
+
 /// The reserved channels of the protocol.
 namespace channels {
 inline constexpr std::string_view name_conn = "__name_conn";
@@ -51,6 +74,8 @@ inline constexpr std::string_view image = "__image";
 inline constexpr std::string_view ack = "__ack";
 inline constexpr std::string_view status = "__status";
 inline constexpr std::string_view closing = "__closing";
+/// Images between a host and its clients (no acknowledgements).
+inline constexpr std::string_view plain_image = "image";
 } // namespace channels
 
 } // namespace socketengine::detail
