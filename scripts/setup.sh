@@ -6,9 +6,13 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libasio-dev nlohmann-json3-dev
+  libasio-dev nlohmann-json3-dev libspng-dev
   googletest libgtest-dev libgmock-dev
   nodejs npm
+  # Third-party codec for the image interop tests (used with /usr/bin/python3,
+  # not the pyenv interpreter that may come first on PATH), and OpenCV's core
+  # for the cv::Mat adapter and its test.
+  python3 python3-numpy python3-opencv libopencv-core-dev
 )
 
 missing=()

@@ -126,6 +126,13 @@ public:
   /// would send at once.
   [[nodiscard]] bool can_write_image() const noexcept;
 
+  /// Waits until write_image would not replace a pending frame: none is
+  /// pending (one may be in flight). A producer that calls this between
+  /// frames encodes each frame while the previous one travels, and never
+  /// encodes a frame that is then replaced. Returns false if `timeout`
+  /// passes first or the connection closes.
+  bool wait_for_image_slot(std::chrono::milliseconds timeout) const;
+
   /// Seed `getImg()`: the last image received, or empty if none has arrived.
   /// Images come decoded: gray, BGR or BGRA (see image).
   [[nodiscard]] std::optional<image> get_image() const;

@@ -192,6 +192,7 @@ void connection::impl::image_acknowledged(const std::shared_ptr<connection>& sel
     if (!image_in_flight_) return; // a stray acknowledgement
     start_write = image_done_locked();
   }
+  write_cv_.notify_all(); // wait_for_image_slot
   if (start_write) do_write(self);
 }
 
@@ -556,6 +557,14 @@ image_status connection::write_image(const image& img, std::error_code& ec) noex
 bool connection::can_write_image() const noexcept {
   std::lock_guard lk(impl_->write_mu_);
   return !impl_->image_in_flight_;
+}
+
+bool connection::wait_for_image_slot(std::chrono::milliseconds timeout) const {
+  auto& me = *impl_;
+  std::unique_lock lk(me.write_mu_);
+  return me.write_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
+    return me.state_ != impl::state::open || !me.pending_image_;
+  }) && me.state_ == impl::state::open;
 }
 
 std::optional<image> connection::get_image() const {
