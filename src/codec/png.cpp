@@ -138,6 +138,15 @@ std::optional<image> decode(std::span<const std::uint8_t> png, std::uint64_t max
   auto buffer = std::make_shared_for_overwrite<std::uint8_t[]>(size);
   if (int rc = spng_decode_image(ctx.get(), buffer.get(), size, fmt, 0); rc != 0)
     return fail(errc::invalid_image, spng_strerror(rc));
+  // The pixels can be complete while the file is not; a PNG cut short
+  // anywhere is refused, as the sender did not send what it meant to.
+  // libspng reads the chunks after the pixels but does not insist on the
+  // final CRC, so the end is checked here: IEND is always these 12 bytes.
+  if (int rc = spng_decode_chunks(ctx.get()); rc != 0)
+    return fail(errc::invalid_image, std::string("after the pixels: ") + spng_strerror(rc));
+  static constexpr std::uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  if (png.size() < sizeof iend || !std::equal(std::begin(iend), std::end(iend), png.end() - 12))
+    return fail(errc::invalid_image, "truncated: the PNG does not end with IEND");
 
   auto count = static_cast<std::size_t>(pixels);
   if (gray16) {
