@@ -52,6 +52,31 @@ void swap_red_blue(std::uint8_t* p, std::size_t pixels, int channels) {
   for (std::size_t i = 0; i < pixels; ++i, p += step) std::swap(p[0], p[2]);
 }
 
+// What a PNG decodes to: libspng's output format and flags, the image's
+// pixel order, and whether the gray samples must be folded out of RGB.
+struct output {
+  int fmt;
+  int flags;
+  pixel_order order;
+  bool gray16;
+};
+
+output output_for(const spng_ihdr& ihdr, bool has_trns) {
+  // Transparency can also come in a tRNS chunk (palette PNGs, or one
+  // transparent colour): then the image gets an alpha channel too.
+  if (has_trns) return {SPNG_FMT_RGBA8, SPNG_DECODE_TRNS, pixel_order::bgra, false};
+  switch (ihdr.color_type) {
+  case SPNG_COLOR_TYPE_GRAYSCALE:
+    // libspng gives 8-bit gray only from gray PNGs of 8 bits or less; a
+    // 16-bit one goes through RGB and is folded back.
+    if (ihdr.bit_depth <= 8) return {SPNG_FMT_G8, 0, pixel_order::gray, false};
+    return {SPNG_FMT_RGB8, 0, pixel_order::gray, true};
+  case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
+  case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: return {SPNG_FMT_RGBA8, 0, pixel_order::bgra, false};
+  default: return {SPNG_FMT_RGB8, 0, pixel_order::bgr, false}; // truecolor and palette
+  }
+}
+
 } // namespace
 
 void encode(const image& img, int level, std::string& out) {
@@ -112,31 +137,15 @@ std::optional<image> decode(std::span<const std::uint8_t> png, std::uint64_t max
                                            std::to_string(ihdr.height) + " pixels is more than " +
                                            std::to_string(max_pixels));
 
-  int fmt = SPNG_FMT_RGB8;
-  pixel_order order = pixel_order::bgr;
-  bool gray16 = false;
-  switch (ihdr.color_type) {
-  case SPNG_COLOR_TYPE_GRAYSCALE:
-    order = pixel_order::gray;
-    // libspng gives 8-bit gray only from gray PNGs of 8 bits or less; a
-    // 16-bit one goes through RGB and is folded back below.
-    if (ihdr.bit_depth <= 8) fmt = SPNG_FMT_G8;
-    else gray16 = true;
-    break;
-  case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
-  case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA:
-    fmt = SPNG_FMT_RGBA8;
-    order = pixel_order::bgra;
-    break;
-  default: break; // truecolor and palette: RGB
-  }
+  spng_trns trns{};
+  auto [fmt, flags, order, gray16] = output_for(ihdr, spng_get_trns(ctx.get(), &trns) == 0);
 
   std::size_t size = 0;
   if (int rc = spng_decoded_image_size(ctx.get(), fmt, &size); rc != 0)
     return fail(errc::invalid_image, spng_strerror(rc));
   // Pixels are not zeroed first: the decoder writes every byte or fails.
   auto buffer = std::make_shared_for_overwrite<std::uint8_t[]>(size);
-  if (int rc = spng_decode_image(ctx.get(), buffer.get(), size, fmt, 0); rc != 0)
+  if (int rc = spng_decode_image(ctx.get(), buffer.get(), size, fmt, flags); rc != 0)
     return fail(errc::invalid_image, spng_strerror(rc));
   // The pixels can be complete while the file is not; a PNG cut short
   // anywhere is refused, as the sender did not send what it meant to.

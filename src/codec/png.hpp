@@ -19,7 +19,8 @@ namespace socketengine::detail::png {
 void encode(const image& img, int level, std::string& out);
 
 /// Decodes a PNG. Gray PNGs give gray images; colour and palette PNGs give
-/// BGR; those with an alpha channel (gray or colour) give BGRA; 16-bit
+/// BGR; those with an alpha channel (gray or colour) or a tRNS chunk give
+/// BGRA; 16-bit
 /// samples are cut to their high byte. This is what OpenCV's imdecode gives,
 /// except that alpha is kept.
 ///

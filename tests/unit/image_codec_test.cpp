@@ -6,6 +6,7 @@
 #include "wire/legacy_codec.hpp"
 
 #include <gtest/gtest.h>
+#include <spng.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -212,6 +213,46 @@ TEST(png, every_compression_level_decodes_the_same) {
     EXPECT_EQ(*back, img) << level;
   }
   EXPECT_GT(stored, img.size_bytes()); // level 0 stores
+}
+
+TEST(png, transparency_from_a_trns_chunk_becomes_alpha) {
+  // A 2x1 palette PNG, red then green, red fully transparent: what OpenCV
+  // decodes (IMREAD_UNCHANGED) to BGRA [0,0,255,0] [0,255,0,255].
+  spng_ctx* enc = spng_ctx_new(SPNG_CTX_ENCODER);
+  ASSERT_NE(enc, nullptr);
+  spng_set_option(enc, SPNG_ENCODE_TO_BUFFER, 1);
+  spng_ihdr ihdr{};
+  ihdr.width = 2;
+  ihdr.height = 1;
+  ihdr.bit_depth = 8;
+  ihdr.color_type = SPNG_COLOR_TYPE_INDEXED;
+  spng_plte plte{};
+  plte.n_entries = 2;
+  plte.entries[0] = {255, 0, 0, 0};
+  plte.entries[1] = {0, 255, 0, 0};
+  spng_trns trns{};
+  trns.n_type3_entries = 2;
+  trns.type3_alpha[0] = 0;
+  trns.type3_alpha[1] = 255;
+  const std::uint8_t indices[2] = {0, 1};
+  ASSERT_EQ(spng_set_ihdr(enc, &ihdr), 0);
+  ASSERT_EQ(spng_set_plte(enc, &plte), 0);
+  ASSERT_EQ(spng_set_trns(enc, &trns), 0);
+  ASSERT_EQ(spng_encode_image(enc, indices, sizeof indices, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE), 0);
+  std::size_t len = 0;
+  int err = 0;
+  void* buf = spng_get_png_buffer(enc, &len, &err);
+  ASSERT_NE(buf, nullptr);
+  std::string bytes(static_cast<const char*>(buf), len);
+  std::free(buf);
+  spng_ctx_free(enc);
+
+  std::error_code ec;
+  auto img = decode_png(bytes, ec);
+  ASSERT_TRUE(img) << ec.message();
+  ASSERT_EQ(img->order(), pixel_order::bgra);
+  const std::uint8_t expected[8] = {0, 0, 255, 0, 0, 255, 0, 255};
+  EXPECT_TRUE(std::equal(expected, expected + 8, img->data()));
 }
 
 TEST(png, empty_image_is_refused) {
