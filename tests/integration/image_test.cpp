@@ -10,8 +10,6 @@
 
 #include <socketengine/socketengine.hpp>
 
-#include "codec/base64.hpp"
-#include "codec/png.hpp"
 #include "support/test_images.hpp"
 #include "support/test_support.hpp"
 #include "wire/legacy_codec.hpp"
@@ -20,8 +18,10 @@ namespace socketengine {
 namespace {
 
 using namespace std::chrono_literals;
+using test::base64_of;
 using test::eventually;
 using test::pattern_image;
+using test::png_of;
 using test::patience;
 
 // Two hubs, `cam` dialled from `viewer`'s side: `out` writes, `in` reads.
@@ -52,13 +52,6 @@ std::string image_line(const image& img, std::string_view channel = "__image") {
   return line;
 }
 
-std::string base64_of(std::string_view bytes) {
-  std::string out(detail::base64::encoded_size(bytes.size()), '?');
-  detail::base64::encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()},
-                         out.data());
-  return out;
-}
-
 // The image carried by a line read off the wire.
 image decode_line_image(const std::string& line) {
   auto text = detail::match_image_line(line, "__image");
@@ -72,11 +65,7 @@ image decode_line_image(const std::string& line) {
 
 // --- round trips ----------------------------------------------------------------
 
-struct shape {
-  std::uint32_t width;
-  std::uint32_t height;
-  pixel_order order;
-};
+using shape = test::image_shape;
 
 class hub_round_trip : public ::testing::TestWithParam<shape> {};
 
@@ -97,7 +86,8 @@ INSTANTIATE_TEST_SUITE_P(
     sizes_and_channels, hub_round_trip,
     ::testing::Values(shape{1, 1, pixel_order::gray}, shape{1, 1, pixel_order::bgr},
                       shape{1, 1, pixel_order::bgra}, shape{641, 479, pixel_order::gray},
-                      shape{641, 479, pixel_order::bgr}, shape{641, 479, pixel_order::bgra}));
+                      shape{641, 479, pixel_order::bgr}, shape{641, 479, pixel_order::bgra}),
+    [](const auto& info) { return test::shape_name(info.param); });
 
 TEST(images, get_image_is_empty_until_one_arrives_and_then_the_latest) {
   hub_pair p;
@@ -375,12 +365,6 @@ struct bad_image {
   errc expected;
 };
 
-std::string png_of(const image& img) {
-  std::string png;
-  detail::png::encode(img, 1, png);
-  return png;
-}
-
 class refused_image : public ::testing::TestWithParam<bad_image> {};
 
 TEST_P(refused_image, is_reported_acknowledged_and_the_connection_goes_on) {
@@ -413,23 +397,6 @@ TEST_P(refused_image, is_reported_acknowledged_and_the_connection_goes_on) {
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
-std::string huge_png() {
-  // A real PNG whose header claims 100,000 x 100,000 pixels, CRC fixed.
-  auto png = png_of(pattern_image(2, 2, pixel_order::bgr));
-  auto put = [&](std::size_t at, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) png[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (24 - 8 * i));
-  };
-  put(16, 100'000);
-  put(20, 100'000);
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = 12; i < 29; ++i) {
-    c ^= static_cast<std::uint8_t>(png[i]);
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  put(29, c ^ 0xFFFFFFFFu);
-  return png;
-}
-
 INSTANTIATE_TEST_SUITE_P(
     bad_inputs, refused_image,
     ::testing::Values(
@@ -439,16 +406,17 @@ INSTANTIATE_TEST_SUITE_P(
         bad_image{"truncated_png",
                   quoted(base64_of(png_of(pattern_image(40, 40, pixel_order::bgr)).substr(0, 200))),
                   errc::invalid_image},
-        bad_image{"huge_png", quoted(base64_of(huge_png())), errc::image_too_large}),
+        bad_image{"huge_png", quoted(base64_of(test::png_claiming(100'000, 100'000))), errc::image_too_large}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(images, escaped_and_reordered_image_lines_take_the_general_path) {
   raw_pair p;
   auto img = pattern_image(9, 4, pixel_order::bgr);
   auto text = base64_of(png_of(img));
-  // JSON allows "\/" for "/": a valid encoder may write it.
+  // JSON lets any character be written as a \u escape (and "/" as "\/"):
+  // a valid encoder may write them. Every PNG's base64 starts "iVBORw0KGgoA".
   std::string escaped;
-  for (char ch : text) escaped += ch == '/' ? std::string("\\/") : std::string(1, ch);
+  for (char ch : text) escaped += ch == 'A' ? std::string("\\u0041") : std::string(1, ch);
   ASSERT_NE(escaped, text);
   p.peer.send(R"({"data": ")" + escaped + R"(", "type": "__image"})" "\n");
   ASSERT_TRUE(p.conn->wait_for_image(patience));

@@ -45,7 +45,9 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace socketengine::detail {
 namespace {
 
+using test::base64_of;
 using test::pattern_image;
+using test::png_claiming;
 
 std::string encode_png(const image& img, int level = 1) {
   std::string out;
@@ -62,37 +64,6 @@ std::optional<image> decode_png(const std::string& bytes, std::error_code& ec,
     EXPECT_FALSE(detail.empty());
   }
   return img;
-}
-
-std::string to_base64(const std::string& bytes) {
-  std::string out(base64::encoded_size(bytes.size()), '?');
-  base64::encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, out.data());
-  return out;
-}
-
-// CRC-32 as PNG chunks use it (ISO 3309), bit by bit: only for building
-// test PNGs with a forged header.
-std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = 0; i < n; ++i) {
-    c ^= p[i];
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return c ^ 0xFFFFFFFFu;
-}
-
-void put_be32(std::string& s, std::size_t at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) s[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (24 - 8 * i));
-}
-
-// A valid PNG whose header then claims another size (with a correct CRC,
-// so only the size is wrong).
-std::string png_claiming(std::uint32_t width, std::uint32_t height) {
-  auto bytes = encode_png(pattern_image(2, 2, pixel_order::bgr));
-  put_be32(bytes, 16, width);
-  put_be32(bytes, 20, height);
-  put_be32(bytes, 29, crc32(reinterpret_cast<const std::uint8_t*>(bytes.data()) + 12, 17));
-  return bytes;
 }
 
 // --- image --------------------------------------------------------------------
@@ -145,11 +116,7 @@ TEST(image, bad_arguments_throw) {
 
 // --- PNG ----------------------------------------------------------------------
 
-struct shape {
-  std::uint32_t width;
-  std::uint32_t height;
-  pixel_order order;
-};
+using shape = test::image_shape;
 
 class png_round_trip : public ::testing::TestWithParam<shape> {};
 
@@ -167,7 +134,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(shape{1, 1, pixel_order::gray}, shape{1, 1, pixel_order::bgr},
                       shape{1, 1, pixel_order::bgra}, shape{641, 479, pixel_order::gray},
                       shape{641, 479, pixel_order::bgr}, shape{641, 479, pixel_order::bgra},
-                      shape{3, 1000, pixel_order::bgr}, shape{1000, 3, pixel_order::bgra}));
+                      shape{3, 1000, pixel_order::bgr}, shape{1000, 3, pixel_order::bgra}),
+    [](const auto& info) { return test::shape_name(info.param); });
 
 TEST(png, bgr_is_written_as_an_rgb_png) {
   image img(1, 1, pixel_order::bgr);
@@ -343,13 +311,13 @@ TEST(image_line, bad_payloads_are_reported) {
   std::string detail;
   EXPECT_FALSE(decode_image_data("not base64!", 1000, ec, detail));
   EXPECT_EQ(ec, errc::invalid_base64);
-  EXPECT_FALSE(decode_image_data(to_base64("hello, world"), 1000, ec, detail));
+  EXPECT_FALSE(decode_image_data(base64_of("hello, world"), 1000, ec, detail));
   EXPECT_EQ(ec, errc::invalid_image);
   auto png = encode_png(pattern_image(20, 20, pixel_order::bgr));
-  EXPECT_FALSE(decode_image_data(to_base64(png.substr(0, png.size() / 2)), 1000, ec, detail));
+  EXPECT_FALSE(decode_image_data(base64_of(png.substr(0, png.size() / 2)), 1000, ec, detail));
   EXPECT_EQ(ec, errc::invalid_image);
   largest_allocation = 0;
-  EXPECT_FALSE(decode_image_data(to_base64(png_claiming(100'000, 100'000)),
+  EXPECT_FALSE(decode_image_data(base64_of(png_claiming(100'000, 100'000)),
                                  std::uint64_t{1} << 25, ec, detail));
   EXPECT_EQ(ec, errc::image_too_large);
   EXPECT_NE(detail.find("100000 x 100000"), std::string::npos) << detail;
