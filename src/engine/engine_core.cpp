@@ -418,10 +418,10 @@ std::string_view engine_core::image_channel() const noexcept {
 }
 
 std::size_t engine_core::write_image_each(const connection_filter& keep, const image& img) {
+  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
   auto targets = connections();
   std::erase_if(targets, [&](const auto& c) { return !c->is_open() || !keep(*c); });
   if (targets.empty()) return 0;
-  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
   // Connections that would drop the frame anyway do not make it worth
   // encoding; the others share one encoded line.
   if (!cfg_.images.latest_frame_wins &&

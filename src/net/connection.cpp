@@ -376,6 +376,7 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
     me.state_ = state::closed;
     if (!me.reason_) me.reason_ = reason;
     std::string().swap(me.pending_); // give the memory back, not just the bytes
+    me.pending_image_.reset();
     me.open_.store(false);
   }
   me.write_cv_.notify_all();

@@ -121,6 +121,9 @@ TEST(images, rgb_is_sent_as_such_and_arrives_as_bgr) {
 TEST(images, empty_image_is_refused_and_closed_connection_reports) {
   hub_pair p;
   EXPECT_THROW(p.out->write_image(image()), std::invalid_argument);
+  EXPECT_THROW(p.sender.write_image_all(image()), std::invalid_argument);
+  hub alone({.port = 0}); // with no connection to skip it for
+  EXPECT_THROW(alone.write_image_all(image()), std::invalid_argument);
   std::error_code ec;
   EXPECT_EQ(p.out->write_image(image(), ec), image_status::dropped);
   EXPECT_EQ(ec, std::errc::invalid_argument);
