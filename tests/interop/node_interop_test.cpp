@@ -8,36 +8,27 @@
 
 #include <socketengine/socketengine.hpp>
 
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <deque>
-#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
-#include <poll.h>
-#include <spawn.h>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <sys/wait.h>
 #include <system_error>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
+#include "support/child_process.hpp"
 #include "support/test_support.hpp"
-
-extern char** environ;
 
 namespace {
 
 using namespace std::chrono_literals;
 using socketengine::value;
+using socketengine::test::child_process;
 using socketengine::test::patience;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
@@ -73,64 +64,14 @@ bool anything(const value&) { return true; }
 /// Node process (and its listening socket) behind.
 class node_peer {
 public:
-  explicit node_peer(const std::string& script, const std::vector<std::string>& args = {}) {
-    // A peer that died makes the next command a write to a closed pipe; that
-    // must fail the test, not kill the whole test program.
-    std::signal(SIGPIPE, SIG_IGN);
-
-    int in[2];
-    int out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0)
-      throw std::system_error(errno, std::generic_category(), "pipe2");
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      ::close(in[0]);
-      ::close(in[1]);
-      throw std::system_error(errno, std::generic_category(), "pipe2");
-    }
-
-    std::vector<std::string> argv_s{node_executable.string(), (scripts_dir / script).string()};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    // The scripts `require('socket.engine')`; NODE_PATH points Node at the
-    // copy installed for this build, whatever the working directory.
-    std::vector<std::string> env_s{"NODE_PATH=" + node_modules.string()};
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, "NODE_PATH=", 10) != 0) env_s.emplace_back(*e);
-    std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    // The engines' sockets are not close-on-exec; a Node process holding a
-    // copy of one would keep it alive past the engine's close.
-    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-    int rc = ::posix_spawn(&pid_, node_executable.c_str(), &actions, nullptr, argv.data(),
-                           envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(in[0]);
-    ::close(out[1]);
-    in_fd_ = in[1];
-    out_fd_ = out[0];
-    if (rc != 0) {
-      pid_ = -1;
-      throw std::system_error(rc, std::generic_category(),
-                              "posix_spawn " + node_executable.string());
-    }
-  }
+  explicit node_peer(const std::string& script, const std::vector<std::string>& args = {})
+      // The scripts `require('socket.engine')`; NODE_PATH points Node at the
+      // copy installed for this build, whatever the working directory.
+      : child_(command(script, args),
+               {.env = {"NODE_PATH=" + node_modules.string()}, .stdin_pipe = true}) {}
 
   ~node_peer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (in_fd_ >= 0) ::close(in_fd_);
-    if (out_fd_ >= 0) ::close(out_fd_);
+    child_.kill();
     if (::testing::Test::HasFailure())
       std::fprintf(stderr, "--- output of node %s ---\n%s--- end ---\n", name_.c_str(),
                    transcript_.c_str());
@@ -149,14 +90,7 @@ public:
     if (!payload.is_null()) line += ' ' + payload.dump();
     line += '\n';
     transcript_ += "> " + line;
-    std::string_view rest = line;
-    while (!rest.empty()) {
-      auto n = ::write(in_fd_, rest.data(), rest.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
+    return child_.write_stdin(line);
   }
 
   /// The payload of the first event `tag` that `match` accepts, taken from
@@ -182,36 +116,25 @@ public:
     send("EXIT");
     auto deadline = steady_clock::now() + timeout;
     // EOF on its stdout means the process has gone, so the wait below
-    // cannot block for long.
+    // cannot take long.
     while (read_more(deadline)) {
     }
-    if (!eof_) return -1;
-    int status = 0;
-    if (::waitpid(pid_, &status, 0) != pid_) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return child_.wait_exit(deadline);
   }
 
 private:
+  static std::vector<std::string> command(const std::string& script,
+                                          const std::vector<std::string>& args) {
+    std::vector<std::string> argv{node_executable.string(), (scripts_dir / script).string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
   // Reads what the peer wrote, waiting up to `deadline`, and queues each
   // complete line as an event. False on timeout or EOF.
   bool read_more(steady_clock::time_point deadline) {
-    if (eof_) return false;
     for (;;) {
-      auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
-      if (left <= 0ms) return false;
-      pollfd pfd{out_fd_, POLLIN, 0};
-      int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0) return false;
-      char chunk[4096];
-      auto n = ::read(out_fd_, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        eof_ = true;
-        return false;
-      }
-      buffer_.append(chunk, static_cast<std::size_t>(n));
+      if (child_.read_some(buffer_, deadline) != child_process::read_result::data) return false;
       bool queued = false;
       for (auto nl = buffer_.find('\n'); nl != std::string::npos; nl = buffer_.find('\n')) {
         std::string line = buffer_.substr(0, nl);
@@ -233,10 +156,7 @@ private:
     }
   }
 
-  pid_t pid_ = -1;
-  int in_fd_ = -1;
-  int out_fd_ = -1;
-  bool eof_ = false;
+  child_process child_;
   std::string buffer_;
   std::deque<std::pair<std::string, value>> events_;
   std::string transcript_;

@@ -9,30 +9,23 @@
 #include <socketengine/socketengine.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <fcntl.h>
 #include <mutex>
-#include <poll.h>
-#include <spawn.h>
 #include <string>
-#include <sys/wait.h>
 #include <system_error>
-#include <unistd.h>
 #include <vector>
 
+#include "support/child_process.hpp"
 #include "support/test_support.hpp"
-
-extern char** environ;
 
 namespace {
 
 using namespace std::chrono_literals;
 using socketengine::image;
 using socketengine::pixel_order;
+using socketengine::test::child_process;
 using socketengine::test::patience;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
@@ -133,48 +126,15 @@ pixel_order received_order(int channels) {
 /// behind; what it printed is shown when the test failed.
 class python_peer {
 public:
-  explicit python_peer(const std::string& port) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0)
-      throw std::system_error(errno, std::generic_category(), "pipe2");
-
-    // -I: the interpreter's own site-packages (where Debian's cv2 and numpy
-    // are) and nothing from PYTHONPATH or the user's directories.
-    std::vector<std::string> argv_s{python_executable, "-I", peer_script, port};
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDERR_FILENO);
-    // The engine's sockets are not close-on-exec; a child holding a copy of
-    // one would keep it open past the engine's close.
-    posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-    int rc = ::posix_spawn(&pid_, python_executable, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    out_fd_ = out[0];
-    if (rc != 0) {
-      pid_ = -1;
-      ::close(out_fd_);
-      out_fd_ = -1;
-      throw std::system_error(rc, std::generic_category(),
-                              std::string("posix_spawn ") + python_executable);
-    }
-  }
+  explicit python_peer(const std::string& port)
+      // -I: the interpreter's own site-packages (where Debian's cv2 and numpy
+      // are) and nothing from PYTHONPATH or the user's directories.
+      : child_({python_executable, "-I", peer_script, port}, {.stderr_to_stdout = true}) {}
 
   ~python_peer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-      // Dead now, so its end of the pipe is closed: this ends at once.
-      read_until_eof(steady_clock::now() + 1s);
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
+    child_.kill();
+    // Dead now, so its end of the pipe is closed: this ends at once.
+    read_until_eof(steady_clock::now() + 1s);
     if (::testing::Test::HasFailure())
       std::fprintf(stderr, "--- output of %s ---\n%s--- end ---\n", peer_script, output_.c_str());
   }
@@ -185,12 +145,10 @@ public:
   /// Waits up to `timeout` for the peer to exit; its exit status, or -1 if
   /// it did not exit in time or died by a signal.
   int wait_exit(milliseconds timeout) {
-    // EOF on the pipe means the process has gone, so waitpid returns at once.
-    if (!read_until_eof(steady_clock::now() + timeout)) return -1;
-    int status = 0;
-    if (::waitpid(pid_, &status, 0) != pid_) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    auto deadline = steady_clock::now() + timeout;
+    // EOF on the pipe means the process has gone, so the wait is short.
+    if (!read_until_eof(deadline)) return -1;
+    return child_.wait_exit(deadline);
   }
 
   const std::string& output() const { return output_; }
@@ -199,22 +157,15 @@ private:
   // Collects the peer's output until EOF (true) or `deadline` (false).
   bool read_until_eof(steady_clock::time_point deadline) {
     for (;;) {
-      auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
-      if (left <= 0ms) return false;
-      pollfd pfd{out_fd_, POLLIN, 0};
-      int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0) return false;
-      char chunk[4096];
-      auto n = ::read(out_fd_, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return true;
-      output_.append(chunk, static_cast<std::size_t>(n));
+      switch (child_.read_some(output_, deadline)) {
+      case child_process::read_result::data: break;
+      case child_process::read_result::eof: return true;
+      case child_process::read_result::timeout: return false;
+      }
     }
   }
 
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
+  child_process child_;
   std::string output_;
 };
 
