@@ -7,7 +7,8 @@
 // Events:   READY <port>, CONNECTION {type}, CONNECTED,
 //           GOT {name, channel, data}, CLOSED {name, opened, stopped},
 //           ALL {channel, values}, STATE {connections}, CLOSED_HUB, WARNING <text>
-// Commands: WRITE {channel, data}, GET_ALL <channel>, STATE, CLOSE, EXIT
+// Commands: WRITE {channel, data}, WRITE_IMG <base64 PNG>, GET_ALL <channel>,
+//           STATE, CLOSE, EXIT
 //
 // The hub re-reads its whole receive buffer on every socket read, so GOT
 // repeats earlier messages; a reader looks for the line it wants.
@@ -44,11 +45,13 @@ onListening(h.server, (listening) => {
 serve({
   // The hub's connection.write calls data.replace: strings only.
   WRITE: ({ channel, data }) => h.write_all(channel, data),
+  // writeImg sends the string as given, and only while canWrite.
+  WRITE_IMG: (data) => h.write_image_all(data),
   GET_ALL: (channel) => emit('ALL', { channel, values: h.get_all(channel) }),
   STATE: () =>
     emit('STATE', {
       connections: h.getConnections().map((c) => ({
-        name: c.name, type: c.type, opened: c.opened, stopped: c.stopped,
+        name: c.name, type: c.type, opened: c.opened, stopped: c.stopped, canWrite: c.canWrite,
       })),
     }),
   CLOSE: () => {

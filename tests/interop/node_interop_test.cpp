@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "support/child_process.hpp"
+#include "support/test_images.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -29,7 +30,11 @@ namespace {
 using namespace std::chrono_literals;
 using socketengine::value;
 using socketengine::test::child_process;
+using socketengine::test::base64_of;
+using socketengine::test::eventually;
+using socketengine::test::pattern_image;
 using socketengine::test::patience;
+using socketengine::test::png_of;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
@@ -313,6 +318,44 @@ TEST_F(NodeInterop, NodeHubDialsCppHub) {
   ASSERT_TRUE(cmds);
   EXPECT_EQ(cmds->at("values"), value::array({"go"}));
   EXPECT_EQ(c->stats().errors, 0u) << "a line from Node did not parse";
+
+  EXPECT_EQ(node.quit(), 0);
+}
+
+TEST_F(NodeInterop, ImagesBothWaysWithANodeHub) {
+  node_peer node("node_hub.js", {"listen"});
+  auto port = ready_port(node);
+  ASSERT_NE(port, 0);
+  socketengine::hub h({.port = 0, .bind_address = "127.0.0.1"});
+  auto c = h.connect("cam", "127.0.0.1", port);
+  ASSERT_TRUE(node.expect("GOT", has(got_from("cam", "__name_conn", "cam"))));
+
+  // C++ -> Node. The Node hub acknowledges each image (it fails to store
+  // it: its hub.js misspells the import of decodeImg), so the next one can
+  // go. It may acknowledge an image more than once, since it re-reads its
+  // whole buffer on every read: an extra __ack must do no harm.
+  for (unsigned i = 0; i < 3; ++i) {
+    ASSERT_TRUE(eventually([&] { return c->can_write_image(); })) << "no __ack for image " << i;
+    EXPECT_EQ(c->write_image(pattern_image(64, 48, socketengine::pixel_order::bgr, i)),
+              socketengine::image_status::sent);
+  }
+  ASSERT_TRUE(eventually([&] { return c->can_write_image(); }));
+
+  // Node -> C++: Node's writeImg sends the base64 as given; the engine
+  // decodes it and acknowledges, which sets Node's canWrite again.
+  auto first = pattern_image(17, 9, socketengine::pixel_order::bgra, 1);
+  node.send("WRITE_IMG", base64_of(png_of(first)));
+  auto got_first = c->wait_for_image(patience);
+  ASSERT_TRUE(got_first);
+  EXPECT_EQ(*got_first, first);
+  ASSERT_TRUE(node.expect("GOT", has(got_from("cam", "__ack", "__ack"))));
+  auto second = pattern_image(17, 9, socketengine::pixel_order::gray, 2);
+  auto before = c->image_version();
+  node.send("WRITE_IMG", base64_of(png_of(second)));
+  auto got_second = c->wait_for_next_image(patience, before);
+  ASSERT_TRUE(got_second) << "Node did not send its second image: no __ack reached it";
+  EXPECT_EQ(*got_second, second);
+  EXPECT_EQ(c->stats().errors, 0u);
 
   EXPECT_EQ(node.quit(), 0);
 }
