@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 
 namespace socketengine {
 
@@ -30,6 +31,18 @@ constexpr int channels_of(pixel_order order) noexcept {
   case pixel_order::rgba: return 4;
   }
   return 0;
+}
+
+/// "gray", "bgr", "rgb", "bgra" or "rgba".
+constexpr std::string_view to_string(pixel_order order) noexcept {
+  switch (order) {
+  case pixel_order::gray: return "gray";
+  case pixel_order::bgr: return "bgr";
+  case pixel_order::rgb: return "rgb";
+  case pixel_order::bgra: return "bgra";
+  case pixel_order::rgba: return "rgba";
+  }
+  return "unknown";
 }
 
 /// An image of `width` x `height` pixels, one byte per sample, rows stored

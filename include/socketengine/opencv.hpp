@@ -41,17 +41,6 @@ namespace socketengine {
 
 namespace detail::opencv {
 
-inline const char* order_name(pixel_order order) noexcept {
-  switch (order) {
-  case pixel_order::gray: return "gray";
-  case pixel_order::bgr: return "bgr";
-  case pixel_order::rgb: return "rgb";
-  case pixel_order::bgra: return "bgra";
-  case pixel_order::rgba: return "rgba";
-  }
-  return "?";
-}
-
 // The checks shared by both from_mat overloads: everything about `m` that
 // does not depend on the pixel order.
 inline void check_mat(const cv::Mat& m) {
@@ -95,7 +84,7 @@ inline image from_mat(const cv::Mat& m, pixel_order order) {
   detail::opencv::check_mat(m);
   if (m.channels() != channels_of(order))
     throw std::invalid_argument("socketengine::from_mat: pixel order " +
-                                std::string(detail::opencv::order_name(order)) + " needs " +
+                                std::string(to_string(order)) + " needs " +
                                 std::to_string(channels_of(order)) + " channels, the cv::Mat has " +
                                 std::to_string(m.channels()));
   // check_mat made sure both are positive.

@@ -28,18 +28,6 @@ inline image pattern_image(std::uint32_t width, std::uint32_t height, pixel_orde
   return img;
 }
 
-/// "gray", "bgr", ...: for test names.
-inline std::string order_name(pixel_order order) {
-  switch (order) {
-  case pixel_order::gray: return "gray";
-  case pixel_order::bgr: return "bgr";
-  case pixel_order::rgb: return "rgb";
-  case pixel_order::bgra: return "bgra";
-  case pixel_order::rgba: return "rgba";
-  }
-  return "unknown";
-}
-
 /// A size and pixel order, the parameter of round-trip tests.
 struct image_shape {
   std::uint32_t width;
@@ -49,7 +37,7 @@ struct image_shape {
 
 /// Names a round-trip test after its shape: "641x479_bgr".
 inline std::string shape_name(const image_shape& s) {
-  return std::to_string(s.width) + "x" + std::to_string(s.height) + "_" + order_name(s.order);
+  return std::to_string(s.width) + "x" + std::to_string(s.height) + "_" + std::string(to_string(s.order));
 }
 
 /// `img` as a PNG file (the engine's encoder, speed setting).
