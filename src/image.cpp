@@ -11,10 +11,11 @@ namespace {
 std::size_t checked_size(std::uint32_t width, std::uint32_t height, pixel_order order) {
   if (width == 0 || height == 0)
     throw std::invalid_argument("socketengine: image dimensions must not be 0");
-  auto bytes = std::uint64_t{width} * height * static_cast<std::uint64_t>(channels_of(order));
-  if (bytes > std::numeric_limits<std::size_t>::max() / 2)
+  // Divided rather than multiplied out, so the check itself cannot wrap.
+  const auto channels = static_cast<std::size_t>(channels_of(order));
+  if (std::size_t{width} > std::numeric_limits<std::size_t>::max() / 2 / height / channels)
     throw std::invalid_argument("socketengine: image too large");
-  return static_cast<std::size_t>(bytes);
+  return std::size_t{width} * height * channels;
 }
 } // namespace
 

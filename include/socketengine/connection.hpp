@@ -40,7 +40,8 @@ struct connection_stats {
 /// Handed out as `std::shared_ptr<connection>` by hubs, hosts and clients;
 /// a handle stays valid after the connection or its engine closes, and then
 /// still answers `get()` with the last values received, `name()`, `address()`,
-/// `stats()` and `close_reason()`; writes fail with errc::not_connected.
+/// `stats()` and `close_reason()`; writes fail with errc::not_connected. (It
+/// lets go of its last image, though: see get_image().)
 ///
 /// Thread safety: every member function may be called from any thread,
 /// including from callbacks.
@@ -133,8 +134,11 @@ public:
   /// passes first or the connection closes.
   bool wait_for_image_slot(std::chrono::milliseconds timeout) const;
 
-  /// Seed `getImg()`: the last image received, or empty if none has arrived.
-  /// Images come decoded: gray, BGR or BGRA (see image).
+  /// Seed `getImg()`: the last image received, or empty if none has arrived
+  /// or the connection has closed. Images come decoded: gray, BGR or BGRA
+  /// (see image). A closed connection keeps its last values but not its
+  /// last image, which may be large (image_options::max_pixels): keep the
+  /// image from here, wait_for_image or an image callback to hold on to it.
   [[nodiscard]] std::optional<image> get_image() const;
 
   /// Waits until an image has arrived (returning at once if one has) and

@@ -66,7 +66,8 @@ public:
   /// writes it on the `image` channel to every open client, one image in
   /// flight per client (see connection::write_image). Returns how many
   /// clients took it.
-  /// \throws std::invalid_argument for an empty image.
+  /// \throws std::invalid_argument for an empty image; std::runtime_error if
+  ///         the PNG encoder fails; std::bad_alloc.
   std::size_t write_image_all(const image& img);
 
 private:

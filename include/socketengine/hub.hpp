@@ -95,7 +95,8 @@ public:
   /// connection as connection::write_image does. Returns how many
   /// connections took it (sent now, or kept as their pending frame);
   /// connections with an image in flight and latest_frame_wins off skip it.
-  /// \throws std::invalid_argument for an empty image.
+  /// \throws std::invalid_argument for an empty image; std::runtime_error if
+  ///         the PNG encoder fails; std::bad_alloc.
   std::size_t write_image_all(const image& img);
   /// As write_image_all, to the open connections named `name`.
   std::size_t write_image_to_name(std::string_view name, const image& img);

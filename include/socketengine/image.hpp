@@ -119,7 +119,7 @@ private:
 /// when an image is in flight).
 enum class image_status {
   sent,    ///< queued for sending now
-  pending, ///< an image is in flight; this one goes when it is acknowledged
+  pending, ///< an image is in flight; this one goes when that one is done
            ///< (latest_frame_wins), replacing an older pending frame
   dropped  ///< an image is in flight and latest_frame_wins is off
 };

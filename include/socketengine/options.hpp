@@ -63,9 +63,13 @@ struct image_options {
   /// does. Either way the call says what happened (see image_status).
   bool latest_frame_wins = true;
   /// Largest image accepted from a peer, in pixels (width * height), checked
-  /// from the PNG header before anything is allocated. A larger one is
-  /// dropped with errc::image_too_large. Default 33,554,432 (8K UHD fits).
-  std::uint64_t max_pixels = std::uint64_t{1} << 25;
+  /// from the PNG header before the pixels are allocated. A larger one is
+  /// dropped with errc::image_too_large. Default 16,777,216 (4096 x 4096;
+  /// 4K UHD fits), so one received image takes at most 64 MiB. PNG
+  /// compresses flat images enormously: a peer can make the engine hold
+  /// that much per open connection with little traffic, so lower this when
+  /// frames are known to be smaller.
+  std::uint64_t max_pixels = std::uint64_t{1} << 24;
 };
 
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).

@@ -153,7 +153,15 @@ void connection::impl::receive_image(const std::shared_ptr<connection>& self,
   if (hub_protocol_) acknowledge_image(self);
   std::error_code ec;
   std::string detail;
-  auto img = detail::decode_image_data(base64, images_.max_pixels, ec, detail);
+  std::optional<image> img;
+  try {
+    img = detail::decode_image_data(base64, images_.max_pixels, ec, detail);
+  } catch (const std::bad_alloc&) {
+    // Within max_pixels but more than the system would give: this image is
+    // lost, the connection is not.
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    detail = "out of memory decoding an image of " + std::to_string(base64.size()) + " characters";
+  }
   if (!img) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     core_raw_->post_error(self, ec, std::move(detail));
@@ -190,6 +198,15 @@ void connection::impl::image_acknowledged(const std::shared_ptr<connection>& sel
   {
     std::lock_guard lk(write_mu_);
     if (!image_in_flight_) return; // a stray acknowledgement
+    if (written_total_ < image_end_) {
+      // The peer cannot have read an image we have not finished writing:
+      // this acknowledgement is early (a peer that repeats them, or one
+      // that lies to make us queue frame after frame). It counts once the
+      // image is written (see do_write), so the socket, not the peer's
+      // word, paces the frames.
+      early_ack_ = true;
+      return;
+    }
     start_write = image_done_locked();
   }
   write_cv_.notify_all(); // wait_for_image_slot
@@ -198,12 +215,17 @@ void connection::impl::image_acknowledged(const std::shared_ptr<connection>& sel
 
 bool connection::impl::image_done_locked() {
   image_in_flight_ = false;
+  early_ack_ = false;
   auto next = std::move(pending_image_);
   if (!next || state_ != state::open) return false;
   // The pending frame takes the place of the one in flight; like it, it
   // is not held to the queue bound (see connection::write_image).
+  try {
+    pending_.append(*next);
+  } catch (const std::bad_alloc&) {
+    return false; // the frame is lost; the next write_image sends at once
+  }
   image_in_flight_ = true;
-  pending_.append(*next);
   messages_out_.fetch_add(1, std::memory_order_relaxed);
   image_end_ = written_total_ + inflight_.size() + pending_.size();
   if (writing_) return false;
@@ -230,8 +252,8 @@ image_status connection::impl::send_image(const std::shared_ptr<connection>& sel
     pending_image_ = std::move(line);
     return image_status::pending;
   }
-  image_in_flight_ = true;
   append_locked(self, *line, *core);
+  image_in_flight_ = true;
   image_end_ = written_total_ + inflight_.size() + pending_.size();
   return image_status::sent;
 }
@@ -308,10 +330,11 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
                         me.inflight_.clear();
                         if (me.inflight_.capacity() > keep_write_capacity) me.inflight_.shrink_to_fit();
                         // Host and client peers send no acknowledgement: an
-                        // image is done once it is written. The write
+                        // image is done once it is written; so is a hub's
+                        // whose acknowledgement came early. The write
                         // started below takes the pending frame, if any.
-                        if (!me.hub_protocol_ && me.image_in_flight_ &&
-                            me.written_total_ >= me.image_end_)
+                        if (me.image_in_flight_ && me.written_total_ >= me.image_end_ &&
+                            (!me.hub_protocol_ || me.early_ack_))
                           me.image_done_locked();
                       }
                       me.write_cv_.notify_all();
@@ -387,6 +410,10 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
   {
     std::lock_guard lk(me.store_mu_);
     me.store_closed_ = true;
+    // A closed connection keeps its last values, small as lines are, but
+    // not its last image: one may take max_pixels x 4 bytes, and up to
+    // max_closed_connections closed connections stay listed.
+    me.image_ = image();
   }
   me.store_cv_.notify_all();
   me.core_raw_->on_connection_closed(self);
@@ -585,7 +612,8 @@ std::optional<image> connection::wait_for_next_image(std::chrono::milliseconds t
   bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
     return me.image_version_ > since || me.store_closed_;
   });
-  if (!fresh || me.image_version_ <= since) return std::nullopt;
+  // A closed connection has let go of its image (see finish_close).
+  if (!fresh || me.image_version_ <= since || me.image_.empty()) return std::nullopt;
   return me.image_;
 }
 

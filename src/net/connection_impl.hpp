@@ -147,6 +147,7 @@ struct connection::impl {
 
   // Images sent: at most one in flight and one pending.
   bool image_in_flight_ = false;
+  bool early_ack_ = false; // acknowledged before it was fully written
   std::shared_ptr<const std::string> pending_image_;
   // Host/client connections, which get no acknowledgement: the image in
   // flight is out once written_total_ reaches this.

@@ -1,5 +1,6 @@
 #include "wire/legacy_codec.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -167,7 +168,11 @@ std::optional<std::string_view> match_image_line(std::string_view line,
   if (close == nullptr) return std::nullopt;
   std::size_t end = static_cast<std::size_t>(static_cast<const char*>(close) - line.data());
   std::string_view text = line.substr(start, end - start);
-  if (text.find('\\') != std::string_view::npos) return std::nullopt;
+  // Printable ASCII without escapes only: then the text is the string's
+  // value as it stands and valid UTF-8, and may be stored as it is.
+  if (std::any_of(text.begin(), text.end(),
+                  [](char c) { return c < 0x20 || c > 0x7E || c == '\\'; }))
+    return std::nullopt;
   i = end + 1;
   if (!token("}")) return std::nullopt;
   skip_space();
@@ -182,13 +187,14 @@ std::optional<image> decode_image_data(std::string_view base64, std::uint64_t ma
   thread_local std::string buffer;
   buffer.resize(base64::max_decoded_size(base64.size()));
   auto n = base64::decode(base64, reinterpret_cast<std::uint8_t*>(buffer.data()));
+  std::optional<image> img;
   if (!n) {
     ec = errc::invalid_base64;
     detail = "image data of " + std::to_string(base64.size()) + " characters is not base64";
-    return std::nullopt;
+  } else {
+    img = png::decode({reinterpret_cast<const std::uint8_t*>(buffer.data()), *n}, max_pixels, ec,
+                      detail);
   }
-  auto img = png::decode({reinterpret_cast<const std::uint8_t*>(buffer.data()), *n}, max_pixels, ec,
-                         detail);
   if (buffer.capacity() > (std::size_t{8} << 20)) std::string().swap(buffer);
   return img;
 }

@@ -360,6 +360,48 @@ TEST(flow_control, a_stream_between_hubs_ends_on_the_newest_frame) {
   EXPECT_TRUE(eventually([&] { return p.out->can_write_image(); }));
 }
 
+TEST(flow_control, early_acknowledgements_wait_for_the_image_to_be_written) {
+  // A peer that reads slowly (a small receive buffer, and not reading yet)
+  // and acknowledges before it has the image must not make the hub send
+  // the next frame while the first is still being written.
+  hub h({.port = 0});
+  test::raw_peer peer;
+  peer.socket().open(asio::ip::tcp::v4());
+  peer.socket().set_option(asio::socket_base::receive_buffer_size(64 * 1024));
+  peer.connect(h.port());
+  auto conn = h.wait_for_connection(patience);
+  ASSERT_TRUE(conn);
+
+  // Noise does not compress: a line of about 10 MB, more than the kernel
+  // buffers between the two sockets hold.
+  image big(2000, 1200, pixel_order::bgr);
+  std::uint32_t x = 12345;
+  for (auto& b : big.pixels()) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<std::uint8_t>(x >> 24);
+  }
+  auto f2 = pattern_image(8, 8, pixel_order::bgr, 2);
+  auto f3 = pattern_image(8, 8, pixel_order::bgr, 3);
+  EXPECT_EQ(conn->write_image(big), image_status::sent);
+  EXPECT_EQ(conn->write_image(f2), image_status::pending);
+  std::string acks;
+  for (int i = 0; i < 5; ++i) acks += R"({"type":"__ack","data":"__ack"})" "\n";
+  peer.send(acks + R"({"type":"read","data":1})" "\n");
+  ASSERT_TRUE(conn->wait_for("read", patience));
+  // The acknowledgements are in, the big frame is not out: f2 still waits.
+  EXPECT_FALSE(conn->wait_for_image_slot(0ms));
+  EXPECT_EQ(conn->write_image(f3), image_status::pending);
+
+  EXPECT_EQ(decode_line_image(peer.read_line()), big);
+  // Once it was written, the early acknowledgement counted (once): f3 went.
+  EXPECT_EQ(decode_line_image(peer.read_line()), f3);
+  EXPECT_FALSE(conn->can_write_image());
+  conn->write("marker", 1);
+  EXPECT_EQ(peer.read_line(), R"({"type":"marker","data":1})");
+  peer.send(R"({"type":"__ack","data":"__ack"})" "\n");
+  EXPECT_TRUE(eventually([&] { return conn->can_write_image(); }));
+}
+
 // --- bad images from a peer -------------------------------------------------------
 
 struct bad_image {
@@ -425,6 +467,43 @@ TEST(images, escaped_and_reordered_image_lines_take_the_general_path) {
   ASSERT_TRUE(p.conn->wait_for_image(patience));
   EXPECT_EQ(*p.conn->get_image(), img);
   EXPECT_EQ(p.peer.read_line(), R"({"type":"__ack","data":"__ack"})");
+}
+
+TEST(images, a_closed_connection_lets_go_of_its_image) {
+  hub_pair p;
+  auto img = pattern_image(32, 32, pixel_order::bgr);
+  auto kept = send_and_receive(*p.out, *p.in, img);
+  ASSERT_TRUE(kept);
+  p.out->close();
+  ASSERT_TRUE(eventually([&] { return !p.in->is_open(); }));
+  EXPECT_FALSE(p.in->get_image());
+  EXPECT_FALSE(p.in->wait_for_image(10ms));
+  EXPECT_EQ(*kept, img); // what a reader took stays valid
+}
+
+TEST(images, a_host_refuses_image_text_that_is_not_utf8) {
+  host h({.port = 0});
+  h.start();
+  std::mutex mu;
+  std::vector<std::error_code> errors;
+  h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
+    std::lock_guard lk(mu);
+    errors.push_back(ec);
+  });
+  test::raw_peer peer;
+  peer.connect(h.port());
+  auto conn = h.wait_for_connection(patience);
+  ASSERT_TRUE(conn);
+  peer.send("{\"type\":\"image\",\"data\":\"\xff\x01A\"}\n{\"type\":\"after\",\"data\":1}\n");
+  ASSERT_TRUE(conn->wait_for("after", patience));
+  EXPECT_FALSE(conn->get("image"));
+  EXPECT_FALSE(conn->get_image());
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lk(mu);
+    return !errors.empty();
+  }));
+  std::lock_guard lk(mu);
+  EXPECT_EQ(errors.at(0), errc::invalid_utf8);
 }
 
 TEST(images, limits_come_from_the_options) {

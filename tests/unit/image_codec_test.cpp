@@ -112,6 +112,9 @@ TEST(image, bad_arguments_throw) {
   EXPECT_THROW(image(2, 2, pixel_order::bgr, pixels), std::invalid_argument);
   EXPECT_THROW(image(0, 2, pixel_order::bgr), std::invalid_argument);
   EXPECT_THROW(image::wrap(1, 1, pixel_order::gray, nullptr, nullptr), std::invalid_argument);
+  // 2147549185 x 2147418113 x 4 is 2^64 + 4: a size that wraps to 4 bytes
+  // if multiplied out unchecked.
+  EXPECT_THROW(image(2147549185u, 2147418113u, pixel_order::bgra), std::invalid_argument);
 }
 
 // --- PNG ----------------------------------------------------------------------
@@ -301,7 +304,9 @@ TEST(image_line, fast_path_leaves_everything_else_to_the_parser) {
                            R"({"type": "__image", "data": "QUJD})",
                            R"({"type": "__image", "data": 5})",
                            R"({"type": "__image", "data": "a", "extra": 1})",
-                           R"({"type": "__images", "data": "QUJD"})"}) {
+                           R"({"type": "__images", "data": "QUJD"})",
+                           "{\"type\": \"__image\", \"data\": \"QU\xff\"}",
+                           "{\"type\": \"__image\", \"data\": \"QU\tJD\"}"}) {
     EXPECT_FALSE(match_image_line(line, "__image")) << line;
   }
 }
