@@ -49,13 +49,17 @@ public:
   /// `timeout`.
   std::string read_line(std::chrono::milliseconds timeout = patience) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
+    // The search resumes where it stopped: a line of megabytes (an image)
+    // arrives in thousands of reads.
+    std::size_t scanned = 0;
     for (;;) {
-      auto nl = buffer_.find('\n');
+      auto nl = buffer_.find('\n', scanned);
       if (nl != std::string::npos) {
         std::string line = buffer_.substr(0, nl);
         buffer_.erase(0, nl + 1);
         return line;
       }
+      scanned = buffer_.size();
       switch (fill(deadline)) {
       case fill_result::data: break;
       case fill_result::closed: throw std::runtime_error("read_line: connection closed");
@@ -95,7 +99,7 @@ private:
   fill_result fill(std::chrono::steady_clock::time_point deadline) {
     socket_.non_blocking(true);
     while (std::chrono::steady_clock::now() < deadline) {
-      char chunk[4096];
+      char chunk[65536];
       std::error_code ec;
       std::size_t n = socket_.read_some(asio::buffer(chunk), ec);
       if (ec == asio::error::would_block) {
