@@ -387,8 +387,12 @@ TEST(hub, wait_for_next_sees_only_new_values) {
   c->write("ping", 1);
   ASSERT_EQ(r->wait_for("ping", patience), value(1));
   EXPECT_EQ(r->wait_for_next("ping", 50ms), std::nullopt);
+  // The version is taken before the write starts: a value that arrived
+  // between starting the thread and the call would otherwise be missed,
+  // as documented, and the test would fail on a loaded machine.
+  auto since = r->version("ping");
   std::thread t([&] { c->write("ping", 2); });
-  auto next = r->wait_for_next("ping", patience);
+  auto next = r->wait_for_next("ping", patience, since);
   t.join();
   EXPECT_EQ(next, value(2));
 }
