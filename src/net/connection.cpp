@@ -76,10 +76,9 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
         me.in_read_handler_ = false;
         if (me.io_closed_) return me.release_socket_when_idle();
         if (!fits) {
-          me.errors_.fetch_add(1, std::memory_order_relaxed);
-          me.core_raw_->post_error(self, errc::line_too_long,
-                                   "line longer than " + std::to_string(me.limits_.max_line_bytes) +
-                                       " bytes; closing the connection");
+          me.reject(self, errc::line_too_long,
+                    "line longer than " + std::to_string(me.limits_.max_line_bytes) +
+                        " bytes; closing the connection");
           finish_close(self, errc::line_too_long);
           return;
         }
@@ -91,7 +90,7 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
 void connection::impl::handle_line(const std::shared_ptr<connection>& self, std::string_view line) {
   auto& me = *self->impl_;
   namespace ch = detail::channels;
-  const auto image_channel = me.hub_protocol_ ? ch::image : ch::plain_image;
+  const auto image_channel = me.core_raw_->image_channel();
   // An image line as the known peers write it skips the JSON parser.
   if (auto text = detail::match_image_line(line, image_channel)) {
     // Host/client images are also an ordinary value on `image`, as the
@@ -104,11 +103,8 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
 
   auto r = detail::decode_line(line, me.limits_.max_depth);
   if (r.what == detail::decode_result::status::blank) return;
-  if (r.what == detail::decode_result::status::error) {
-    me.errors_.fetch_add(1, std::memory_order_relaxed);
-    me.core_raw_->post_error(self, r.error, std::move(r.detail));
-    return;
-  }
+  if (r.what == detail::decode_result::status::error)
+    return me.reject(self, r.error, std::move(r.detail));
 
   auto& channel = r.message.channel;
   auto& data = r.message.data;
@@ -117,8 +113,7 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
       me.receive_image(self, data.get_ref<const std::string&>());
     } else {
       me.acknowledge_image(self);
-      me.errors_.fetch_add(1, std::memory_order_relaxed);
-      me.core_raw_->post_error(self, errc::invalid_base64, "image data is not a string");
+      me.reject(self, errc::invalid_base64, "image data is not a string");
     }
     return;
   }
@@ -134,6 +129,12 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
   me.deliver(self, channel, std::move(data), line.size());
   if (image_text) me.receive_image(self, *image_text);
   if (peer_closing) finish_close(self, errc::peer_closing);
+}
+
+void connection::impl::reject(const std::shared_ptr<connection>& self, std::error_code ec,
+                              std::string detail) {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  core_raw_->post_error(self, ec, std::move(detail));
 }
 
 void connection::impl::deliver(const std::shared_ptr<connection>& self, const std::string& channel,
@@ -162,11 +163,7 @@ void connection::impl::receive_image(const std::shared_ptr<connection>& self,
     ec = std::make_error_code(std::errc::not_enough_memory);
     detail = "out of memory decoding an image of " + std::to_string(base64.size()) + " characters";
   }
-  if (!img) {
-    errors_.fetch_add(1, std::memory_order_relaxed);
-    core_raw_->post_error(self, ec, std::move(detail));
-    return;
-  }
+  if (!img) return reject(self, ec, std::move(detail));
   {
     std::lock_guard lk(store_mu_);
     image_ = *img;
@@ -270,10 +267,9 @@ bool connection::impl::store(const std::string& channel, value&& v,
       bool reserved = channel == ch::name_conn || channel == ch::status || channel == ch::image ||
                       channel == ch::ack;
       if (values_.size() >= limits_.max_channels && !reserved) {
-        errors_.fetch_add(1, std::memory_order_relaxed);
-        core_raw_->post_error(self, errc::too_many_channels,
-                              "channel \"" + channel.substr(0, 64) + "\" is past the limit of " +
-                                  std::to_string(limits_.max_channels));
+        reject(self, errc::too_many_channels,
+               "channel \"" + channel.substr(0, 64) + "\" is past the limit of " +
+                   std::to_string(limits_.max_channels));
         return false;
       }
       it = values_.emplace(channel, entry{value(), 0}).first;

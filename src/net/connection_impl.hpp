@@ -67,6 +67,8 @@ struct connection::impl {
   static void do_read(const std::shared_ptr<connection>& self);
   static void do_write(const std::shared_ptr<connection>& self);
   static void handle_line(const std::shared_ptr<connection>& self, std::string_view line);
+  /// Counts a piece of bad input and reports it to the error handler.
+  void reject(const std::shared_ptr<connection>& self, std::error_code ec, std::string detail);
   /// Stores a value, hands it to the message handlers and wakes waiters.
   void deliver(const std::shared_ptr<connection>& self, const std::string& channel, value&& v,
                std::size_t line_bytes);
