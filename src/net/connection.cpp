@@ -191,7 +191,6 @@ void connection::impl::acknowledge_image(const std::shared_ptr<connection>& self
 }
 
 void connection::impl::image_acknowledged(const std::shared_ptr<connection>& self) {
-  bool start_write = false;
   {
     std::lock_guard lk(write_mu_);
     if (!image_in_flight_) return; // a stray acknowledgement
@@ -204,30 +203,30 @@ void connection::impl::image_acknowledged(const std::shared_ptr<connection>& sel
       early_ack_ = true;
       return;
     }
-    start_write = image_done_locked();
+    image_done_locked(self);
   }
   write_cv_.notify_all(); // wait_for_image_slot
-  if (start_write) do_write(self);
 }
 
-bool connection::impl::image_done_locked() {
+void connection::impl::image_done_locked(const std::shared_ptr<connection>& self) {
   image_in_flight_ = false;
   early_ack_ = false;
   auto next = std::move(pending_image_);
-  if (!next || state_ != state::open) return false;
+  if (!next || state_ != state::open) return;
   // The pending frame takes the place of the one in flight; like it, it
   // is not held to the queue bound (see connection::write_image).
   try {
-    pending_.append(*next);
+    start_image_locked(self, *next, *core_raw_);
   } catch (const std::bad_alloc&) {
-    return false; // the frame is lost; the next write_image sends at once
+    // The frame is lost; the next write_image sends at once.
   }
+}
+
+void connection::impl::start_image_locked(const std::shared_ptr<connection>& self,
+                                          std::string_view line, detail::engine_core& core) {
+  append_locked(self, line, core);
   image_in_flight_ = true;
-  messages_out_.fetch_add(1, std::memory_order_relaxed);
   image_end_ = written_total_ + inflight_.size() + pending_.size();
-  if (writing_) return false;
-  writing_ = true;
-  return true;
 }
 
 image_status connection::impl::send_image(const std::shared_ptr<connection>& self,
@@ -249,9 +248,7 @@ image_status connection::impl::send_image(const std::shared_ptr<connection>& sel
     pending_image_ = std::move(line);
     return image_status::pending;
   }
-  append_locked(self, *line, *core);
-  image_in_flight_ = true;
-  image_end_ = written_total_ + inflight_.size() + pending_.size();
+  start_image_locked(self, *line, *core);
   return image_status::sent;
 }
 
@@ -331,7 +328,7 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
                         // started below takes the pending frame, if any.
                         if (me.image_in_flight_ && me.written_total_ >= me.image_end_ &&
                             (!me.hub_protocol_ || me.early_ack_))
-                          me.image_done_locked();
+                          me.image_done_locked(self);
                       }
                       me.write_cv_.notify_all();
                       if (me.io_closed_) return me.release_socket_when_idle();
@@ -540,10 +537,9 @@ void connection::write(std::string_view channel, const value& v, std::error_code
 }
 
 image_status connection::write_image(const image& img) {
+  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
   std::error_code ec;
   auto status = write_image(img, ec);
-  if (ec == std::errc::invalid_argument)
-    throw std::invalid_argument("socketengine: cannot send an empty image");
   if (ec) throw std::system_error(ec, "socketengine: write_image");
   return status;
 }

@@ -86,9 +86,11 @@ struct connection::impl {
   image_status send_image(const std::shared_ptr<connection>& self,
                           std::shared_ptr<const std::string> line, std::error_code& ec);
   /// With write_mu_ held: the image in flight is done; the pending frame,
-  /// if any, is queued in its place. Returns whether a write must be
-  /// started for it.
-  bool image_done_locked();
+  /// if any, is queued in its place.
+  void image_done_locked(const std::shared_ptr<connection>& self);
+  /// With write_mu_ held: queues an image line and marks it in flight.
+  void start_image_locked(const std::shared_ptr<connection>& self, std::string_view line,
+                          detail::engine_core& core);
   /// With write_mu_ held: appends to the write queue and makes sure a
   /// write will pick it up.
   void append_locked(const std::shared_ptr<connection>& self, std::string_view bytes,
