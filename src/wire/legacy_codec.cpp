@@ -13,6 +13,15 @@ namespace socketengine::detail {
 
 namespace {
 
+// A per-thread image buffer that grew past this for one large frame is
+// given back rather than kept for the life of the thread; camera frames
+// stay below it and reuse their buffer.
+constexpr std::size_t keep_image_buffer = std::size_t{8} << 20;
+
+void trim(std::string& buffer) {
+  if (buffer.capacity() > keep_image_buffer) std::string().swap(buffer);
+}
+
 // Length of the UTF-8 sequence starting at `p` (1..4), or 0 if it is not a
 // well-formed sequence (overlong forms, surrogates and code points past
 // U+10FFFF included), following the table in RFC 3629 section 4.
@@ -136,7 +145,7 @@ void append_image_line(std::string& out, std::string_view channel, const image& 
   out.resize(at + base64::encoded_size(buffer.size()));
   base64::encode({reinterpret_cast<const std::uint8_t*>(buffer.data()), buffer.size()}, out.data() + at);
   out += "\"}\n";
-  if (buffer.capacity() > (std::size_t{8} << 20)) std::string().swap(buffer);
+  trim(buffer);
 }
 
 std::optional<std::string_view> match_image_line(std::string_view line,
@@ -195,7 +204,7 @@ std::optional<image> decode_image_data(std::string_view base64, std::uint64_t ma
     img = png::decode({reinterpret_cast<const std::uint8_t*>(buffer.data()), *n}, max_pixels, ec,
                       detail);
   }
-  if (buffer.capacity() > (std::size_t{8} << 20)) std::string().swap(buffer);
+  trim(buffer);
   return img;
 }
 
