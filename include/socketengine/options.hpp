@@ -52,13 +52,15 @@ struct limits {
 /// How images are encoded for the legacy protocol, and what is accepted.
 struct image_options {
   /// zlib compression level of the PNGs written, 0 (none, fastest) to 9
-  /// (smallest, slowest). Default 1: camera frames go out fast, and over a
-  /// LAN the extra bytes cost less than the encoding time saved.
+  /// (smallest, slowest); values outside are clamped. Level 1, the default,
+  /// is tuned for camera frames (one row filter, run-length deflate): about
+  /// three times as fast as zlib's own level 1 with libspng's filter search,
+  /// and no larger. Level 0 sends about 2.3 times the bytes.
   int png_compression = 1;
   /// What a write does while the previous image to that peer is still in
-  /// flight (not yet acknowledged). true (default): keep this frame as the
-  /// connection's one pending frame, replacing any older pending one, and
-  /// send it when the acknowledgement arrives, so the peer always gets the
+  /// flight (see connection::write_image). true (default): keep this frame
+  /// as the connection's one pending frame, replacing any older pending one,
+  /// and send it when the one in flight is done, so the peer always gets the
   /// newest frame and never a backlog. false: drop it, as socket.engine 0.3
   /// does. Either way the call says what happened (see image_status).
   bool latest_frame_wins = true;
