@@ -98,9 +98,9 @@ void encode(const image& img, int level, std::string& out) {
     // otherwise tries all five row filters on every row (half the encoding
     // time of a 640x480 frame); SUB alone does about as well on photos.
     // Run-length matching suits sensor noise, where deflate's longer
-    // matches find little: together a 640x480 frame encodes about 3x as
-    // fast and comes out smaller. Line art compresses worse this way,
-    // which is what the higher levels are for.
+    // matches find little: together a 640x480 frame encodes in 18 ms
+    // instead of 29 (the image benchmark) and comes out 13% smaller. Line
+    // art compresses worse this way, which is what the higher levels are for.
     check(spng_set_option(ctx.get(), SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_SUB), "filter");
     check(spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_STRATEGY, Z_RLE), "strategy");
   }
