@@ -30,7 +30,8 @@ namespace socketengine {
 /// `write_to_remote`; socketengine does not.)
 class hub : public engine {
 public:
-  /// Starts listening and starts the I/O thread.
+  /// Starts listening (unless `options.listen` is false) and starts the I/O
+  /// thread.
   /// \throws std::system_error naming the port when an explicit port is in
   ///         use, or when none of 8080..8179 is free if no port was given.
   explicit hub(hub_options options = {});
@@ -38,7 +39,7 @@ public:
   /// Closes the hub (see engine::close).
   ~hub();
 
-  /// The port the hub listens on.
+  /// The port the hub listens on; 0 for a hub that does not listen.
   [[nodiscard]] std::uint16_t port() const noexcept;
 
   /// Dials `address`:`port`, names the connection `name` and sends the name to

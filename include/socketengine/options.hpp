@@ -83,6 +83,10 @@ struct hub_options {
   /// Address to listen on. Default: all IPv4 interfaces, as the seed.
   /// "::" listens on IPv6 and (where the system allows) IPv4 too.
   std::string bind_address = "0.0.0.0";
+  /// False: the hub only dials (`connect`) and has no listening socket;
+  /// `port` and `bind_address` are then ignored and `hub::port()` is 0. This
+  /// is what the seed's stand-alone `connection(name).connect(...)` is.
+  bool listen = true;
   /// Seed `timeout`: how long `close()` waits for queued bytes to be written,
   /// and how long a write blocks on a full queue. Default 2 s.
   std::chrono::milliseconds timeout{2000};

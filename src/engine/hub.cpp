@@ -19,6 +19,7 @@ bool any(const connection&) { return true; }
 } // namespace
 
 hub::hub(hub_options options) : engine(make_hub_core(options)) {
+  if (!options.listen) return;
   core_->listen(options.bind_address, options.port);
   core_->start_accepting();
 }

@@ -49,6 +49,21 @@ TEST(hub, dialled_peer_gets_the_name_and_values_flow_both_ways) {
   EXPECT_EQ(remote->get_as<bool>("nothing"), std::nullopt);
 }
 
+TEST(hub, a_hub_that_does_not_listen_only_dials) {
+  hub listener(any_port());
+  hub_options dial_only;
+  dial_only.listen = false;
+  hub dialler(dial_only);
+  EXPECT_EQ(dialler.port(), 0);
+  auto local = dialler.connect("cam", "127.0.0.1", listener.port());
+  ASSERT_TRUE(local);
+  auto remote = listener.wait_for_connection(patience);
+  ASSERT_TRUE(remote);
+  local->write("speed", "3.5");
+  EXPECT_EQ(remote->wait_for("speed", patience), value("3.5"));
+  EXPECT_EQ(remote->name(), "cam");
+}
+
 TEST(hub, get_returns_the_latest_value_per_channel) {
   hub a(any_port());
   hub b(any_port());
