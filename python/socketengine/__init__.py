@@ -1,0 +1,551 @@
+"""socketengine: the socket.engine 0.3 Python API on a C++ engine.
+
+A program written for socket.engine 0.3 runs unchanged::
+
+    from socketengine import hub
+
+    h = hub(port=8080)
+    while h.connections == []:
+        pass
+    h.write_all("test", "hubs are connected")
+    h.close()
+
+Every class here is a thin layer over ``socketengine._core`` (the C++
+engine): sockets, parsing, PNG coding and waiting happen there, without the
+GIL. What this layer adds is the seed's shape: its names, argument names and
+defaults, its return values (``self`` where the seed returned it) and its
+attributes (``connections``, ``opened``, ``canWrite``, ...).
+
+Values are JSON: str, int, float, bool, None, lists (and tuples) and dicts,
+returned as the same Python types (tuples come back as lists). Images are
+NumPy uint8 arrays: HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA), as OpenCV uses.
+
+Differences from socket.engine 0.3 (see docs/python.md): ``write_to_local``
+and ``write_to_remote`` write to the connections ``get_local`` and
+``get_remote`` read; a client's received images come back decoded; writes on
+a closed connection are ignored, as the seed ignored them on hubs.
+"""
+
+import atexit
+import weakref
+
+from . import _core
+
+__all__ = ["hub", "connection", "host", "client"]
+
+_HUB_IMAGE = "__image"  # a hub connection's image channel
+_HOST_IMAGE = "image"  # a host's or client's image channel
+
+# Every hub, host, client and stand-alone connection still open, so that an
+# interpreter that exits without closing them ends promptly and cleanly.
+_open = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all():
+    for obj in list(_open):
+        try:
+            obj.close()
+        except Exception:  # exiting: there is nobody left to tell
+            pass
+
+
+class _context:
+    """``with x as y:`` closes ``x`` at the end of the block."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class connection(_context):
+    """One connection of a hub, a host or a client; or, made by the program
+    itself, a connection to a remote hub (``connection(name).connect(name,
+    addr, port)``).
+
+    Attributes: ``name``, ``addr``, ``port``, ``type`` (TYPE_LOCAL: dialled
+    by this side; TYPE_REMOTE: accepted), ``opened``, ``stopped``,
+    ``canWrite`` (False while an image is in flight).
+    """
+
+    TYPE_LOCAL = 1
+    TYPE_REMOTE = 2
+
+    def __init__(self, name, timeout=2, size=256):
+        self._name = name
+        self._timeout = timeout
+        self._size = size
+        self._c = None  # the engine's connection, once there is one
+        self._engine = None  # the hub, host or client it belongs to
+        self._own = None  # the engine made for a stand-alone connection
+        self._image_channel = _HUB_IMAGE
+        self._image = None
+        self._image_version = 0
+
+    @classmethod
+    def _of(cls, core_connection, engine, image_channel):
+        c = cls.__new__(cls)
+        cls.__init__(c, None)
+        c._c = core_connection
+        c._engine = engine
+        c._image_channel = image_channel
+        return c
+
+    # --- the seed's calls --------------------------------------------------
+
+    def connect(self, name, addr, port, timeout=None):
+        """Dials the hub at (addr, port) as ``name``; blocks until connected
+        (retrying while refused, as the seed did) or ``timeout`` seconds
+        pass. Raises RuntimeError when it cannot connect."""
+        if self._c is not None:
+            raise RuntimeError("socketengine: connection is already connected")
+        own = _core.Hub(None, self._timeout, self._size, listen=False)
+        try:
+            self._c = own.connect(name, addr, port, timeout)
+        except BaseException:
+            own.close()
+            raise
+        self._own = own
+        self._engine = own
+        self._name = name
+        _open.add(self)
+
+    def get(self, channel):
+        """The latest value on ``channel``, or None. The image channel
+        (``__image``; ``image`` on hosts and clients) gives the image."""
+        if self._c is None:
+            return None
+        if channel == self._image_channel:
+            return self.getImg()
+        return self._c.get(channel)
+
+    def getImg(self):
+        """The latest image as a NumPy array, or None. The same array object
+        is returned until a new image arrives, as in the seed."""
+        if self._c is None:
+            return None
+        version = self._c.image_version()
+        if version != self._image_version:
+            self._image = self._c.get_image()
+            self._image_version = version
+        return self._image
+
+    def write(self, channel, data):
+        """Sends ``data`` (any JSON value) on ``channel``. Ignored when the
+        connection is closed. Raises TypeError for values JSON cannot hold
+        and RuntimeError when the write queue stays full for ``timeout``."""
+        if self._c is None:
+            return
+        try:
+            self._c.write(channel, data)
+        except RuntimeError:
+            if self._c.is_open():
+                raise
+
+    def writeImg(self, data):
+        """Sends an image (a NumPy uint8 array), encoded as PNG. One image is
+        in flight at a time: while ``canWrite`` is False the newest image
+        waits and goes when the peer acknowledges (an older waiting one is
+        replaced). Ignored when the connection is closed."""
+        if self._c is None:
+            return
+        try:
+            self._c.write_image(data)
+        except RuntimeError:
+            if self._c.is_open():
+                raise
+
+    def close(self):
+        """Closes the connection (telling a hub peer so)."""
+        if self._c is not None:
+            self._c.close()
+        if self._own is not None:
+            self._own.close()
+        _open.discard(self)
+
+    # --- the seed's attributes ----------------------------------------------
+
+    @property
+    def name(self):
+        return self._c.name() if self._c is not None else self._name
+
+    @property
+    def addr(self):
+        return self._c.address() if self._c is not None else None
+
+    @property
+    def port(self):
+        return self._c.port() if self._c is not None else None
+
+    @property
+    def type(self):
+        return self._c.kind() if self._c is not None else None
+
+    @property
+    def opened(self):
+        return self._c is not None and self._c.is_open()
+
+    @property
+    def stopped(self):
+        return self._c is not None and not self._c.is_open()
+
+    @property
+    def canWrite(self):
+        return self._c is None or self._c.can_write_image()
+
+    # --- additions ------------------------------------------------------------
+
+    def on(self, channel, callback):
+        """Calls ``callback(data)`` for every value that arrives on
+        ``channel`` from this connection (on the image channel: every
+        image), on the engine's callback thread. An exception in the
+        callback is printed, not raised. Returns self."""
+        if self._c is None:
+            raise RuntimeError("socketengine: connection is not connected")
+        self._engine.on_connection(self._c, channel, callback, channel == self._image_channel)
+        return self
+
+    def wait_for(self, channel, timeout=None):
+        """Waits until ``channel`` has a value and returns it (at once if it
+        has one); None if ``timeout`` seconds pass first or the connection
+        closes. Ctrl-C interrupts the wait."""
+        if self._c is None:
+            return None
+        if channel == self._image_channel:
+            self._c.wait_for_image(timeout)
+            return self.getImg()
+        return self._c.wait_for(channel, timeout)
+
+    def wait_for_next(self, channel, timeout=None):
+        """Like wait_for, but only a value that arrives after the call."""
+        if self._c is None:
+            return None
+        if channel == self._image_channel:
+            self._c.wait_for_image(timeout, True)
+            return self.getImg()
+        return self._c.wait_for_next(channel, timeout)
+
+    def flush(self, timeout=2):
+        """Waits until everything written so far is handed to the system;
+        False if ``timeout`` seconds pass first."""
+        return self._c is not None and self._c.flush(timeout)
+
+    @property
+    def stats(self):
+        """Counters: messages_in, messages_out, bytes_in, bytes_out, errors."""
+        return self._c.stats() if self._c is not None else None
+
+    def __repr__(self):
+        state = "open" if self.opened else "closed" if self.stopped else "new"
+        return "<socketengine.connection name={!r} addr={!r} port={!r} {}>".format(
+            self.name, self.addr, self.port, state)
+
+
+class _engine(_context):
+    """What hubs, hosts and clients share: wrappers for the engine's
+    connections that stay the same objects, and callbacks."""
+
+    _image_channel = _HUB_IMAGE
+
+    def __init__(self, core):
+        self._core = core
+        self._wrapped = {}  # engine connection -> its `connection` object
+        _open.add(self)
+
+    def _connections(self):
+        current = self._core.connections()
+        wrapped = {c: self._wrapped.get(c) or connection._of(c, self._core, self._image_channel)
+                   for c in current}
+        self._wrapped = wrapped  # connections the engine forgot are dropped
+        return [wrapped[c] for c in current]
+
+    def _gather(self, channel, connections):
+        if channel == self._image_channel:
+            images = (c.getImg() for c in connections)
+            return [img for img in images if img is not None]
+        return [v for v in (c.get(channel) for c in connections) if v is not None]
+
+    @property
+    def opened(self):
+        return self._core.is_open()
+
+    @property
+    def stopped(self):
+        return not self._core.is_open()
+
+    def set_timeout(self, time):
+        """Sets the timeout (seconds): how long close() flushes and how long a
+        write waits for room in a full queue."""
+        self._core.set_timeout(time)
+
+    def on(self, channel, callback):
+        """Calls ``callback(data)`` for every value that arrives on
+        ``channel`` on any connection (on the image channel: every image),
+        on the engine's callback thread. An exception in the callback is
+        printed, not raised. Returns self."""
+        self._core.on(channel, callback, channel == self._image_channel)
+        return self
+
+    def close(self):
+        """Closes every connection (hub peers are told) and stops the
+        engine's threads. Idempotent."""
+        self._core.close()
+        _open.discard(self)
+
+
+class hub(_engine):
+    """Listens for peers and dials named ones; keeps the latest value per
+    channel per connection.
+
+    ``port=None`` listens on the first free port of 8080..8179; ``port=0``
+    lets the system choose (read it back from ``port``). ``timeout``
+    (seconds) bounds how long close() flushes and a write waits for room;
+    ``size`` is accepted for the seed's signature. Raises RuntimeError when
+    the port is in use.
+    """
+
+    def __init__(self, port=None, timeout=2, size=256):
+        super().__init__(_core.Hub(port, timeout, size))
+        self.timeout = timeout
+        self.size = size
+
+    @property
+    def port(self):
+        return self._core.port()
+
+    @property
+    def connections(self):
+        """Every connection, in the order made, closed ones included."""
+        return self._connections()
+
+    def connect(self, name, addr, port, timeout=None):
+        """Dials (addr, port) and names the connection ``name``. Blocks until
+        connected, retrying while refused (Ctrl-C interrupts; ``timeout``
+        seconds, if given, bound it). Raises RuntimeError when it cannot
+        connect. Returns self."""
+        self._core.connect(name, addr, port, timeout)
+        return self
+
+    def getConnections(self):
+        return self._connections()
+
+    def get_all(self, channel):
+        if channel == self._image_channel:
+            return self._gather(channel, self._connections())
+        return self._core.get_all(channel)
+
+    def get_by_name(self, name, channel):
+        if channel == self._image_channel:
+            return self._gather(channel, [c for c in self._connections() if c.name == name])
+        return self._core.get_by_name(name, channel)
+
+    def get_local(self, channel):
+        if channel == self._image_channel:
+            return self._gather(channel, [c for c in self._connections()
+                                         if c.type == connection.TYPE_LOCAL])
+        return self._core.get_local(channel)
+
+    def get_remote(self, channel):
+        if channel == self._image_channel:
+            return self._gather(channel, [c for c in self._connections()
+                                         if c.type == connection.TYPE_REMOTE])
+        return self._core.get_remote(channel)
+
+    def write_all(self, channel, data):
+        self._core.write_all(channel, data)
+        return self
+
+    def write_to_name(self, name, channel, data):
+        self._core.write_to_name(name, channel, data)
+        return self
+
+    def write_to_local(self, channel, data):
+        self._core.write_to_local(channel, data)
+        return self
+
+    def write_to_remote(self, channel, data):
+        self._core.write_to_remote(channel, data)
+        return self
+
+    def write_image_all(self, data):
+        self._core.write_image_all(data)
+        return self
+
+    def write_image_to_name(self, name, data):
+        self._core.write_image_to_name(name, data)
+        return self
+
+    def write_image_to_local(self, data):
+        self._core.write_image_to_local(data)
+        return self
+
+    def write_image_to_remote(self, data):
+        self._core.write_image_to_remote(data)
+        return self
+
+    def wait_for(self, channel, timeout=None):
+        """Waits until some connection has a value on ``channel``; returns
+        get_all(channel) then, or [] if ``timeout`` seconds pass first."""
+        if channel == self._image_channel:
+            raise ValueError("socketengine: wait for images on a connection (wait_for)")
+        return self._core.wait_for(channel, timeout)
+
+    def __repr__(self):
+        return "<socketengine.hub port={} connections={} {}>".format(
+            self.port, len(self._core.connections()), "open" if self.opened else "closed")
+
+
+class host(_engine):
+    """Serves clients: one-to-many, without names or image acknowledgements.
+
+    ``open=True`` binds at once (RuntimeError when the port is in use);
+    ``start()`` begins accepting clients. ``port=0`` lets the system choose.
+    """
+
+    _image_channel = _HOST_IMAGE
+
+    def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True):
+        super().__init__(_core.Host(addr, port, timeout, size, open))
+        self.addr = addr
+        self.timeout = timeout
+        self.size = size
+
+    @property
+    def port(self):
+        return self._core.port()
+
+    @property
+    def opened(self):
+        return self._core.is_open() and self._core.port() != 0
+
+    def open(self):
+        """Binds the address and port. Raises RuntimeError if in use."""
+        self._core.open()
+
+    def start(self):
+        """Accepts clients from now on (opening first if needed). Returns
+        self."""
+        self._core.start()
+        return self
+
+    def get_ALL(self, channel):
+        if channel == self._image_channel:
+            return self._gather(channel, self._connections())
+        return self._core.get_all(channel)
+
+    def getClients(self):
+        return self._connections()
+
+    @property
+    def clients(self):
+        return self._connections()
+
+    def writeLock_ALL(self, channel, data):
+        self._core.write_all(channel, data)
+        return self
+
+    def write_ALL(self, channel, data):
+        self._core.write_all(channel, data)
+        return self
+
+    def writeImgLock_ALL(self, data):
+        self._core.write_image_all(data)
+        return self
+
+    def writeImg_ALL(self, data):
+        self._core.write_image_all(data)
+        return self
+
+    def wait_for(self, channel, timeout=None):
+        """Waits until some client has a value on ``channel``; returns
+        get_ALL(channel) then, or [] if ``timeout`` seconds pass first."""
+        if channel == self._image_channel:
+            raise ValueError("socketengine: wait for images on a client connection (wait_for)")
+        return self._core.wait_for(channel, timeout)
+
+    def __repr__(self):
+        return "<socketengine.host addr={!r} port={} clients={} {}>".format(
+            self.addr, self.port, len(self._core.connections()),
+            "open" if self.opened else "closed")
+
+
+class client(_engine):
+    """Connects to a host. ``open=True`` connects at once, blocking until
+    the host accepts (retrying while refused; Ctrl-C interrupts)."""
+
+    _image_channel = _HOST_IMAGE
+
+    def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True):
+        super().__init__(_core.Client(addr, port, timeout, size))
+        self.addr = addr
+        self.port = port
+        self.timeout = timeout
+        self.size = size
+        self._conn = None
+        if open:
+            self.open()
+
+    def open(self, timeout=None):
+        """Connects to the host; blocks until connected (``timeout`` seconds,
+        if given, bound it; then RuntimeError)."""
+        self._core.open(timeout)
+        self._conn = connection._of(self._core.connection(), self._core, self._image_channel)
+
+    def start(self):
+        """Opens if not yet open. Returns self."""
+        if self._conn is None or not self._conn.opened:
+            self.open()
+        return self
+
+    @property
+    def opened(self):
+        return self._conn is not None and self._conn.opened
+
+    def _connection(self):
+        if self._conn is None:
+            raise RuntimeError("socketengine: client is not open (call open() or start())")
+        return self._conn
+
+    def get(self, channel):
+        """The latest value on ``channel`` (on ``image``: the image as an
+        array), or None."""
+        return self._conn.get(channel) if self._conn is not None else None
+
+    def getImg(self):
+        """The latest image as a NumPy array, or None."""
+        return self._conn.getImg() if self._conn is not None else None
+
+    def writeLock(self, channel, data):
+        self._connection()._c.write(channel, data)
+
+    def write(self, channel, data):
+        """Sends ``data`` on ``channel``. Raises RuntimeError when the client
+        is not open or its connection has closed."""
+        self._connection()._c.write(channel, data)
+
+    def writeImgLock(self, data):
+        self._connection()._c.write_image(data)
+
+    def writeImg(self, data):
+        """Sends an image on the ``image`` channel, encoded as PNG."""
+        self._connection()._c.write_image(data)
+
+    @property
+    def canWrite(self):
+        return self._conn is None or self._conn.canWrite
+
+    def wait_for(self, channel, timeout=None):
+        """Waits until ``channel`` has a value and returns it; None if
+        ``timeout`` seconds pass first."""
+        return self._connection().wait_for(channel, timeout)
+
+    def wait_for_next(self, channel, timeout=None):
+        """Like wait_for, but only a value that arrives after the call."""
+        return self._connection().wait_for_next(channel, timeout)
+
+    def __repr__(self):
+        return "<socketengine.client addr={!r} port={} {}>".format(
+            self.addr, self.port, "open" if self.opened else "closed")

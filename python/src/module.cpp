@@ -1,0 +1,629 @@
+// socketengine._core: the C++ engine for Python.
+//
+// This module binds hubs, hosts, clients and connections with snake_case
+// names and plain types; socketengine/__init__.py builds the socket.engine
+// 0.3 API (names, defaults, `return self`, the `connections` list) on top.
+//
+// The GIL, in three rules:
+//  - Python objects are converted (to JSON values and images) with the GIL
+//    held; the engine is then called with the GIL released, so I/O, waits,
+//    encoding and close() never stall other Python threads.
+//  - Waits are cut into slices; between slices the GIL is taken back and
+//    pending signals are checked, so Ctrl-C interrupts a blocking call.
+//  - Callbacks run on the engine's callback thread, take the GIL for the call
+//    and report an exception as "unraisable" (printed, not fatal). The Python
+//    callables are owned by the wrapper objects here, under the GIL; the engine
+//    only holds borrowed pointers, which it can use until close() returns
+//    (close() joins the callback thread).
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <socketengine/socketengine.hpp>
+
+namespace py = pybind11;
+namespace se = socketengine;
+using namespace std::chrono_literals;
+
+namespace {
+
+using ms = std::chrono::milliseconds;
+
+// --- values -------------------------------------------------------------------
+
+// Deeper Python objects are almost certainly self-referencing (json.dumps
+// would say "Circular reference detected"); this also bounds the recursion.
+constexpr int max_value_depth = 256;
+
+std::string utf8_of(py::handle s) {
+  Py_ssize_t n = 0;
+  const char* p = PyUnicode_AsUTF8AndSize(s.ptr(), &n);
+  if (!p) throw py::error_already_set();
+  return {p, static_cast<std::size_t>(n)};
+}
+
+// Dictionary keys as json.dumps writes them: strings as they are, numbers,
+// booleans and None spelled as JSON.
+std::string key_of(py::handle k) {
+  if (PyUnicode_Check(k.ptr())) return utf8_of(k);
+  if (k.is_none()) return "null";
+  if (PyBool_Check(k.ptr())) return k.ptr() == Py_True ? "true" : "false";
+  if (PyLong_Check(k.ptr()) || PyFloat_Check(k.ptr())) return utf8_of(py::repr(k));
+  throw py::type_error("keys must be str, int, float, bool or None, not " +
+                       std::string(py::str(k.get_type().attr("__name__"))));
+}
+
+se::value to_value(py::handle o, int depth = 0) {
+  if (depth > max_value_depth) throw py::value_error("value nested too deeply (or circular)");
+  PyObject* p = o.ptr();
+  if (o.is_none()) return nullptr;
+  if (PyBool_Check(p)) return p == Py_True;
+  if (PyLong_Check(p)) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(p, &overflow);
+    if (overflow == 0) return static_cast<std::int64_t>(v);
+    if (overflow > 0) {
+      unsigned long long u = PyLong_AsUnsignedLongLong(p);
+      if (!PyErr_Occurred()) return static_cast<std::uint64_t>(u);
+      PyErr_Clear();
+    }
+    throw py::value_error("integer out of the 64-bit range JSON peers can read: " +
+                          std::string(py::str(o)));
+  }
+  if (PyFloat_Check(p)) return PyFloat_AS_DOUBLE(p);
+  if (PyUnicode_Check(p)) return utf8_of(o);
+  if (PyList_Check(p) || PyTuple_Check(p)) {
+    se::value a = se::value::array();
+    for (py::handle item : o) a.push_back(to_value(item, depth + 1));
+    return a;
+  }
+  if (PyDict_Check(p)) {
+    se::value obj = se::value::object();
+    for (auto [k, v] : py::reinterpret_borrow<py::dict>(o)) obj[key_of(k)] = to_value(v, depth + 1);
+    return obj;
+  }
+  throw py::type_error("Object of type " + std::string(py::str(o.get_type().attr("__name__"))) +
+                       " is not JSON serializable");
+}
+
+py::object from_value(const se::value& v) {
+  using t = se::value::value_t;
+  switch (v.type()) {
+  case t::null:
+  case t::discarded: return py::none();
+  case t::boolean: return py::bool_(v.get<bool>());
+  case t::number_integer: return py::int_(v.get<std::int64_t>());
+  case t::number_unsigned: return py::int_(v.get<std::uint64_t>());
+  case t::number_float: return py::float_(v.get<double>());
+  case t::string: {
+    const auto& s = v.get_ref<const std::string&>();
+    // "surrogatepass" gives back the lone surrogates json.loads would.
+    PyObject* u = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogatepass");
+    if (!u) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(u);
+  }
+  case t::array: {
+    py::list l(v.size());
+    std::size_t i = 0;
+    for (const auto& item : v) l[i++] = from_value(item);
+    return l;
+  }
+  case t::object: {
+    py::dict d;
+    for (const auto& [k, item] : v.items()) d[py::str(k)] = from_value(item);
+    return d;
+  }
+  case t::binary: break;
+  }
+  return py::none();
+}
+
+py::list from_values(const std::vector<se::value>& vs) {
+  py::list l(vs.size());
+  for (std::size_t i = 0; i < vs.size(); ++i) l[i] = from_value(vs[i]);
+  return l;
+}
+
+py::object from_optional(const std::optional<se::value>& v) {
+  return v ? from_value(*v) : py::none();
+}
+
+// --- images -------------------------------------------------------------------
+
+// A NumPy array as an image: uint8, HxW (gray), HxWx1 (gray), HxWx3 (BGR) or
+// HxWx4 (BGRA), as OpenCV reads them. The pixels are copied (with the GIL
+// held) so that encoding can run without it while Python may change or free
+// the array.
+se::image to_image(py::handle o) {
+  auto np_array = py::module_::import("numpy").attr("ndarray");
+  if (!py::isinstance(o, np_array))
+    throw py::type_error("an image must be a numpy.ndarray, not " +
+                         std::string(py::str(o.get_type().attr("__name__"))));
+  auto a = py::reinterpret_borrow<py::array>(o);
+  if (!a.dtype().is(py::dtype::of<std::uint8_t>()))
+    throw py::type_error("an image must have dtype uint8, not " + std::string(py::str(a.dtype())));
+  auto dims = a.ndim();
+  int channels = dims == 2 ? 1 : dims == 3 ? static_cast<int>(a.shape(2)) : 0;
+  if (channels != 1 && channels != 3 && channels != 4)
+    throw py::value_error("an image must be HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA), not shape " +
+                          std::string(py::str(a.attr("shape"))));
+  if (a.shape(0) == 0 || a.shape(1) == 0 || a.shape(0) > UINT32_MAX || a.shape(1) > UINT32_MAX)
+    throw py::value_error("an image must have at least one pixel, not shape " +
+                          std::string(py::str(a.attr("shape"))));
+  auto order = channels == 1 ? se::pixel_order::gray
+               : channels == 3 ? se::pixel_order::bgr
+                               : se::pixel_order::bgra;
+  auto c = py::array_t<std::uint8_t, py::array::c_style>::ensure(a);
+  if (!c) throw py::error_already_set();
+  return se::image(static_cast<std::uint32_t>(a.shape(1)), static_cast<std::uint32_t>(a.shape(0)),
+                   order, {c.data(), static_cast<std::size_t>(c.size())});
+}
+
+py::object from_image(const se::image& img) {
+  std::vector<py::ssize_t> shape{img.height(), img.width()};
+  if (img.channels() > 1) shape.push_back(img.channels());
+  py::array_t<std::uint8_t> a(shape);
+  std::memcpy(a.mutable_data(), img.data(), img.size_bytes());
+  return a;
+}
+
+py::object from_optional_image(const std::optional<se::image>& img) {
+  return img ? from_image(*img) : py::none();
+}
+
+const char* status_name(se::image_status s) {
+  switch (s) {
+  case se::image_status::sent: return "sent";
+  case se::image_status::pending: return "pending";
+  case se::image_status::dropped: return "dropped";
+  }
+  return "unknown";
+}
+
+// --- time and interruptible waits ----------------------------------------------
+
+ms to_ms(double seconds) {
+  if (!(seconds >= 0)) throw py::value_error("a timeout must be a number of seconds >= 0");
+  if (seconds > 1e9) return ms::max();
+  return ms(static_cast<ms::rep>(std::ceil(seconds * 1000.0)));
+}
+
+// Long enough to cost nothing, short enough that Ctrl-C feels immediate.
+constexpr ms slice{50};
+
+// Calls `attempt(slice_length)` with the GIL released until it returns a
+// value (non-empty), `timeout_s` seconds pass (None: forever) or a signal
+// handler raises (KeyboardInterrupt). Returns the last attempt's result.
+template <class F>
+auto interruptible(std::optional<double> timeout_s, F&& attempt) -> decltype(attempt(slice)) {
+  auto deadline = timeout_s ? std::chrono::steady_clock::now() + to_ms(*timeout_s)
+                            : std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    auto left = deadline == std::chrono::steady_clock::time_point::max()
+                    ? slice
+                    : std::max(ms(0), std::chrono::duration_cast<ms>(deadline - now));
+    decltype(attempt(slice)) result;
+    {
+      py::gil_scoped_release nogil;
+      result = attempt(std::min(left, slice));
+    }
+    if (result || std::chrono::steady_clock::now() >= deadline) return result;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  }
+}
+
+// --- callbacks ----------------------------------------------------------------
+
+// The Python callables an engine calls. Owned by the wrapper (see the top of
+// this file); the engine's handlers hold a borrowed pointer to one entry.
+struct py_callbacks {
+  std::vector<std::unique_ptr<py::object>> held; // stable addresses; touched with the GIL
+
+  PyObject* keep(py::object fn) {
+    if (!PyCallable_Check(fn.ptr())) throw py::type_error("callback must be callable");
+    held.push_back(std::make_unique<py::object>(std::move(fn)));
+    return held.back()->ptr();
+  }
+};
+
+// Runs on the engine's callback thread.
+template <class... Args>
+void call_python(PyObject* fn, Args&&... make_args) {
+  py::gil_scoped_acquire gil;
+  auto f = py::reinterpret_borrow<py::object>(fn);
+  try {
+    f(std::forward<Args>(make_args)()...);
+  } catch (py::error_already_set& e) {
+    e.discard_as_unraisable(f);
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    PyErr_WriteUnraisable(f.ptr());
+  }
+}
+
+// --- engines ------------------------------------------------------------------
+
+// What Python sees of a hub, host or client: the engine, the callbacks it
+// calls, and a close() that lets go of the GIL while threads are joined.
+template <class Engine>
+struct py_engine {
+  std::unique_ptr<Engine> e;
+  py_callbacks callbacks;
+
+  explicit py_engine(std::unique_ptr<Engine> engine) : e(std::move(engine)) {}
+  py_engine(const py_engine&) = delete;
+  py_engine& operator=(const py_engine&) = delete;
+
+  ~py_engine() {
+    // Called by Python's garbage collector with the GIL held: close first
+    // without it (the callback thread may be waiting for the GIL), then drop
+    // the callables with it.
+    close();
+  }
+
+  Engine& get() {
+    if (!e) throw std::runtime_error("socketengine: used after close()");
+    return *e;
+  }
+
+  void close() {
+    {
+      py::gil_scoped_release nogil;
+      if (e) e->close();
+    }
+    // A close() from inside a callback returns before the callback thread
+    // has finished; the running callback holds its own reference, and no
+    // other callback starts after close().
+    callbacks.held.clear();
+  }
+
+  void on(const std::string& channel, py::object fn, bool image) {
+    PyObject* f = callbacks.keep(std::move(fn));
+    if (image) {
+      get().on_image([f](const std::shared_ptr<se::connection>&, const se::image& img) {
+        call_python(f, [&] { return from_image(img); });
+      });
+    } else {
+      get().on(channel, [f](const std::shared_ptr<se::connection>&, const se::value& v) {
+        call_python(f, [&] { return from_value(v); });
+      });
+    }
+  }
+
+  // Like on(), for values from one connection only.
+  void on_connection(const std::shared_ptr<se::connection>& c, const std::string& channel,
+                     py::object fn, bool image) {
+    PyObject* f = callbacks.keep(std::move(fn));
+    const se::connection* which = c.get();
+    if (image) {
+      get().on_image([f, which](const std::shared_ptr<se::connection>& from, const se::image& img) {
+        if (from.get() == which) call_python(f, [&] { return from_image(img); });
+      });
+    } else {
+      get().on(channel, [f, which](const std::shared_ptr<se::connection>& from, const se::value& v) {
+        if (from.get() == which) call_python(f, [&] { return from_value(v); });
+      });
+    }
+  }
+
+  void set_timeout(double seconds) { get().set_timeout(to_ms(seconds)); }
+  bool is_open() const { return e && e->is_open(); }
+  std::vector<std::shared_ptr<se::connection>> connections() const {
+    return e ? e->connections() : std::vector<std::shared_ptr<se::connection>>{};
+  }
+
+  py::list wait_for_any(const std::string& channel, std::optional<double> timeout) {
+    auto& engine = get();
+    auto values = interruptible(timeout, [&](ms t) -> std::optional<std::vector<se::value>> {
+      auto v = engine.wait_for(channel, t);
+      if (v.empty()) return std::nullopt;
+      return v;
+    });
+    return values ? from_values(*values) : py::list();
+  }
+};
+
+using py_hub = py_engine<se::hub>;
+using py_host = py_engine<se::host>;
+using py_client = py_engine<se::client>;
+
+// Each dial gives up after this long and is tried again, so that a dial that
+// waits for its peer forever (as the seed's did) still notices Ctrl-C.
+constexpr ms dial_slice{200};
+
+bool retry_dial(std::error_code ec) {
+  return ec == se::errc::connect_timeout || ec == std::errc::connection_refused ||
+         ec == std::errc::timed_out;
+}
+
+template <class Options>
+Options engine_options(double timeout, std::size_t size) {
+  Options o;
+  o.timeout = to_ms(timeout);
+  o.read_size = size;
+  return o;
+}
+
+std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeout,
+                                 std::size_t size, bool listen) {
+  auto o = engine_options<se::hub_options>(timeout, size);
+  o.port = port;
+  o.listen = listen;
+  o.connect_timeout = dial_slice;
+  std::unique_ptr<se::hub> h;
+  {
+    py::gil_scoped_release nogil;
+    h = std::make_unique<se::hub>(o);
+  }
+  return std::make_unique<py_hub>(std::move(h));
+}
+
+std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& name,
+                                            const std::string& address, std::uint16_t port,
+                                            std::optional<double> timeout) {
+  auto& h = self.get();
+  std::error_code ec;
+  auto c = interruptible(timeout, [&](ms) -> std::shared_ptr<se::connection> {
+    auto conn = h.connect(name, address, port, ec);
+    if (!conn && !retry_dial(ec)) return nullptr;
+    return conn;
+  });
+  if (!c) {
+    if (!ec || retry_dial(ec)) ec = se::errc::connect_timeout;
+    throw std::system_error(ec, "socketengine: cannot connect to " + address + " port " +
+                                    std::to_string(port));
+  }
+  return c;
+}
+
+std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t port, double timeout,
+                                   std::size_t size, bool open) {
+  auto o = engine_options<se::host_options>(timeout, size);
+  o.address = address;
+  o.port = port;
+  o.open = open;
+  std::unique_ptr<se::host> h;
+  {
+    py::gil_scoped_release nogil;
+    h = std::make_unique<se::host>(o);
+  }
+  return std::make_unique<py_host>(std::move(h));
+}
+
+std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t port,
+                                       double timeout, std::size_t size) {
+  auto o = engine_options<se::client_options>(timeout, size);
+  o.address = address;
+  o.port = port;
+  o.open = false; // opened by client_open, which Ctrl-C can interrupt
+  o.connect_timeout = dial_slice;
+  std::unique_ptr<se::client> c;
+  {
+    py::gil_scoped_release nogil;
+    c = std::make_unique<se::client>(o);
+  }
+  return std::make_unique<py_client>(std::move(c));
+}
+
+void client_open(py_client& self, std::optional<double> timeout) {
+  auto& c = self.get();
+  std::error_code last;
+  bool ok = interruptible(timeout, [&](ms) -> bool {
+    try {
+      c.open();
+      return true;
+    } catch (const std::system_error& e) {
+      last = e.code();
+      if (!retry_dial(last)) throw;
+      return false;
+    }
+  });
+  if (!ok)
+    throw std::system_error(se::errc::connect_timeout, "socketengine: client: cannot connect");
+}
+
+// --- connections ----------------------------------------------------------------
+
+void connection_write(se::connection& c, const std::string& channel, py::handle data) {
+  auto v = to_value(data);
+  py::gil_scoped_release nogil;
+  c.write(channel, v);
+}
+
+const char* connection_write_image(se::connection& c, py::handle data) {
+  auto img = to_image(data);
+  py::gil_scoped_release nogil; // PNG encoding happens here
+  return status_name(c.write_image(img));
+}
+
+py::object connection_wait_for(se::connection& c, const std::string& channel,
+                               std::optional<double> timeout) {
+  auto v = interruptible(timeout, [&](ms t) { return c.wait_for(channel, t); });
+  return from_optional(v);
+}
+
+py::object connection_wait_for_next(se::connection& c, const std::string& channel,
+                                    std::optional<double> timeout) {
+  auto since = c.version(channel);
+  auto v = interruptible(timeout, [&](ms t) { return c.wait_for_next(channel, t, since); });
+  return from_optional(v);
+}
+
+py::object connection_wait_for_image(se::connection& c, std::optional<double> timeout,
+                                     bool next) {
+  auto since = next ? c.image_version() : 0;
+  auto img = interruptible(timeout, [&](ms t) {
+    return next ? c.wait_for_next_image(t, since) : c.wait_for_image(t);
+  });
+  return from_optional_image(img);
+}
+
+} // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "The socketengine C++ engine. Use the socketengine package, not this module.";
+
+  py::class_<se::connection, std::shared_ptr<se::connection>>(m, "Connection")
+      .def("get", [](const se::connection& c, const std::string& ch) { return from_optional(c.get(ch)); })
+      .def("version", &se::connection::version)
+      .def("write", &connection_write)
+      .def("write_image", &connection_write_image)
+      .def("can_write_image", &se::connection::can_write_image)
+      .def("get_image", [](const se::connection& c) { return from_optional_image(c.get_image()); })
+      .def("image_version", &se::connection::image_version)
+      .def("wait_for", &connection_wait_for, py::arg("channel"), py::arg("timeout") = py::none())
+      .def("wait_for_next", &connection_wait_for_next, py::arg("channel"),
+           py::arg("timeout") = py::none())
+      .def("wait_for_image", &connection_wait_for_image, py::arg("timeout") = py::none(),
+           py::arg("next") = false)
+      .def("flush",
+           [](se::connection& c, double timeout) {
+             py::gil_scoped_release nogil;
+             return c.flush(to_ms(timeout));
+           })
+      .def("close", &se::connection::close, py::call_guard<py::gil_scoped_release>())
+      .def("is_open", &se::connection::is_open)
+      .def("close_reason",
+           [](const se::connection& c) {
+             auto ec = c.close_reason();
+             return ec ? py::object(py::str(ec.message())) : py::object(py::none());
+           })
+      .def("name", &se::connection::name)
+      .def("address", &se::connection::address)
+      .def("port", &se::connection::port)
+      .def("kind", [](const se::connection& c) { return static_cast<int>(c.kind()); })
+      .def("stats", [](const se::connection& c) {
+        auto s = c.stats();
+        py::dict d;
+        d["messages_in"] = s.messages_in;
+        d["messages_out"] = s.messages_out;
+        d["bytes_in"] = s.bytes_in;
+        d["bytes_out"] = s.bytes_out;
+        d["errors"] = s.errors;
+        return d;
+      });
+
+  py::class_<py_hub>(m, "Hub")
+      .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
+           py::arg("listen") = true)
+      .def("port", [](py_hub& h) { return h.get().port(); })
+      .def("connect", &hub_connect, py::arg("name"), py::arg("address"), py::arg("port"),
+           py::arg("timeout") = py::none())
+      .def("connections", &py_hub::connections)
+      .def("get_all", [](py_hub& h, const std::string& ch) { return from_values(h.get().get_all(ch)); })
+      .def("get_by_name",
+           [](py_hub& h, const std::string& name, const std::string& ch) {
+             return from_values(h.get().get_by_name(name, ch));
+           })
+      .def("get_local", [](py_hub& h, const std::string& ch) { return from_values(h.get().get_local(ch)); })
+      .def("get_remote", [](py_hub& h, const std::string& ch) { return from_values(h.get().get_remote(ch)); })
+      .def("wait_for", &py_hub::wait_for_any, py::arg("channel"), py::arg("timeout") = py::none())
+      .def("write_all",
+           [](py_hub& h, const std::string& ch, py::handle data) {
+             auto v = to_value(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_all(ch, v);
+           })
+      .def("write_to_name",
+           [](py_hub& h, const std::string& name, const std::string& ch, py::handle data) {
+             auto v = to_value(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_to_name(name, ch, v);
+           })
+      .def("write_to_local",
+           [](py_hub& h, const std::string& ch, py::handle data) {
+             auto v = to_value(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_to_local(ch, v);
+           })
+      .def("write_to_remote",
+           [](py_hub& h, const std::string& ch, py::handle data) {
+             auto v = to_value(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_to_remote(ch, v);
+           })
+      .def("write_image_all",
+           [](py_hub& h, py::handle data) {
+             auto img = to_image(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_image_all(img);
+           })
+      .def("write_image_to_name",
+           [](py_hub& h, const std::string& name, py::handle data) {
+             auto img = to_image(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_image_to_name(name, img);
+           })
+      .def("write_image_to_local",
+           [](py_hub& h, py::handle data) {
+             auto img = to_image(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_image_to_local(img);
+           })
+      .def("write_image_to_remote",
+           [](py_hub& h, py::handle data) {
+             auto img = to_image(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_image_to_remote(img);
+           })
+      .def("on", &py_hub::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("on_connection", &py_hub::on_connection)
+      .def("set_timeout", &py_hub::set_timeout)
+      .def("close", &py_hub::close)
+      .def("is_open", &py_hub::is_open);
+
+  py::class_<py_host>(m, "Host")
+      .def(py::init(&make_host), py::arg("address"), py::arg("port"), py::arg("timeout"),
+           py::arg("size"), py::arg("open"))
+      .def("open", [](py_host& h) {
+        py::gil_scoped_release nogil;
+        h.get().open();
+      })
+      .def("start", [](py_host& h) {
+        py::gil_scoped_release nogil;
+        h.get().start();
+      })
+      .def("port", [](py_host& h) { return h.get().port(); })
+      .def("connections", &py_host::connections)
+      .def("get_all", [](py_host& h, const std::string& ch) { return from_values(h.get().get_all(ch)); })
+      .def("wait_for", &py_host::wait_for_any, py::arg("channel"), py::arg("timeout") = py::none())
+      .def("write_all",
+           [](py_host& h, const std::string& ch, py::handle data) {
+             auto v = to_value(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_all(ch, v);
+           })
+      .def("write_image_all",
+           [](py_host& h, py::handle data) {
+             auto img = to_image(data);
+             py::gil_scoped_release nogil;
+             return h.get().write_image_all(img);
+           })
+      .def("on", &py_host::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("on_connection", &py_host::on_connection)
+      .def("set_timeout", &py_host::set_timeout)
+      .def("close", &py_host::close)
+      .def("is_open", &py_host::is_open);
+
+  py::class_<py_client>(m, "Client")
+      .def(py::init(&make_client), py::arg("address"), py::arg("port"), py::arg("timeout"),
+           py::arg("size"))
+      .def("open", &client_open, py::arg("timeout") = py::none())
+      .def("connection", [](py_client& c) { return c.get().connection(); })
+      .def("on", &py_client::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("set_timeout", &py_client::set_timeout)
+      .def("close", &py_client::close)
+      .def("is_open", &py_client::is_open);
+}
