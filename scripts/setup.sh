@@ -13,6 +13,10 @@ packages=(
   # not the pyenv interpreter that may come first on PATH), and OpenCV's core
   # for the cv::Mat adapter and its test.
   python3 python3-numpy python3-opencv libopencv-core-dev
+  # The Python module (built for /usr/bin/python3), its tests, and
+  # `pip install .` offline into a venv with Debian's setuptools and wheel.
+  python3-dev pybind11-dev python3-pytest python3-venv python3-pip
+  python3-setuptools python3-wheel
 )
 
 missing=()

@@ -104,7 +104,7 @@ class connection(_context):
             raise RuntimeError("socketengine: connection is already connected")
         own = _core.Hub(None, self._timeout, self._size, listen=False)
         try:
-            self._c = own.connect(name, addr, port, timeout)
+            self._c = own.dial(name, addr, port, timeout)
         except BaseException:
             own.close()
             raise
@@ -246,57 +246,52 @@ class connection(_context):
 
 class _engine(_context):
     """What hubs, hosts and clients share: wrappers for the engine's
-    connections that stay the same objects, and callbacks."""
+    connections that stay the same objects, callbacks, and close().
+
+    Mixed into classes derived from the _core engines, whose native methods
+    (get_all, write_all, ...) already have the seed's names and results."""
 
     _image_channel = _HUB_IMAGE
 
-    def __init__(self, core):
-        self._core = core
+    def _track(self):
         self._wrapped = {}  # engine connection -> its `connection` object
         _open.add(self)
 
     def _connections(self):
-        current = self._core.connections()
-        wrapped = {c: self._wrapped.get(c) or connection._of(c, self._core, self._image_channel)
+        current = self.connection_list()
+        wrapped = {c: self._wrapped.get(c) or connection._of(c, self, self._image_channel)
                    for c in current}
         self._wrapped = wrapped  # connections the engine forgot are dropped
         return [wrapped[c] for c in current]
 
-    def _gather(self, channel, connections):
-        if channel == self._image_channel:
-            images = (c.getImg() for c in connections)
-            return [img for img in images if img is not None]
-        return [v for v in (c.get(channel) for c in connections) if v is not None]
+    def _gather_images(self, connections):
+        images = (c.getImg() for c in connections)
+        return [img for img in images if img is not None]
 
     @property
     def opened(self):
-        return self._core.is_open()
+        return self.is_open()
 
     @property
     def stopped(self):
-        return not self._core.is_open()
-
-    def set_timeout(self, time):
-        """Sets the timeout (seconds): how long close() flushes and how long a
-        write waits for room in a full queue."""
-        self._core.set_timeout(time)
+        return not self.is_open()
 
     def on(self, channel, callback):
         """Calls ``callback(data)`` for every value that arrives on
         ``channel`` on any connection (on the image channel: every image),
         on the engine's callback thread. An exception in the callback is
         printed, not raised. Returns self."""
-        self._core.on(channel, callback, channel == self._image_channel)
+        self.on_channel(channel, callback, channel == self._image_channel)
         return self
 
     def close(self):
         """Closes every connection (hub peers are told) and stops the
         engine's threads. Idempotent."""
-        self._core.close()
+        super().close()
         _open.discard(self)
 
 
-class hub(_engine):
+class hub(_engine, _core.Hub):
     """Listens for peers and dials named ones; keeps the latest value per
     channel per connection.
 
@@ -305,16 +300,20 @@ class hub(_engine):
     (seconds) bounds how long close() flushes and a write waits for room;
     ``size`` is accepted for the seed's signature. Raises RuntimeError when
     the port is in use.
+
+    Native: write_all, write_to_name, write_to_local, write_to_remote and
+    the write_image_* calls (each returns the hub), set_timeout.
     """
 
     def __init__(self, port=None, timeout=2, size=256):
-        super().__init__(_core.Hub(port, timeout, size))
+        _core.Hub.__init__(self, port, timeout, size)
+        self._track()
         self.timeout = timeout
         self.size = size
 
     @property
     def port(self):
-        return self._core.port()
+        return self.bound_port()
 
     @property
     def connections(self):
@@ -326,7 +325,7 @@ class hub(_engine):
         connected, retrying while refused (Ctrl-C interrupts; ``timeout``
         seconds, if given, bound it). Raises RuntimeError when it cannot
         connect. Returns self."""
-        self._core.connect(name, addr, port, timeout)
+        self.dial(name, addr, port, timeout)
         return self
 
     def getConnections(self):
@@ -334,107 +333,76 @@ class hub(_engine):
 
     def get_all(self, channel):
         if channel == self._image_channel:
-            return self._gather(channel, self._connections())
-        return self._core.get_all(channel)
+            return self._gather_images(self._connections())
+        return _core.Hub.get_all(self, channel)
 
     def get_by_name(self, name, channel):
         if channel == self._image_channel:
-            return self._gather(channel, [c for c in self._connections() if c.name == name])
-        return self._core.get_by_name(name, channel)
+            return self._gather_images([c for c in self._connections() if c.name == name])
+        return _core.Hub.get_by_name(self, name, channel)
 
     def get_local(self, channel):
         if channel == self._image_channel:
-            return self._gather(channel, [c for c in self._connections()
-                                         if c.type == connection.TYPE_LOCAL])
-        return self._core.get_local(channel)
+            return self._gather_images([c for c in self._connections()
+                                        if c.type == connection.TYPE_LOCAL])
+        return _core.Hub.get_local(self, channel)
 
     def get_remote(self, channel):
         if channel == self._image_channel:
-            return self._gather(channel, [c for c in self._connections()
-                                         if c.type == connection.TYPE_REMOTE])
-        return self._core.get_remote(channel)
-
-    def write_all(self, channel, data):
-        self._core.write_all(channel, data)
-        return self
-
-    def write_to_name(self, name, channel, data):
-        self._core.write_to_name(name, channel, data)
-        return self
-
-    def write_to_local(self, channel, data):
-        self._core.write_to_local(channel, data)
-        return self
-
-    def write_to_remote(self, channel, data):
-        self._core.write_to_remote(channel, data)
-        return self
-
-    def write_image_all(self, data):
-        self._core.write_image_all(data)
-        return self
-
-    def write_image_to_name(self, name, data):
-        self._core.write_image_to_name(name, data)
-        return self
-
-    def write_image_to_local(self, data):
-        self._core.write_image_to_local(data)
-        return self
-
-    def write_image_to_remote(self, data):
-        self._core.write_image_to_remote(data)
-        return self
+            return self._gather_images([c for c in self._connections()
+                                        if c.type == connection.TYPE_REMOTE])
+        return _core.Hub.get_remote(self, channel)
 
     def wait_for(self, channel, timeout=None):
         """Waits until some connection has a value on ``channel``; returns
-        get_all(channel) then, or [] if ``timeout`` seconds pass first."""
+        get_all(channel) then, or [] if ``timeout`` seconds pass first.
+        Ctrl-C interrupts the wait."""
         if channel == self._image_channel:
             raise ValueError("socketengine: wait for images on a connection (wait_for)")
-        return self._core.wait_for(channel, timeout)
+        return _core.Hub.wait_for(self, channel, timeout)
 
     def __repr__(self):
         return "<socketengine.hub port={} connections={} {}>".format(
-            self.port, len(self._core.connections()), "open" if self.opened else "closed")
+            self.port, len(self.connection_list()), "open" if self.opened else "closed")
 
 
-class host(_engine):
+class host(_engine, _core.Host):
     """Serves clients: one-to-many, without names or image acknowledgements.
 
     ``open=True`` binds at once (RuntimeError when the port is in use);
-    ``start()`` begins accepting clients. ``port=0`` lets the system choose.
+    ``start()`` begins accepting clients and returns the host. ``port=0``
+    lets the system choose.
+
+    Native: open, start, write_ALL and writeLock_ALL, writeImg_ALL and
+    writeImgLock_ALL (each returns the host), set_timeout.
     """
 
     _image_channel = _HOST_IMAGE
 
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True):
-        super().__init__(_core.Host(addr, port, timeout, size, open))
+        _core.Host.__init__(self, addr, port, timeout, size, open)
+        self._track()
         self.addr = addr
         self.timeout = timeout
         self.size = size
 
+    # One engine call serves both: every write is already serialised per
+    # connection, which is what the seed's locks were for.
+    write_ALL = writeLock_ALL = _core.Host.write_all
+    writeImg_ALL = writeImgLock_ALL = _core.Host.write_image_all
+
     @property
     def port(self):
-        return self._core.port()
+        return self.bound_port()
 
     @property
     def opened(self):
-        return self._core.is_open() and self._core.port() != 0
-
-    def open(self):
-        """Binds the address and port. Raises RuntimeError if in use."""
-        self._core.open()
-
-    def start(self):
-        """Accepts clients from now on (opening first if needed). Returns
-        self."""
-        self._core.start()
-        return self
+        return self.is_open() and self.bound_port() != 0
 
     def get_ALL(self, channel):
         if channel == self._image_channel:
-            return self._gather(channel, self._connections())
-        return self._core.get_all(channel)
+            return self._gather_images(self._connections())
+        return self.get_all(channel)
 
     def getClients(self):
         return self._connections()
@@ -443,43 +411,34 @@ class host(_engine):
     def clients(self):
         return self._connections()
 
-    def writeLock_ALL(self, channel, data):
-        self._core.write_all(channel, data)
-        return self
-
-    def write_ALL(self, channel, data):
-        self._core.write_all(channel, data)
-        return self
-
-    def writeImgLock_ALL(self, data):
-        self._core.write_image_all(data)
-        return self
-
-    def writeImg_ALL(self, data):
-        self._core.write_image_all(data)
-        return self
-
     def wait_for(self, channel, timeout=None):
         """Waits until some client has a value on ``channel``; returns
-        get_ALL(channel) then, or [] if ``timeout`` seconds pass first."""
+        get_ALL(channel) then, or [] if ``timeout`` seconds pass first.
+        Ctrl-C interrupts the wait."""
         if channel == self._image_channel:
             raise ValueError("socketengine: wait for images on a client connection (wait_for)")
-        return self._core.wait_for(channel, timeout)
+        return _core.Host.wait_for(self, channel, timeout)
 
     def __repr__(self):
         return "<socketengine.host addr={!r} port={} clients={} {}>".format(
-            self.addr, self.port, len(self._core.connections()),
+            self.addr, self.port, len(self.connection_list()),
             "open" if self.opened else "closed")
 
 
-class client(_engine):
+class client(_engine, _core.Client):
     """Connects to a host. ``open=True`` connects at once, blocking until
-    the host accepts (retrying while refused; Ctrl-C interrupts)."""
+    the host accepts (retrying while refused; Ctrl-C interrupts).
+
+    Native: write and writeLock, writeImg and writeImgLock (each returns
+    None, as the seed's; RuntimeError when the client is not open),
+    set_timeout.
+    """
 
     _image_channel = _HOST_IMAGE
 
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True):
-        super().__init__(_core.Client(addr, port, timeout, size))
+        _core.Client.__init__(self, addr, port, timeout, size)
+        self._track()
         self.addr = addr
         self.port = port
         self.timeout = timeout
@@ -488,11 +447,14 @@ class client(_engine):
         if open:
             self.open()
 
+    writeLock = _core.Client.write
+    writeImg = writeImgLock = _core.Client.write_image
+
     def open(self, timeout=None):
         """Connects to the host; blocks until connected (``timeout`` seconds,
         if given, bound it; then RuntimeError)."""
-        self._core.open(timeout)
-        self._conn = connection._of(self._core.connection(), self._core, self._image_channel)
+        self.dial(timeout)
+        self._conn = connection._of(self.connection(), self, self._image_channel)
 
     def start(self):
         """Opens if not yet open. Returns self."""
@@ -504,10 +466,9 @@ class client(_engine):
     def opened(self):
         return self._conn is not None and self._conn.opened
 
-    def _connection(self):
-        if self._conn is None:
-            raise RuntimeError("socketengine: client is not open (call open() or start())")
-        return self._conn
+    @property
+    def stopped(self):
+        return self._conn is not None and not self._conn.opened
 
     def get(self, channel):
         """The latest value on ``channel`` (on ``image``: the image as an
@@ -518,33 +479,23 @@ class client(_engine):
         """The latest image as a NumPy array, or None."""
         return self._conn.getImg() if self._conn is not None else None
 
-    def writeLock(self, channel, data):
-        self._connection()._c.write(channel, data)
-
-    def write(self, channel, data):
-        """Sends ``data`` on ``channel``. Raises RuntimeError when the client
-        is not open or its connection has closed."""
-        self._connection()._c.write(channel, data)
-
-    def writeImgLock(self, data):
-        self._connection()._c.write_image(data)
-
-    def writeImg(self, data):
-        """Sends an image on the ``image`` channel, encoded as PNG."""
-        self._connection()._c.write_image(data)
-
     @property
     def canWrite(self):
         return self._conn is None or self._conn.canWrite
 
+    def _connected(self):
+        if self._conn is None:
+            raise RuntimeError("socketengine: client is not open (call open() or start())")
+        return self._conn
+
     def wait_for(self, channel, timeout=None):
         """Waits until ``channel`` has a value and returns it; None if
-        ``timeout`` seconds pass first."""
-        return self._connection().wait_for(channel, timeout)
+        ``timeout`` seconds pass first. Ctrl-C interrupts the wait."""
+        return self._connected().wait_for(channel, timeout)
 
     def wait_for_next(self, channel, timeout=None):
         """Like wait_for, but only a value that arrives after the call."""
-        return self._connection().wait_for_next(channel, timeout)
+        return self._connected().wait_for_next(channel, timeout)
 
     def __repr__(self):
         return "<socketengine.client addr={!r} port={} {}>".format(

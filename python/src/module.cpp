@@ -470,6 +470,34 @@ py::object connection_wait_for_image(se::connection& c, std::optional<double> ti
   return from_optional_image(img);
 }
 
+// --- writes as the seed has them -------------------------------------------------
+
+// The seed's writes return the engine itself (for chaining). They are the
+// hot path of most programs, so they are native methods of the classes the
+// Python API derives from: no Python frame between the call and the engine.
+// The value is converted with the GIL; the write runs without it.
+template <class Engine, class F>
+py::object write_value(py::object self, py::handle data, F&& write) {
+  auto& e = self.cast<py_engine<Engine>&>().get();
+  auto v = to_value(data);
+  {
+    py::gil_scoped_release nogil;
+    write(e, v);
+  }
+  return self;
+}
+
+template <class Engine, class F>
+py::object write_image(py::object self, py::handle data, F&& write) {
+  auto& e = self.cast<py_engine<Engine>&>().get();
+  auto img = to_image(data);
+  {
+    py::gil_scoped_release nogil; // PNG encoding happens here
+    write(e, img);
+  }
+  return self;
+}
+
 } // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -515,13 +543,16 @@ PYBIND11_MODULE(_core, m) {
         return d;
       });
 
+  // Names shared with the seed (get_all, write_all, ...) behave as the seed's;
+  // the others (dial, bound_port, connection_list, on_channel) are for the
+  // Python layer, which gives the seed's names to what differs.
   py::class_<py_hub>(m, "Hub")
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
            py::arg("listen") = true)
-      .def("port", [](py_hub& h) { return h.get().port(); })
-      .def("connect", &hub_connect, py::arg("name"), py::arg("address"), py::arg("port"),
+      .def("bound_port", [](py_hub& h) { return h.get().port(); })
+      .def("dial", &hub_connect, py::arg("name"), py::arg("address"), py::arg("port"),
            py::arg("timeout") = py::none())
-      .def("connections", &py_hub::connections)
+      .def("connection_list", &py_hub::connections)
       .def("get_all", [](py_hub& h, const std::string& ch) { return from_values(h.get().get_all(ch)); })
       .def("get_by_name",
            [](py_hub& h, const std::string& name, const std::string& ch) {
@@ -531,54 +562,42 @@ PYBIND11_MODULE(_core, m) {
       .def("get_remote", [](py_hub& h, const std::string& ch) { return from_values(h.get().get_remote(ch)); })
       .def("wait_for", &py_hub::wait_for_any, py::arg("channel"), py::arg("timeout") = py::none())
       .def("write_all",
-           [](py_hub& h, const std::string& ch, py::handle data) {
-             auto v = to_value(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_all(ch, v);
+           [](py::object self, const std::string& ch, py::handle data) {
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { h.write_all(ch, v); });
            })
       .def("write_to_name",
-           [](py_hub& h, const std::string& name, const std::string& ch, py::handle data) {
-             auto v = to_value(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_to_name(name, ch, v);
+           [](py::object self, const std::string& name, const std::string& ch, py::handle data) {
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) {
+               h.write_to_name(name, ch, v);
+             });
            })
       .def("write_to_local",
-           [](py_hub& h, const std::string& ch, py::handle data) {
-             auto v = to_value(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_to_local(ch, v);
+           [](py::object self, const std::string& ch, py::handle data) {
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { h.write_to_local(ch, v); });
            })
       .def("write_to_remote",
-           [](py_hub& h, const std::string& ch, py::handle data) {
-             auto v = to_value(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_to_remote(ch, v);
+           [](py::object self, const std::string& ch, py::handle data) {
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { h.write_to_remote(ch, v); });
            })
       .def("write_image_all",
-           [](py_hub& h, py::handle data) {
-             auto img = to_image(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_image_all(img);
+           [](py::object self, py::handle data) {
+             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { h.write_image_all(i); });
            })
       .def("write_image_to_name",
-           [](py_hub& h, const std::string& name, py::handle data) {
-             auto img = to_image(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_image_to_name(name, img);
+           [](py::object self, const std::string& name, py::handle data) {
+             return write_image<se::hub>(self, data, [&](se::hub& h, const se::image& i) {
+               h.write_image_to_name(name, i);
+             });
            })
       .def("write_image_to_local",
-           [](py_hub& h, py::handle data) {
-             auto img = to_image(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_image_to_local(img);
+           [](py::object self, py::handle data) {
+             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { h.write_image_to_local(i); });
            })
       .def("write_image_to_remote",
-           [](py_hub& h, py::handle data) {
-             auto img = to_image(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_image_to_remote(img);
+           [](py::object self, py::handle data) {
+             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { h.write_image_to_remote(i); });
            })
-      .def("on", &py_hub::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("on_channel", &py_hub::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("on_connection", &py_hub::on_connection)
       .def("set_timeout", &py_hub::set_timeout)
       .def("close", &py_hub::close)
@@ -591,27 +610,25 @@ PYBIND11_MODULE(_core, m) {
         py::gil_scoped_release nogil;
         h.get().open();
       })
-      .def("start", [](py_host& h) {
+      .def("start", [](py::object self) {
+        auto& h = self.cast<py_host&>().get();
         py::gil_scoped_release nogil;
-        h.get().start();
+        h.start();
+        return self;
       })
-      .def("port", [](py_host& h) { return h.get().port(); })
-      .def("connections", &py_host::connections)
+      .def("bound_port", [](py_host& h) { return h.get().port(); })
+      .def("connection_list", &py_host::connections)
       .def("get_all", [](py_host& h, const std::string& ch) { return from_values(h.get().get_all(ch)); })
       .def("wait_for", &py_host::wait_for_any, py::arg("channel"), py::arg("timeout") = py::none())
       .def("write_all",
-           [](py_host& h, const std::string& ch, py::handle data) {
-             auto v = to_value(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_all(ch, v);
+           [](py::object self, const std::string& ch, py::handle data) {
+             return write_value<se::host>(self, data, [&](se::host& h, const se::value& v) { h.write_all(ch, v); });
            })
       .def("write_image_all",
-           [](py_host& h, py::handle data) {
-             auto img = to_image(data);
-             py::gil_scoped_release nogil;
-             return h.get().write_image_all(img);
+           [](py::object self, py::handle data) {
+             return write_image<se::host>(self, data, [](se::host& h, const se::image& i) { h.write_image_all(i); });
            })
-      .def("on", &py_host::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("on_channel", &py_host::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("on_connection", &py_host::on_connection)
       .def("set_timeout", &py_host::set_timeout)
       .def("close", &py_host::close)
@@ -620,9 +637,21 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_client>(m, "Client")
       .def(py::init(&make_client), py::arg("address"), py::arg("port"), py::arg("timeout"),
            py::arg("size"))
-      .def("open", &client_open, py::arg("timeout") = py::none())
+      .def("dial", &client_open, py::arg("timeout") = py::none())
       .def("connection", [](py_client& c) { return c.get().connection(); })
-      .def("on", &py_client::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("write",
+           [](py_client& c, const std::string& ch, py::handle data) {
+             auto v = to_value(data);
+             py::gil_scoped_release nogil;
+             c.get().write(ch, v);
+           })
+      .def("write_image",
+           [](py_client& c, py::handle data) {
+             auto img = to_image(data);
+             py::gil_scoped_release nogil;
+             c.get().write_image(img);
+           })
+      .def("on_channel", &py_client::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("set_timeout", &py_client::set_timeout)
       .def("close", &py_client::close)
       .def("is_open", &py_client::is_open);
