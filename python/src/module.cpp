@@ -11,10 +11,9 @@
 //  - Waits are cut into slices; between slices the GIL is taken back and
 //    pending signals are checked, so Ctrl-C interrupts a blocking call.
 //  - Callbacks run on the engine's callback thread, take the GIL for the call
-//    and report an exception as "unraisable" (printed, not fatal). The Python
-//    callables are owned by the wrapper objects here, under the GIL; the engine
-//    only holds borrowed pointers, which it can use until close() returns
-//    (close() joins the callback thread).
+//    and report an exception as "unraisable" (printed, not fatal). close()
+//    drops the Python callables (with the GIL), so a callback that refers to
+//    its own hub does not keep it alive in a cycle Python cannot see.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -226,23 +225,27 @@ auto interruptible(std::optional<double> timeout_s, F&& attempt) -> decltype(att
 
 // --- callbacks ----------------------------------------------------------------
 
-// The Python callables an engine calls. Owned by the wrapper (see the top of
-// this file); the engine's handlers hold a borrowed pointer to one entry.
-struct py_callbacks {
-  std::vector<std::unique_ptr<py::object>> held; // stable addresses; touched with the GIL
+// A Python callable an engine calls. The engine's handler shares it with
+// the wrapper (py_engine), which clears `fn` under the GIL on close(); a
+// handler still queued then finds it empty and does nothing. Neither side
+// ever touches `fn` without the GIL, wherever the last owner lets go.
+struct py_callback {
+  PyObject* fn; // a strong reference until close() clears it
 
-  PyObject* keep(py::object fn) {
-    if (!PyCallable_Check(fn.ptr())) throw py::type_error("callback must be callable");
-    held.push_back(std::make_unique<py::object>(std::move(fn)));
-    return held.back()->ptr();
-  }
+  explicit py_callback(py::object f) : fn(f.release().ptr()) {}
+  py_callback(const py_callback&) = delete;
+  py_callback& operator=(const py_callback&) = delete;
+  // Not cleared here: this may run on any thread, without the GIL; close()
+  // (which the wrapper's destructor calls) has cleared it already.
+  ~py_callback() = default;
 };
 
 // Runs on the engine's callback thread.
 template <class... Args>
-void call_python(PyObject* fn, Args&&... make_args) {
+void call_python(const py_callback& cb, Args&&... make_args) {
   py::gil_scoped_acquire gil;
-  auto f = py::reinterpret_borrow<py::object>(fn);
+  if (!cb.fn) return; // closed meanwhile
+  auto f = py::reinterpret_borrow<py::object>(cb.fn);
   try {
     f(std::forward<Args>(make_args)()...);
   } catch (py::error_already_set& e) {
@@ -260,7 +263,7 @@ void call_python(PyObject* fn, Args&&... make_args) {
 template <class Engine>
 struct py_engine {
   std::unique_ptr<Engine> e;
-  py_callbacks callbacks;
+  std::vector<std::shared_ptr<py_callback>> callbacks; // touched with the GIL
 
   explicit py_engine(std::unique_ptr<Engine> engine) : e(std::move(engine)) {}
   py_engine(const py_engine&) = delete;
@@ -284,20 +287,27 @@ struct py_engine {
       if (e) e->close();
     }
     // A close() from inside a callback returns before the callback thread
-    // has finished; the running callback holds its own reference, and no
-    // other callback starts after close().
-    callbacks.held.clear();
+    // has finished: the running callback holds its own reference, and the
+    // ones still queued find their callable gone.
+    for (auto& cb : callbacks) Py_CLEAR(cb->fn);
+    callbacks.clear();
+  }
+
+  std::shared_ptr<py_callback> keep(py::object fn) {
+    if (!PyCallable_Check(fn.ptr())) throw py::type_error("callback must be callable");
+    if (!is_open()) throw std::runtime_error("socketengine: used after close()");
+    return callbacks.emplace_back(std::make_shared<py_callback>(std::move(fn)));
   }
 
   void on(const std::string& channel, py::object fn, bool image) {
-    PyObject* f = callbacks.keep(std::move(fn));
+    auto f = keep(std::move(fn));
     if (image) {
       get().on_image([f](const std::shared_ptr<se::connection>&, const se::image& img) {
-        call_python(f, [&] { return from_image(img); });
+        call_python(*f, [&] { return from_image(img); });
       });
     } else {
       get().on(channel, [f](const std::shared_ptr<se::connection>&, const se::value& v) {
-        call_python(f, [&] { return from_value(v); });
+        call_python(*f, [&] { return from_value(v); });
       });
     }
   }
@@ -305,15 +315,15 @@ struct py_engine {
   // Like on(), for values from one connection only.
   void on_connection(const std::shared_ptr<se::connection>& c, const std::string& channel,
                      py::object fn, bool image) {
-    PyObject* f = callbacks.keep(std::move(fn));
+    auto f = keep(std::move(fn));
     const se::connection* which = c.get();
     if (image) {
       get().on_image([f, which](const std::shared_ptr<se::connection>& from, const se::image& img) {
-        if (from.get() == which) call_python(f, [&] { return from_image(img); });
+        if (from.get() == which) call_python(*f, [&] { return from_image(img); });
       });
     } else {
       get().on(channel, [f, which](const std::shared_ptr<se::connection>& from, const se::value& v) {
-        if (from.get() == which) call_python(f, [&] { return from_value(v); });
+        if (from.get() == which) call_python(*f, [&] { return from_value(v); });
       });
     }
   }
