@@ -41,9 +41,11 @@ using ms = std::chrono::milliseconds;
 
 // --- values -------------------------------------------------------------------
 
-// Deeper Python objects are almost certainly self-referencing (json.dumps
-// would say "Circular reference detected"); this also bounds the recursion.
-constexpr int max_value_depth = 256;
+// Lists and dicts nested deeper than this would be dropped by a receiving
+// socketengine (limits::max_depth counts the line's own object too), so they
+// are refused here, where the writer hears of it. This also stops a
+// self-containing list (json.dumps: "Circular reference detected").
+constexpr int max_value_depth = static_cast<int>(se::limits{}.max_depth) - 1;
 
 std::string utf8_of(py::handle s) {
   Py_ssize_t n = 0;
@@ -64,7 +66,6 @@ std::string key_of(py::handle k) {
 }
 
 se::value to_value(py::handle o, int depth = 0) {
-  if (depth > max_value_depth) throw py::value_error("value nested too deeply (or circular)");
   PyObject* p = o.ptr();
   if (o.is_none()) return nullptr;
   if (PyBool_Check(p)) return p == Py_True;
@@ -80,7 +81,18 @@ se::value to_value(py::handle o, int depth = 0) {
     throw py::value_error("integer out of the 64-bit range JSON peers can read: " +
                           std::string(py::str(o)));
   }
-  if (PyFloat_Check(p)) return PyFloat_AS_DOUBLE(p);
+  if (PyFloat_Check(p)) {
+    double d = PyFloat_AS_DOUBLE(p);
+    // JSON has no NaN or infinity; json.dumps(allow_nan=False) refuses them
+    // with these words rather than send what other peers cannot read.
+    if (!std::isfinite(d))
+      throw py::value_error("Out of range float values are not JSON compliant: " +
+                            std::string(py::str(o)));
+    return d;
+  }
+  if ((PyList_Check(p) || PyTuple_Check(p) || PyDict_Check(p)) && depth >= max_value_depth)
+    throw py::value_error("value nested deeper than " + std::to_string(max_value_depth) +
+                          " lists and dicts (a peer would drop it), or circular");
   if (PyUnicode_Check(p)) return utf8_of(o);
   if (PyList_Check(p) || PyTuple_Check(p)) {
     se::value a = se::value::array();

@@ -1,0 +1,113 @@
+"""Shared fixtures and helpers of the Python suite.
+
+Helpers that test files import (``from conftest import eventually``) live here
+too, so that every file waits for the network the same way: by polling a
+condition against a deadline, never by sleeping a fixed time.
+"""
+
+import os
+import socket
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import socketengine
+from socketengine import client, host, hub
+
+LOCALHOST = "127.0.0.1"
+
+# Generous: the suite runs side by side with others on small machines.
+DEADLINE = 5.0
+
+
+def eventually(condition, timeout=DEADLINE, what=None):
+    """Polls ``condition()`` until it returns something truthy and returns
+    that; fails the test if ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError("not within {} s: {}".format(
+                timeout, what or getattr(condition, "__name__", condition)))
+        time.sleep(0.002)
+
+
+def child_env():
+    """The environment for a child interpreter: ours (PYTHONPATH passed
+    through), with the directory of the socketengine under test first so
+    the child imports the same one."""
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(socketengine.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@pytest.fixture
+def closer():
+    """``closer(obj)`` returns obj and closes it at teardown (last made,
+    first closed), whether the test passed or not."""
+    made = []
+
+    def keep(obj):
+        made.append(obj)
+        return obj
+
+    yield keep
+    for obj in reversed(made):
+        obj.close()
+
+
+def connect_hubs(dialler, listener, name):
+    """Dials ``listener`` from ``dialler`` as ``name``; returns the dialler's
+    (local) connection and the listener's (remote) one, once the listener has
+    learnt the name."""
+    assert dialler.connect(name, LOCALHOST, listener.port) is dialler
+    local = [c for c in dialler.connections if c.name == name][-1]
+    remote = eventually(
+        lambda: next((c for c in listener.connections if c.name == name and c.opened), None),
+        what="listener learns the name " + name)
+    return local, remote
+
+
+@pytest.fixture
+def hubs(closer):
+    """Two hubs on system-chosen ports: ``dialler`` connected to ``listener``
+    as "alpha". ``local`` is the dialler's connection, ``remote`` the
+    listener's."""
+    listener = closer(hub(port=0))
+    dialler = closer(hub(port=0))
+    local, remote = connect_hubs(dialler, listener, "alpha")
+    return SimpleNamespace(dialler=dialler, listener=listener, local=local, remote=remote)
+
+
+@pytest.fixture
+def pair(closer):
+    """A started host on a system-chosen port and one client connected to
+    it; ``conn`` is the host's connection to the client."""
+    h = closer(host(port=0))
+    assert h.start() is h
+    c = closer(client(port=h.port))
+    conn = eventually(lambda: next(iter(h.getClients()), None), what="host lists the client")
+    return SimpleNamespace(host=h, client=c, conn=conn)
+
+
+@pytest.fixture
+def refused_port():
+    """A port where connections are refused: bound by this test (so nobody
+    else takes it) but not listening."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((LOCALHOST, 0))
+    yield s.getsockname()[1]
+    s.close()
+
+
+@pytest.fixture
+def image():
+    """A small BGR image with distinct pixel values."""
+    return np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+
