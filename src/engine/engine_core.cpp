@@ -392,7 +392,7 @@ std::vector<value> engine_core::wait_for_any(std::string_view channel,
                                              milliseconds timeout) const {
   // The predicate only looks for a value (it runs on every message, under
   // the wait lock); the values are copied once, at the end.
-  wait_until(deadline_after(timeout), [&] {
+  wait_for_channel(deadline_after(timeout), channel, [&] {
     auto cs = connections();
     return std::any_of(cs.begin(), cs.end(), [&](auto& c) { return c->version(channel) != 0; });
   });
@@ -551,10 +551,29 @@ bool engine_core::wait_until(steady_clock::time_point deadline,
   return pred();
 }
 
+bool engine_core::wait_for_channel(steady_clock::time_point deadline, std::string_view channel,
+                                   const std::function<bool()>& pred) const {
+  std::unique_lock lk(wait_mu_);
+  waited_channels_.emplace_back(channel);
+  wait_cv_.wait_until(lk, deadline, [&] { return closing_.load() || pred(); });
+  waited_channels_.erase(std::find(waited_channels_.begin(), waited_channels_.end(), channel));
+  return pred();
+}
+
 void engine_core::notify_waiters() {
   // Taking the lock orders this wake-up after a waiter's check of its
   // predicate, so the wake-up cannot be lost.
   { std::lock_guard lk(wait_mu_); }
+  wait_cv_.notify_all();
+}
+
+void engine_core::notify_channel_waiters(std::string_view channel) {
+  {
+    std::lock_guard lk(wait_mu_);
+    if (std::find(waited_channels_.begin(), waited_channels_.end(), channel) ==
+        waited_channels_.end())
+      return;
+  }
   wait_cv_.notify_all();
 }
 

@@ -128,9 +128,16 @@ public:
   /// change), the deadline passes or the engine closes. Returns pred().
   bool wait_until(std::chrono::steady_clock::time_point deadline,
                   const std::function<bool()>& pred) const;
-  /// Wakes wait_until callers; called after every stored message and every
-  /// connection change.
+  /// Like wait_until, for a value on `channel`: only values stored on that
+  /// channel (and connection changes) wake this waiter.
+  bool wait_for_channel(std::chrono::steady_clock::time_point deadline, std::string_view channel,
+                        const std::function<bool()>& pred) const;
+  /// Wakes wait_until callers; called after every connection change.
   void notify_waiters();
+  /// Wakes wait_for_channel callers waiting for `channel`; called after a
+  /// value is stored. Cheap when nobody waits for it: a flood on one channel
+  /// must not wake a waiter of another on every message.
+  void notify_channel_waiters(std::string_view channel);
 
   // --- events from connections (I/O thread) ------------------------------
   [[nodiscard]] bool wants_messages() const noexcept {
@@ -201,6 +208,7 @@ private:
 
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
+  mutable std::vector<std::string> waited_channels_; // one entry per wait_for_channel; wait_mu_
 
   std::mutex post_mu_; // see post_unless_closing
   std::mutex close_mu_;

@@ -143,7 +143,7 @@ void connection::impl::deliver(const std::shared_ptr<connection>& self, const st
   if (core_raw_->wants_messages()) copy = v;
   if (store(channel, std::move(v), self)) {
     if (copy) core_raw_->post_message(self, channel, std::move(*copy), line_bytes);
-    core_raw_->notify_waiters();
+    core_raw_->notify_channel_waiters(channel);
   }
 }
 
@@ -164,16 +164,17 @@ void connection::impl::receive_image(const std::shared_ptr<connection>& self,
     detail = "out of memory decoding an image of " + std::to_string(base64.size()) + " characters";
   }
   if (!img) return reject(self, ec, std::move(detail));
+  bool wake = false;
   {
     std::lock_guard lk(store_mu_);
     image_ = *img;
     image_version_ = ++version_;
     // Host/client images were counted as the value on `image`.
     if (hub_protocol_) messages_in_.fetch_add(1, std::memory_order_relaxed);
+    wake = image_waiters_ > 0;
   }
-  store_cv_.notify_all();
+  if (wake) store_cv_.notify_all();
   if (core_raw_->wants_images()) core_raw_->post_image(self, std::move(*img));
-  core_raw_->notify_waiters();
 }
 
 void connection::impl::acknowledge_image(const std::shared_ptr<connection>& self) {
@@ -254,6 +255,7 @@ image_status connection::impl::send_image(const std::shared_ptr<connection>& sel
 
 bool connection::impl::store(const std::string& channel, value&& v,
                              const std::shared_ptr<connection>& self) {
+  bool wake = false;
   {
     std::lock_guard lk(store_mu_);
     auto it = values_.find(std::string_view(channel));
@@ -277,8 +279,12 @@ bool connection::impl::store(const std::string& channel, value&& v,
     it->second.version = ++version_;
     // Counted before waiters wake, so a reader that saw the value sees the count.
     messages_in_.fetch_add(1, std::memory_order_relaxed);
+    // Only a reader of this channel is woken: one waiting for "done" while
+    // thousands of values flow on "x" would otherwise wake for each.
+    wake = std::find(waited_channels_.begin(), waited_channels_.end(), channel) !=
+           waited_channels_.end();
   }
-  store_cv_.notify_all();
+  if (wake) store_cv_.notify_all();
   return true;
 }
 
@@ -479,6 +485,7 @@ std::optional<value> connection::wait_for(std::string_view channel,
                                           std::chrono::milliseconds timeout) const {
   auto& me = *impl_;
   std::unique_lock lk(me.store_mu_);
+  impl::channel_wait registered(me, channel);
   auto it = me.values_.end();
   me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
     it = me.values_.find(channel);
@@ -504,6 +511,7 @@ std::optional<value> connection::wait_for_next(std::string_view channel,
                                                std::uint64_t since) const {
   auto& me = *impl_;
   std::unique_lock lk(me.store_mu_);
+  impl::channel_wait registered(me, channel);
   auto it = me.values_.end();
   std::uint64_t seen = since;
   bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
@@ -601,9 +609,11 @@ std::optional<image> connection::wait_for_next_image(std::chrono::milliseconds t
                                                      std::uint64_t since) const {
   auto& me = *impl_;
   std::unique_lock lk(me.store_mu_);
+  ++me.image_waiters_;
   bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
     return me.image_version_ > since || me.store_closed_;
   });
+  --me.image_waiters_;
   // A closed connection has let go of its image (see finish_close).
   if (!fresh || me.image_version_ <= since || me.image_.empty()) return std::nullopt;
   return me.image_;
