@@ -1,6 +1,7 @@
 #include "wire/legacy_codec.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -20,6 +21,55 @@ constexpr std::size_t keep_image_buffer = std::size_t{8} << 20;
 
 void trim(std::string& buffer) {
   if (buffer.capacity() > keep_image_buffer) std::string().swap(buffer);
+}
+
+// True when JSON writes `s` between quotes as it is: printable ASCII with no
+// quote or backslash (nlohmann escapes DEL too when ensure_ascii is on).
+bool plain_ascii(std::string_view s) noexcept {
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+}
+
+// One nlohmann serializer writing straight into `out`, as dump() does
+// inside, without dump()'s string.
+void serialize(std::string& out, const value& v) {
+  nlohmann::detail::serializer<value> s(nlohmann::detail::output_adapter<char, std::string>(out),
+                                        ' ', value::error_handler_t::strict);
+  s.dump(v, /*pretty_print=*/false, /*ensure_ascii=*/true, /*indent_step=*/0);
+}
+
+// Appends `v` as nlohmann's dump(-1, ' ', true) would, byte for byte. Every
+// dump() builds a serializer (which asks the C locale for its decimal point)
+// and a string: half the cost of writing a small message. The usual values
+// (integers, booleans, null, plain strings) are written here instead.
+void append_json(std::string& out, const value& v) {
+  char digits[24];
+  switch (v.type()) {
+  case value::value_t::number_integer: {
+    auto r = std::to_chars(digits, digits + sizeof digits, v.get<std::int64_t>());
+    out.append(digits, r.ptr);
+    return;
+  }
+  case value::value_t::number_unsigned: {
+    auto r = std::to_chars(digits, digits + sizeof digits, v.get<std::uint64_t>());
+    out.append(digits, r.ptr);
+    return;
+  }
+  case value::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+  case value::value_t::null: out += "null"; return;
+  case value::value_t::string: {
+    const auto& text = v.get_ref<const std::string&>();
+    if (!plain_ascii(text)) break;
+    out += '"';
+    out += text;
+    out += '"';
+    return;
+  }
+  default: break;
+  }
+  serialize(out, v);
 }
 
 // Length of the UTF-8 sequence starting at `p` (1..4), or 0 if it is not a
@@ -121,9 +171,15 @@ void append_line(std::string& out, std::string_view channel, const value& v) {
   std::size_t mark = out.size();
   try {
     out += R"({"type":)";
-    out += value(channel).dump(-1, ' ', /*ensure_ascii=*/true);
+    if (plain_ascii(channel)) {
+      out += '"';
+      out += channel;
+      out += '"';
+    } else {
+      serialize(out, value(channel));
+    }
     out += R"(,"data":)";
-    out += v.dump(-1, ' ', /*ensure_ascii=*/true);
+    append_json(out, v);
     out += "}\n";
   } catch (const nlohmann::json::type_error&) {
     out.resize(mark);

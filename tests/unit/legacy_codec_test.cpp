@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <socketengine/error.hpp>
 
 namespace socketengine::detail {
@@ -154,6 +156,28 @@ TEST(legacy_codec, encode_then_decode_round_trips_every_type) {
     append_line(out, "ch", v);
     auto m = decode_ok(std::string_view(out).substr(0, out.size() - 1));
     EXPECT_EQ(m.data, v) << out;
+  }
+}
+
+// append_line writes common values itself instead of through dump(); the
+// bytes must be exactly what dump(-1, ' ', true) gives, for values on both
+// sides of every shortcut.
+TEST(legacy_codec, encoding_matches_nlohmann_dump_byte_for_byte) {
+  const std::string texts[] = {"", "plain text / slash", "quote \"", "back\\slash", "tab\t",
+                               "del\x7f", "\x1f", "caf\xc3\xa9", "\xf0\x9f\x98\x80", "~ }"};
+  std::vector<value> values = {0, -1, 42, std::numeric_limits<std::int64_t>::min(),
+                               std::numeric_limits<std::int64_t>::max(),
+                               std::numeric_limits<std::uint64_t>::max(), 0.5, 1.0, -2.5e-300,
+                               1e300, true, false, nullptr, value::array({1, "a"}),
+                               value::object({{"b", 1}, {"a", "\xc3\xa9"}})};
+  for (const auto& t : texts) values.emplace_back(t);
+  for (const auto& channel : texts) {
+    for (const auto& v : values) {
+      std::string out;
+      append_line(out, channel, v);
+      EXPECT_EQ(out, R"({"type":)" + value(channel).dump(-1, ' ', true) + R"(,"data":)" +
+                         v.dump(-1, ' ', true) + "}\n");
+    }
   }
 }
 
