@@ -219,14 +219,27 @@ class connection(_context):
             return self.getImg()
         return self._c.wait_for(channel, timeout)
 
-    def wait_for_next(self, channel, timeout=None):
-        """Like wait_for, but only a value that arrives after the call."""
+    def wait_for_next(self, channel, timeout=None, since=None):
+        """Like wait_for, but only a value newer than ``since`` (a
+        version(channel) taken earlier; default: the version at the call).
+        For request/response take the version before sending, so that a
+        reply that comes back before this call is not missed::
+
+            v = conn.version("pong")
+            conn.write("ping", 1)
+            reply = conn.wait_for_next("pong", 1.0, since=v)
+        """
         if self._c is None:
             return None
         if channel == self._image_channel:
             self._c.wait_for_image(timeout, True)
             return self.getImg()
-        return self._c.wait_for_next(channel, timeout)
+        return self._c.wait_for_next(channel, timeout, since)
+
+    def version(self, channel):
+        """A number that grows each time a value arrives on ``channel`` (0:
+        none yet); see wait_for_next."""
+        return self._c.version(channel) if self._c is not None else 0
 
     def flush(self, timeout=2):
         """Waits until everything written so far is handed to the system;
@@ -493,9 +506,14 @@ class client(_engine, _core.Client):
         ``timeout`` seconds pass first. Ctrl-C interrupts the wait."""
         return self._connected().wait_for(channel, timeout)
 
-    def wait_for_next(self, channel, timeout=None):
-        """Like wait_for, but only a value that arrives after the call."""
-        return self._connected().wait_for_next(channel, timeout)
+    def wait_for_next(self, channel, timeout=None, since=None):
+        """Like wait_for, but only a value newer than ``since`` (see
+        connection.wait_for_next)."""
+        return self._connected().wait_for_next(channel, timeout, since)
+
+    def version(self, channel):
+        """See connection.version."""
+        return self._connected().version(channel)
 
     def __repr__(self):
         return "<socketengine.client addr={!r} port={} {}>".format(

@@ -476,9 +476,12 @@ py::object connection_wait_for(se::connection& c, const std::string& channel,
   return from_optional(v);
 }
 
+// `since` (a version() taken before sending a request) makes a reply that
+// arrives before this call count; without it, only values after the call do.
 py::object connection_wait_for_next(se::connection& c, const std::string& channel,
-                                    std::optional<double> timeout) {
-  auto since = c.version(channel);
+                                    std::optional<double> timeout,
+                                    std::optional<std::uint64_t> since_version) {
+  auto since = since_version ? *since_version : c.version(channel);
   auto v = interruptible(timeout, [&](ms t) { return c.wait_for_next(channel, t, since); });
   return from_optional(v);
 }
@@ -535,7 +538,7 @@ PYBIND11_MODULE(_core, m) {
       .def("image_version", &se::connection::image_version)
       .def("wait_for", &connection_wait_for, py::arg("channel"), py::arg("timeout") = py::none())
       .def("wait_for_next", &connection_wait_for_next, py::arg("channel"),
-           py::arg("timeout") = py::none())
+           py::arg("timeout") = py::none(), py::arg("since") = py::none())
       .def("wait_for_image", &connection_wait_for_image, py::arg("timeout") = py::none(),
            py::arg("next") = false)
       .def("flush",
