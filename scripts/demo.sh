@@ -4,7 +4,9 @@
 # with hub_dial, then host with client, then a camera streaming frames to a
 # viewer. Each pair uses a port the system
 # picks, and everything each program prints is shown, labelled with the
-# program and stream. Exits non-zero if either pair fails.
+# program and stream. Then the socket.engine 0.3 README's own Python
+# examples run, unchanged but for the port, on the socketengine Python
+# module. Exits non-zero if any pair fails.
 #
 # Assumes the dependencies are installed (sudo bash scripts/setup.sh).
 set -euo pipefail
@@ -16,7 +18,7 @@ echo "== building the examples (cmake --preset release)"
 cmake --preset release >/dev/null
 cmake --build --preset release \
   --target example_hub_listen example_hub_dial example_host example_client \
-  example_viewer example_camera
+  example_viewer example_camera socketengine_python
 bin=build/release/examples
 
 status=0
@@ -37,10 +39,45 @@ bash examples/run_pair.sh --show \
   --dialer-prints 'camera: sent 30 frames, the viewer received 30' \
   "$bin/viewer" "$bin/camera" || status=1
 
+# Runs one of the original README's Python pairs (python/tests/seed_examples)
+# with Debian's interpreter and the module just built: LISTENER in the
+# background, then DIALER; shows their output and checks each one's stdout.
+seed_pair() {
+  local listener=$1 listener_expect=$2 dialer=$3 dialer_expect=$4
+  local dir=python/tests/seed_examples work
+  work=$(mktemp -d)
+  export PYTHONPATH=build/release/python SEED_EXAMPLE_WAIT=10
+  SEED_EXAMPLE_PORT=$(/usr/bin/python3 -c \
+    'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export SEED_EXAMPLE_PORT
+  timeout 30 /usr/bin/python3 "$dir/$listener" >"$work/l.out" 2>"$work/l.err" &
+  local pid=$!
+  timeout 30 /usr/bin/python3 "$dir/$dialer" >"$work/d.out" 2>"$work/d.err"
+  local dialer_status=$?
+  wait "$pid"
+  local listener_status=$?
+  sed "s/^/  $listener: /" "$work/l.out" "$work/l.err"
+  sed "s/^/  $dialer: /" "$work/d.out" "$work/d.err"
+  local ok=0
+  [[ $listener_status == 0 && $dialer_status == 0 ]] || ok=1
+  [[ "$(cat "$work/l.out")" == "$listener_expect" ]] || ok=1
+  [[ "$(cat "$work/d.out")" == "$dialer_expect" ]] || ok=1
+  rm -rf "$work"
+  return "$ok"
+}
+
+echo
+echo "== python: the original README's hub examples, Computer 1 and Computer 2, on the socketengine module"
+seed_pair hub_computer1.py "" hub_computer2.py "['hubs are connected']" || status=1
+
+echo
+echo "== python: the original README's host and client examples"
+seed_pair host.py "client is connected!" client.py "" || status=1
+
 echo
 if ((status)); then
   echo "demo: FAILED" >&2
 else
-  echo "demo: all three pairs talked"
+  echo "demo: all five pairs talked"
 fi
 exit "$status"
