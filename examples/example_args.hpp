@@ -14,7 +14,7 @@ namespace example {
 
 /// How long an example waits for its peer or for a value before giving up
 /// (the Python originals wait forever).
-inline constexpr std::chrono::seconds wait_limit{10};
+inline constexpr std::chrono::seconds wait_limit{20};
 
 /// Where to listen or where to connect.
 struct endpoint {

@@ -6,7 +6,7 @@
 #
 # LISTENER is started as `LISTENER 0 127.0.0.1`: it binds a port the system
 # chooses and announces it on stderr as `listening on PORT`. DIALER is then
-# started as `DIALER PORT 127.0.0.1`. Both must exit 0 within 30 s, and each
+# started as `DIALER PORT 127.0.0.1`. Both must exit 0 within 45 s, and each
 # one's stdout must be exactly TEXT plus a newline (or nothing, when no TEXT
 # is given). On failure, or with --show, both programs' output is printed,
 # each line labelled with the program and stream. Exits 0 on success.
@@ -36,7 +36,7 @@ dialer=$2
 listener_name=$(basename -- "$listener")
 dialer_name=$(basename -- "$dialer")
 
-limit=30 # seconds each program may run
+limit=45 # seconds each program may run (more than the examples' own 20 s waits)
 work=$(mktemp -d)
 listener_pid=""
 drain_pid=""
