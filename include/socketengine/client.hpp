@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,13 @@ public:
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
   ///         error, or errc::engine_closed.
   void open();
+
+  /// As open(), calling `keep_waiting` on the calling thread about every
+  /// 50 ms while the connection is being made; when it returns false the
+  /// attempt is abandoned. For callers that must stay responsive (see
+  /// hub::connect with `keep_waiting`). `keep_waiting` must not call close().
+  /// \throws std::system_error as open(), or std::errc::operation_canceled.
+  void open(const std::function<bool()>& keep_waiting);
 
   /// Seed `start()`: connects if not yet open. Reading already runs from the
   /// moment of connecting, so this is otherwise a no-op. Idempotent.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,17 @@ public:
   /// As above, reporting failure in `ec` and returning null.
   std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
                                       std::uint16_t port, std::error_code& ec);
+
+  /// As connect(name, address, port, ec), calling `keep_waiting` on the
+  /// calling thread about every 50 ms while the connection is being made.
+  /// When it returns false the attempt is abandoned: null is returned and
+  /// `ec` is std::errc::operation_canceled. For callers that must stay
+  /// responsive during a long connect: a language binding that checks for
+  /// Ctrl-C, a program with its own deadline or stop flag. `keep_waiting`
+  /// must not call this hub's close().
+  std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
+                                      std::uint16_t port, std::error_code& ec,
+                                      const std::function<bool()>& keep_waiting);
 
   /// Seed `getConnections()`: the same as connections().
   [[nodiscard]] std::vector<std::shared_ptr<connection>> get_connections() const {

@@ -23,13 +23,15 @@ client::client(client_options options)
 
 client::~client() = default;
 
-void client::open() {
+void client::open() { open(std::function<bool()>{}); }
+
+void client::open(const std::function<bool()>& keep_waiting) {
   // open_mu_ serialises dialling; mu_ guards conn_ only briefly, so get()
   // and write() on other threads do not wait out a dial.
   std::lock_guard open_lk(open_mu_);
   if (auto c = connection(); c && c->is_open()) return;
   std::error_code ec;
-  auto c = core_->dial({}, address_, port_, ec);
+  auto c = core_->dial({}, address_, port_, ec, keep_waiting);
   if (ec)
     throw std::system_error(ec, "socketengine: client: cannot connect to " + address_ + " port " +
                                     std::to_string(port_));

@@ -277,13 +277,15 @@ void engine_core::do_accept() {
 // --- dialling ----------------------------------------------------------------
 
 std::shared_ptr<connection> engine_core::dial(std::string_view name, std::string_view address,
-                                              std::uint16_t port, std::error_code& ec) {
+                                              std::uint16_t port, std::error_code& ec,
+                                              const std::function<bool()>& keep_waiting) {
   bool once = cfg_.connect_timeout.count() <= 0;
   auto op = std::make_shared<dial_op>(*this, std::string(name), std::string(address), port,
                                       once ? steady_clock::time_point::max()
                                            : deadline_after(cfg_.connect_timeout));
   op->single_attempt = once;
   auto result = op->result.get_future();
+  std::weak_ptr<dial_op> handle = op;
   bool posted = post_unless_closing([this, op = std::move(op)] {
     if (closing_) return; // op's destructor reports engine_closed
     dials_.erase(std::remove_if(dials_.begin(), dials_.end(), [](auto& w) { return w.expired(); }),
@@ -294,6 +296,17 @@ std::shared_ptr<connection> engine_core::dial(std::string_view name, std::string
   if (!posted) {
     ec = errc::engine_closed;
     return nullptr;
+  }
+  if (keep_waiting) {
+    while (result.wait_for(dial_poll) != std::future_status::ready) {
+      if (keep_waiting()) continue;
+      // Abandoned: the attempt ends on the I/O thread. If the engine is
+      // closing instead, close() ends it, and the result comes either way.
+      post_unless_closing([handle] {
+        if (auto op = handle.lock()) op->fail(std::make_error_code(std::errc::operation_canceled));
+      });
+      break;
+    }
   }
   auto out = result.get();
   ec = out.ec;
@@ -555,8 +568,12 @@ bool engine_core::wait_for_channel(steady_clock::time_point deadline, std::strin
                                    const std::function<bool()>& pred) const {
   std::unique_lock lk(wait_mu_);
   waited_channels_.emplace_back(channel);
+  struct unlist { // on every way out, exceptions from pred() included
+    std::vector<std::string>& list;
+    std::string_view channel;
+    ~unlist() { list.erase(std::find(list.begin(), list.end(), channel)); }
+  } registered{waited_channels_, channel};
   wait_cv_.wait_until(lk, deadline, [&] { return closing_.load() || pred(); });
-  waited_channels_.erase(std::find(waited_channels_.begin(), waited_channels_.end(), channel));
   return pred();
 }
 

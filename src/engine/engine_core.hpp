@@ -92,8 +92,13 @@ public:
   void start_accepting();
 
   // --- dialling (any thread but the I/O thread; blocks) ------------------
+  /// With `keep_waiting`, calls it on the calling thread every dial_poll
+  /// while the attempt is in progress, and abandons the attempt
+  /// (std::errc::operation_canceled) when it returns false.
   std::shared_ptr<connection> dial(std::string_view name, std::string_view address,
-                                   std::uint16_t port, std::error_code& ec);
+                                   std::uint16_t port, std::error_code& ec,
+                                   const std::function<bool()>& keep_waiting = {});
+  static constexpr std::chrono::milliseconds dial_poll{50};
 
   // --- connections -------------------------------------------------------
   [[nodiscard]] std::vector<std::shared_ptr<connection>> connections() const;

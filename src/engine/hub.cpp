@@ -34,6 +34,12 @@ std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view
 }
 
 std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view address,
+                                         std::uint16_t port, std::error_code& ec,
+                                         const std::function<bool()>& keep_waiting) {
+  return core_->dial(name, address, port, ec, keep_waiting);
+}
+
+std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view address,
                                          std::uint16_t port) {
   std::error_code ec;
   auto c = core_->dial(name, address, port, ec);
