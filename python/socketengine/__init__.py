@@ -27,6 +27,7 @@ a closed connection are ignored, as the seed ignored them on hubs.
 """
 
 import atexit
+import threading
 import weakref
 
 from . import _core
@@ -268,13 +269,15 @@ class _engine(_context):
 
     def _track(self):
         self._wrapped = {}  # engine connection -> its `connection` object
+        self._wrapped_lock = threading.Lock()  # callbacks may list connections too
         _open.add(self)
 
     def _connections(self):
-        current = self.connection_list()
-        wrapped = {c: self._wrapped.get(c) or connection._of(c, self, self._image_channel)
-                   for c in current}
-        self._wrapped = wrapped  # connections the engine forgot are dropped
+        with self._wrapped_lock:  # a list read outside could be older than one applied
+            current = self.connection_list()
+            wrapped = {c: self._wrapped.get(c) or connection._of(c, self, self._image_channel)
+                       for c in current}
+            self._wrapped = wrapped  # connections the engine forgot are dropped
         return [wrapped[c] for c in current]
 
     def _gather_images(self, connections):

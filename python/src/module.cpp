@@ -162,7 +162,7 @@ se::image to_image(py::handle o) {
     throw py::type_error("an image must be a numpy.ndarray, not " +
                          std::string(py::str(o.get_type().attr("__name__"))));
   auto a = py::reinterpret_borrow<py::array>(o);
-  if (!a.dtype().is(py::dtype::of<std::uint8_t>()))
+  if (a.dtype().kind() != 'u' || a.dtype().itemsize() != 1)
     throw py::type_error("an image must have dtype uint8, not " + std::string(py::str(a.dtype())));
   auto dims = a.ndim();
   int channels = dims == 2 ? 1 : dims == 3 ? static_cast<int>(a.shape(2)) : 0;
@@ -176,7 +176,10 @@ se::image to_image(py::handle o) {
                : channels == 3 ? se::pixel_order::bgr
                                : se::pixel_order::bgra;
   auto c = py::array_t<std::uint8_t, py::array::c_style>::ensure(a);
-  if (!c) throw py::error_already_set();
+  if (!c) { // ensure() swallowed the reason: most likely no memory for the copy
+    PyErr_NoMemory();
+    throw py::error_already_set();
+  }
   return se::image(static_cast<std::uint32_t>(a.shape(1)), static_cast<std::uint32_t>(a.shape(0)),
                    order, {c.data(), static_cast<std::size_t>(c.size())});
 }
@@ -202,7 +205,23 @@ const char* status_name(se::image_status s) {
   return "unknown";
 }
 
-// --- time and interruptible waits ----------------------------------------------
+// --- the GIL, time and interruptible waits --------------------------------------
+
+// Releases the GIL for its scope, like py::gil_scoped_release, except that
+// taking it back may end the thread: during interpreter exit Python ends a
+// daemon thread that asks for the GIL with pthread_exit, whose unwinding
+// must pass through this destructor (a noexcept one, as pybind11's, turns
+// it into std::terminate and aborts the process).
+class without_gil {
+public:
+  without_gil() : state_(PyEval_SaveThread()) {}
+  ~without_gil() noexcept(false) { PyEval_RestoreThread(state_); }
+  without_gil(const without_gil&) = delete;
+  without_gil& operator=(const without_gil&) = delete;
+
+private:
+  PyThreadState* state_;
+};
 
 ms to_ms(double seconds) {
   if (!(seconds >= 0)) throw py::value_error("a timeout must be a number of seconds >= 0");
@@ -213,24 +232,30 @@ ms to_ms(double seconds) {
 // Long enough to cost nothing, short enough that Ctrl-C feels immediate.
 constexpr ms slice{50};
 
+// A deadline `timeout_s` seconds from now; None (or more than 1e9 s, which
+// would overflow the clock) means none.
+std::chrono::steady_clock::time_point deadline_in(std::optional<double> timeout_s) {
+  if (!timeout_s || to_ms(*timeout_s) == ms::max()) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + to_ms(*timeout_s);
+}
+
 // Calls `attempt(slice_length)` with the GIL released until it returns a
-// value (non-empty), `timeout_s` seconds pass (None: forever) or a signal
-// handler raises (KeyboardInterrupt). Returns the last attempt's result.
-template <class F>
-auto interruptible(std::optional<double> timeout_s, F&& attempt) -> decltype(attempt(slice)) {
-  auto deadline = timeout_s ? std::chrono::steady_clock::now() + to_ms(*timeout_s)
-                            : std::chrono::steady_clock::time_point::max();
+// value (non-empty), `finished()` says no value can come any more (the
+// connection or engine closed), `timeout_s` seconds pass (None: forever) or
+// a signal handler raises (KeyboardInterrupt). Returns the last result.
+template <class F, class Finished>
+auto interruptible(std::optional<double> timeout_s, F&& attempt, Finished&& finished)
+    -> decltype(attempt(slice)) {
+  auto deadline = deadline_in(timeout_s);
   for (;;) {
-    auto now = std::chrono::steady_clock::now();
-    auto left = deadline == std::chrono::steady_clock::time_point::max()
-                    ? slice
-                    : std::max(ms(0), std::chrono::duration_cast<ms>(deadline - now));
+    auto left = std::max(ms(0), std::chrono::duration_cast<ms>(
+                                    deadline - std::min(deadline, std::chrono::steady_clock::now())));
     decltype(attempt(slice)) result;
     {
-      py::gil_scoped_release nogil;
+      without_gil nogil;
       result = attempt(std::min(left, slice));
     }
-    if (result || std::chrono::steady_clock::now() >= deadline) return result;
+    if (result || finished() || std::chrono::steady_clock::now() >= deadline) return result;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   }
 }
@@ -294,15 +319,13 @@ struct py_engine {
   }
 
   void close() {
-    {
-      py::gil_scoped_release nogil;
-      if (e) e->close();
-    }
-    // A close() from inside a callback returns before the callback thread
-    // has finished: the running callback holds its own reference, and the
-    // ones still queued find their callable gone.
+    // The callables go first, so that callbacks still queued find nothing to
+    // call instead of running (close() would wait for all of them). The one
+    // running, if any, holds its own reference.
     for (auto& cb : callbacks) Py_CLEAR(cb->fn);
     callbacks.clear();
+    without_gil nogil;
+    if (e) e->close();
   }
 
   std::shared_ptr<py_callback> keep(py::object fn) {
@@ -328,14 +351,19 @@ struct py_engine {
   void on_connection(const std::shared_ptr<se::connection>& c, const std::string& channel,
                      py::object fn, bool image) {
     auto f = keep(std::move(fn));
-    const se::connection* which = c.get();
+    // Compared by owner, not address: a later connection may reuse the
+    // address of this one once it is gone.
+    std::weak_ptr<se::connection> which = c;
+    auto same = [which](const std::shared_ptr<se::connection>& from) {
+      return !which.owner_before(from) && !from.owner_before(which);
+    };
     if (image) {
-      get().on_image([f, which](const std::shared_ptr<se::connection>& from, const se::image& img) {
-        if (from.get() == which) call_python(*f, [&] { return from_image(img); });
+      get().on_image([f, same](const std::shared_ptr<se::connection>& from, const se::image& img) {
+        if (same(from)) call_python(*f, [&] { return from_image(img); });
       });
     } else {
-      get().on(channel, [f, which](const std::shared_ptr<se::connection>& from, const se::value& v) {
-        if (from.get() == which) call_python(*f, [&] { return from_value(v); });
+      get().on(channel, [f, same](const std::shared_ptr<se::connection>& from, const se::value& v) {
+        if (same(from)) call_python(*f, [&] { return from_value(v); });
       });
     }
   }
@@ -348,11 +376,14 @@ struct py_engine {
 
   py::list wait_for_any(const std::string& channel, std::optional<double> timeout) {
     auto& engine = get();
-    auto values = interruptible(timeout, [&](ms t) -> std::optional<std::vector<se::value>> {
-      auto v = engine.wait_for(channel, t);
-      if (v.empty()) return std::nullopt;
-      return v;
-    });
+    auto values = interruptible(
+        timeout,
+        [&](ms t) -> std::optional<std::vector<se::value>> {
+          auto v = engine.wait_for(channel, t);
+          if (v.empty()) return std::nullopt;
+          return v;
+        },
+        [&] { return !engine.is_open(); });
     return values ? from_values(*values) : py::list();
   }
 };
@@ -361,13 +392,42 @@ using py_hub = py_engine<se::hub>;
 using py_host = py_engine<se::host>;
 using py_client = py_engine<se::client>;
 
-// Each dial gives up after this long and is tried again, so that a dial that
-// waits for its peer forever (as the seed's did) still notices Ctrl-C.
-constexpr ms dial_slice{200};
-
+// Dials are tried until they succeed, as the seed's were, while refused
+// and when the system's own connect timeout passes; other errors (an
+// unknown host, an unreachable network) end them.
 bool retry_dial(std::error_code ec) {
-  return ec == se::errc::connect_timeout || ec == std::errc::connection_refused ||
-         ec == std::errc::timed_out;
+  return ec == std::errc::connection_refused || ec == std::errc::timed_out;
+}
+
+// Keeps a dial going until it connects, fails for good, `timeout_s` passes
+// or Ctrl-C: the engine asks `keep_waiting` every 50 ms on this thread, and
+// that takes the GIL back briefly to let signal handlers run.
+template <class Dial>
+void dial_until(std::optional<double> timeout_s, const std::string& what, Dial&& dial) {
+  auto deadline = deadline_in(timeout_s);
+  bool interrupted = false;
+  bool timed_out = false;
+  auto keep_waiting = [&] {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      timed_out = true;
+      return false;
+    }
+    py::gil_scoped_acquire gil;
+    interrupted = PyErr_CheckSignals() != 0; // the exception stays set
+    return !interrupted;
+  };
+  for (;;) {
+    std::error_code ec;
+    {
+      without_gil nogil;
+      ec = dial(keep_waiting);
+    }
+    if (interrupted) throw py::error_already_set();
+    if (!ec) return;
+    if (timed_out) ec = se::errc::connect_timeout;
+    else if (retry_dial(ec)) continue;
+    throw std::system_error(ec, "socketengine: cannot connect to " + what);
+  }
 }
 
 template <class Options>
@@ -383,10 +443,10 @@ std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeo
   auto o = engine_options<se::hub_options>(timeout, size);
   o.port = port;
   o.listen = listen;
-  o.connect_timeout = dial_slice;
+  o.connect_timeout = ms::max(); // bounded by dial_until
   std::unique_ptr<se::hub> h;
   {
-    py::gil_scoped_release nogil;
+    without_gil nogil;
     h = std::make_unique<se::hub>(o);
   }
   return std::make_unique<py_hub>(std::move(h));
@@ -396,17 +456,13 @@ std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& nam
                                             const std::string& address, std::uint16_t port,
                                             std::optional<double> timeout) {
   auto& h = self.get();
-  std::error_code ec;
-  auto c = interruptible(timeout, [&](ms) -> std::shared_ptr<se::connection> {
-    auto conn = h.connect(name, address, port, ec);
-    if (!conn && !retry_dial(ec)) return nullptr;
-    return conn;
-  });
-  if (!c) {
-    if (!ec || retry_dial(ec)) ec = se::errc::connect_timeout;
-    throw std::system_error(ec, "socketengine: cannot connect to " + address + " port " +
-                                    std::to_string(port));
-  }
+  std::shared_ptr<se::connection> c;
+  dial_until(timeout, address + " port " + std::to_string(port),
+             [&](const std::function<bool()>& keep_waiting) {
+               std::error_code ec;
+               c = h.connect(name, address, port, ec, keep_waiting);
+               return ec;
+             });
   return c;
 }
 
@@ -418,7 +474,7 @@ std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t por
   o.open = open;
   std::unique_ptr<se::host> h;
   {
-    py::gil_scoped_release nogil;
+    without_gil nogil;
     h = std::make_unique<se::host>(o);
   }
   return std::make_unique<py_host>(std::move(h));
@@ -430,10 +486,10 @@ std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t
   o.address = address;
   o.port = port;
   o.open = false; // opened by client_open, which Ctrl-C can interrupt
-  o.connect_timeout = dial_slice;
+  o.connect_timeout = ms::max(); // bounded by dial_until
   std::unique_ptr<se::client> c;
   {
-    py::gil_scoped_release nogil;
+    without_gil nogil;
     c = std::make_unique<se::client>(o);
   }
   return std::make_unique<py_client>(std::move(c));
@@ -441,38 +497,34 @@ std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t
 
 void client_open(py_client& self, std::optional<double> timeout) {
   auto& c = self.get();
-  std::error_code last;
-  bool ok = interruptible(timeout, [&](ms) -> bool {
+  dial_until(timeout, "the host", [&](const std::function<bool()>& keep_waiting) {
     try {
-      c.open();
-      return true;
+      c.open(keep_waiting);
+      return std::error_code();
     } catch (const std::system_error& e) {
-      last = e.code();
-      if (!retry_dial(last)) throw;
-      return false;
+      return e.code();
     }
   });
-  if (!ok)
-    throw std::system_error(se::errc::connect_timeout, "socketengine: client: cannot connect");
 }
 
 // --- connections ----------------------------------------------------------------
 
 void connection_write(se::connection& c, const std::string& channel, py::handle data) {
   auto v = to_value(data);
-  py::gil_scoped_release nogil;
+  without_gil nogil;
   c.write(channel, v);
 }
 
 const char* connection_write_image(se::connection& c, py::handle data) {
   auto img = to_image(data);
-  py::gil_scoped_release nogil; // PNG encoding happens here
+  without_gil nogil; // PNG encoding happens here
   return status_name(c.write_image(img));
 }
 
 py::object connection_wait_for(se::connection& c, const std::string& channel,
                                std::optional<double> timeout) {
-  auto v = interruptible(timeout, [&](ms t) { return c.wait_for(channel, t); });
+  auto v = interruptible(
+      timeout, [&](ms t) { return c.wait_for(channel, t); }, [&] { return !c.is_open(); });
   return from_optional(v);
 }
 
@@ -482,16 +534,18 @@ py::object connection_wait_for_next(se::connection& c, const std::string& channe
                                     std::optional<double> timeout,
                                     std::optional<std::uint64_t> since_version) {
   auto since = since_version ? *since_version : c.version(channel);
-  auto v = interruptible(timeout, [&](ms t) { return c.wait_for_next(channel, t, since); });
+  auto v = interruptible(
+      timeout, [&](ms t) { return c.wait_for_next(channel, t, since); },
+      [&] { return !c.is_open(); });
   return from_optional(v);
 }
 
 py::object connection_wait_for_image(se::connection& c, std::optional<double> timeout,
                                      bool next) {
   auto since = next ? c.image_version() : 0;
-  auto img = interruptible(timeout, [&](ms t) {
-    return next ? c.wait_for_next_image(t, since) : c.wait_for_image(t);
-  });
+  auto img = interruptible(
+      timeout, [&](ms t) { return next ? c.wait_for_next_image(t, since) : c.wait_for_image(t); },
+      [&] { return !c.is_open(); });
   return from_optional_image(img);
 }
 
@@ -506,7 +560,7 @@ py::object write_value(py::object self, py::handle data, F&& write) {
   auto& e = self.cast<py_engine<Engine>&>().get();
   auto v = to_value(data);
   {
-    py::gil_scoped_release nogil;
+    without_gil nogil;
     write(e, v);
   }
   return self;
@@ -517,7 +571,7 @@ py::object write_image(py::object self, py::handle data, F&& write) {
   auto& e = self.cast<py_engine<Engine>&>().get();
   auto img = to_image(data);
   {
-    py::gil_scoped_release nogil; // PNG encoding happens here
+    without_gil nogil; // PNG encoding happens here
     write(e, img);
   }
   return self;
@@ -543,10 +597,14 @@ PYBIND11_MODULE(_core, m) {
            py::arg("next") = false)
       .def("flush",
            [](se::connection& c, double timeout) {
-             py::gil_scoped_release nogil;
+             without_gil nogil;
              return c.flush(to_ms(timeout));
            })
-      .def("close", &se::connection::close, py::call_guard<py::gil_scoped_release>())
+      .def("close",
+           [](se::connection& c) {
+             without_gil nogil;
+             c.close();
+           })
       .def("is_open", &se::connection::is_open)
       .def("close_reason",
            [](const se::connection& c) {
@@ -632,12 +690,12 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_host), py::arg("address"), py::arg("port"), py::arg("timeout"),
            py::arg("size"), py::arg("open"))
       .def("open", [](py_host& h) {
-        py::gil_scoped_release nogil;
+        without_gil nogil;
         h.get().open();
       })
       .def("start", [](py::object self) {
         auto& h = self.cast<py_host&>().get();
-        py::gil_scoped_release nogil;
+        without_gil nogil;
         h.start();
         return self;
       })
@@ -667,13 +725,13 @@ PYBIND11_MODULE(_core, m) {
       .def("write",
            [](py_client& c, const std::string& ch, py::handle data) {
              auto v = to_value(data);
-             py::gil_scoped_release nogil;
+             without_gil nogil;
              c.get().write(ch, v);
            })
       .def("write_image",
            [](py_client& c, py::handle data) {
              auto img = to_image(data);
-             py::gil_scoped_release nogil;
+             without_gil nogil;
              c.get().write_image(img);
            })
       .def("on_channel", &py_client::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
