@@ -53,7 +53,9 @@ class cmake_build(build_ext):
         subprocess.run(configure, check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--target", ext.target,
                         "--parallel", str(os.cpu_count() or 1)], check=True)
-        built = next((build_dir / "python" / "socketengine").glob("_core*.so"))
+        built = next((build_dir / "python" / "socketengine").glob("_core*.so"), None)
+        if built is None:
+            raise RuntimeError("the CMake build made no socketengine._core in " + str(build_dir))
         destination = Path(self.get_ext_fullpath(ext.name))
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built, destination)
