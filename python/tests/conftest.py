@@ -7,6 +7,7 @@ condition against a deadline, never by sleeping a fixed time.
 
 import os
 import socket
+import threading
 import time
 from types import SimpleNamespace
 
@@ -34,6 +35,23 @@ def eventually(condition, timeout=DEADLINE, what=None):
             raise AssertionError("not within {} s: {}".format(
                 timeout, what or getattr(condition, "__name__", condition)))
         time.sleep(0.002)
+
+
+def newer_value_arrives(wait_for_next, write, first):
+    """Runs ``wait_for_next()`` on a thread while writing ever newer values
+    (``write(n)`` for n = first, first + 1, ...) until it returns: whenever
+    it began waiting, some value came after that. Returns what it got."""
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(wait_for_next()))
+    waiter.start()
+    deadline, n = time.monotonic() + DEADLINE, first
+    while waiter.is_alive() and time.monotonic() < deadline:
+        write(n)
+        n += 1
+        waiter.join(0.01)
+    waiter.join(DEADLINE)
+    assert len(result) == 1, "wait_for_next never returned"
+    return result[0]
 
 
 def child_env():

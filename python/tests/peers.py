@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import conftest
+
 # How long something that should happen may take: generous, for loaded
 # machines and sanitizer builds; only a failing test waits this long.
 PATIENCE = 10.0
@@ -40,17 +42,9 @@ KINDS = {"gray": 1, "bgr": 3, "bgra": 4}
 # --- waiting ---------------------------------------------------------------------
 
 def eventually(predicate, what, timeout=PATIENCE):
-    """Polls predicate() until it returns something true and returns that;
-    fails the test after `timeout` seconds, naming `what` it waited for.
-    For state with nothing to block on (canWrite, a connection's list)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail("waited {} s for {}".format(timeout, what))
-        time.sleep(0.002)  # the polling interval of a bounded wait
+    """conftest.eventually with this module's patience. For state with
+    nothing to block on (canWrite, a connection's list)."""
+    return conftest.eventually(predicate, timeout, what)
 
 
 def accepted(h, name, timeout=PATIENCE):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import eventually
+from conftest import eventually, newer_value_arrives
 from socketengine import client, connection, host
 
 
@@ -232,16 +232,9 @@ def test_client_wait_for_and_wait_for_next(pair):
     assert pair.client.wait_for("n", 5) == 1
     assert pair.client.wait_for_next("n", 0.2) is None  # 1 is not new
 
-    result = []
-    waiter = threading.Thread(target=lambda: result.append(pair.client.wait_for_next("n", 5)))
-    waiter.start()
-    deadline, n = time.monotonic() + 5, 1
-    while waiter.is_alive() and time.monotonic() < deadline:
-        n += 1
-        pair.host.write_ALL("n", n)
-        waiter.join(0.01)
-    waiter.join(5)
-    assert len(result) == 1 and result[0] >= 2
+    got = newer_value_arrives(lambda: pair.client.wait_for_next("n", 5),
+                              lambda n: pair.host.write_ALL("n", n), first=2)
+    assert got >= 2
 
 
 def test_client_on_calls_back_on_another_thread(pair):

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import LOCALHOST, connect_hubs, eventually
+from conftest import LOCALHOST, connect_hubs, eventually, newer_value_arrives
 from socketengine import connection, hub
 
 
@@ -408,18 +408,9 @@ def test_wait_for_next_returns_only_a_newer_value(hubs):
     eventually(lambda: hubs.remote.get("n") == 0)
     assert hubs.remote.wait_for_next("n", 0.2) is None  # 0 is not new
 
-    result = []
-    waiter = threading.Thread(target=lambda: result.append(hubs.remote.wait_for_next("n", 5)))
-    waiter.start()
-    # Keep writing newer values until the waiter has one: whenever it began
-    # waiting, some value after 0 arrived after that.
-    deadline, n = time.monotonic() + 5, 0
-    while waiter.is_alive() and time.monotonic() < deadline:
-        n += 1
-        hubs.local.write("n", n)
-        waiter.join(0.01)
-    waiter.join(5)
-    assert len(result) == 1 and type(result[0]) is int and result[0] >= 1
+    got = newer_value_arrives(lambda: hubs.remote.wait_for_next("n", 5),
+                              lambda n: hubs.local.write("n", n), first=1)
+    assert type(got) is int and got >= 1
 
 
 def test_flush_and_stats(hubs):
