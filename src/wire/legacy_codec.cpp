@@ -93,6 +93,90 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
   return 0;
 }
 
+// Reads the shape nearly every line has, {"type":"<channel>","data":<v>}
+// with <v> an integer, a string without escapes, true, false or null, in
+// any JSON spacing; fills `channel` and `data` as nlohmann's parser would
+// (non-negative integers unsigned). Anything else (floats, escapes, arrays,
+// other key orders, integers past 64 bits) returns false and takes the full
+// parser. The line has passed prescan_line, so its bytes are UTF-8. Parsing
+// a small line with nlohmann builds an object, two strings and a map node
+// to throw away: most of a receiver's cost per message.
+bool match_simple_line(std::string_view line, std::string& channel, value& data) {
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' || line[i] == '\r'))
+      ++i;
+  };
+  auto token = [&](std::string_view t) {
+    skip_space();
+    if (line.substr(i, t.size()) != t) return false;
+    i += t.size();
+    return true;
+  };
+  // A string with no escapes and no control characters is its own value.
+  auto plain_string = [&](std::string_view& out) {
+    skip_space();
+    if (i >= line.size() || line[i] != '"') return false;
+    std::size_t start = ++i;
+    while (i < line.size() && line[i] != '"') {
+      auto c = static_cast<unsigned char>(line[i]);
+      if (c < 0x20 || c == '\\') return false;
+      ++i;
+    }
+    if (i >= line.size()) return false;
+    out = line.substr(start, i - start);
+    ++i;
+    return true;
+  };
+  std::string_view text;
+  if (!token("{") || !token("\"type\"") || !token(":") || !plain_string(text) || !token(",") ||
+      !token("\"data\"") || !token(":"))
+    return false;
+  skip_space();
+  if (i >= line.size()) return false;
+  value v;
+  char c = line[i];
+  if (c == '"') {
+    std::string_view s;
+    if (!plain_string(s)) return false;
+    v = std::string(s);
+  } else if (c == '-' || (c >= '0' && c <= '9')) {
+    std::size_t start = i;
+    if (line[i] == '-') ++i;
+    std::size_t digits = i;
+    while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+    if (i == digits || (line[digits] == '0' && i - digits > 1)) return false; // JSON: no leading 0
+    if (i < line.size() && (line[i] == '.' || line[i] == 'e' || line[i] == 'E')) return false;
+    const char* first = line.data() + start;
+    const char* last = line.data() + i;
+    if (c == '-') {
+      std::int64_t n = 0;
+      if (std::from_chars(first, last, n).ec != std::errc()) return false;
+      v = n;
+    } else {
+      std::uint64_t n = 0;
+      if (std::from_chars(first, last, n).ec != std::errc()) return false;
+      v = n;
+    }
+  } else if (line.substr(i, 4) == "true") {
+    v = true;
+    i += 4;
+  } else if (line.substr(i, 5) == "false") {
+    v = false;
+    i += 5;
+  } else if (line.substr(i, 4) == "null") {
+    i += 4;
+  } else {
+    return false;
+  }
+  if (!token("}")) return false;
+  skip_space();
+  if (i != line.size()) return false;
+  channel.assign(text);
+  data = std::move(v);
+  return true;
+}
+
 } // namespace
 
 std::error_code prescan_line(std::string_view line, std::size_t max_depth, std::string* detail) {
@@ -150,6 +234,11 @@ decode_result decode_line(std::string_view line, std::size_t max_depth) {
   std::string detail;
   if (auto ec = prescan_line(line, max_depth, &detail))
     return fail(static_cast<errc>(ec.value()), std::move(detail));
+
+  if (match_simple_line(line, r.message.channel, r.message.data)) {
+    r.what = decode_result::status::message;
+    return r;
+  }
 
   // No exceptions on the hot path: a parse failure yields a discarded value.
   value doc = value::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);

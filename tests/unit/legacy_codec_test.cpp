@@ -181,6 +181,39 @@ TEST(legacy_codec, encoding_matches_nlohmann_dump_byte_for_byte) {
   }
 }
 
+// Simple lines skip nlohmann's parser; what they decode to must be exactly
+// what the parser makes of them (types included: 5 is unsigned, -5 signed).
+TEST(legacy_codec, decoding_matches_nlohmann_parse_exactly) {
+  const char* lines[] = {
+      R"({"type":"x","data":123})", R"({"type": "x", "data": 0})", R"({"type":"x","data":-0})",
+      R"({"type":"x","data":-42})", R"({"type":"x","data":18446744073709551615})",
+      R"({"type":"x","data":18446744073709551616})", R"({"type":"x","data":-9223372036854775808})",
+      R"({"type":"x","data":-9223372036854775809})", R"({"type":"x","data":1.5})",
+      R"({"type":"x","data":1e3})", R"({"type":"x","data":"text"})",
+      R"({"type":"x","data":"esc\"aped\n"})", "{\"type\":\"caf\xc3\xa9\",\"data\":\"caf\xc3\xa9\"}",
+      R"({"type":"caf\u00e9","data":"caf\u00e9"})", R"({"type":"x","data":true})",
+      R"({"type":"x","data":false})", R"({"type":"x","data":null})", R"({"type":"x","data":[1]})",
+      R"({"type":"x","data":{"a":1}})", R"({"data":1,"type":"x"})",
+      "{ \t\"type\" :\t\"x\" ,\r\n \"data\" : 7 } ", R"({"type":"","data":""})",
+      R"({"type":"x","data":"del)" "\x7f" R"("})"};
+  for (std::string_view line : lines) {
+    auto r = decode_line(line, 64);
+    ASSERT_EQ(r.what, status::message) << line;
+    auto expected = value::parse(line);
+    EXPECT_EQ(r.message.channel, expected["type"].get<std::string>()) << line;
+    EXPECT_EQ(r.message.data, expected["data"]) << line;
+    EXPECT_EQ(r.message.data.type(), expected["data"].type()) << line;
+  }
+}
+
+TEST(legacy_codec, simple_lines_with_errors_are_still_reported) {
+  for (std::string_view line : {R"({"type":"x","data":01})", R"({"type":"x","data":tru})",
+                                R"({"type":"x","data":1} x)", R"({"type":"x","data":-})",
+                                "{\"type\":\"x\",\"data\":\"a\tb\"}"}) {
+    EXPECT_EQ(decode_line(line, 64).what, status::error) << line;
+  }
+}
+
 TEST(legacy_codec, invalid_utf8_is_refused_when_encoding) {
   std::string out = "kept";
   try {
