@@ -574,12 +574,7 @@ bool engine_core::wait_until(steady_clock::time_point deadline,
 bool engine_core::wait_for_channel(steady_clock::time_point deadline, std::string_view channel,
                                    const std::function<bool()>& pred) const {
   std::unique_lock lk(wait_mu_);
-  waited_channels_.emplace_back(channel);
-  struct unlist { // on every way out, exceptions from pred() included
-    std::vector<std::string>& list;
-    std::string_view channel;
-    ~unlist() { list.erase(std::find(list.begin(), list.end(), channel)); }
-  } registered{waited_channels_, channel};
+  auto registered = waited_channels_.add(channel);
   wait_cv_.wait_until(lk, deadline, [&] { return closing_.load() || pred(); });
   return pred();
 }
@@ -594,9 +589,7 @@ void engine_core::notify_waiters() {
 void engine_core::notify_channel_waiters(std::string_view channel) {
   {
     std::lock_guard lk(wait_mu_);
-    if (std::find(waited_channels_.begin(), waited_channels_.end(), channel) ==
-        waited_channels_.end())
-      return;
+    if (!waited_channels_.contains(channel)) return;
   }
   wait_cv_.notify_all();
 }

@@ -28,6 +28,7 @@
 #include <socketengine/options.hpp>
 
 #include "engine/dispatcher.hpp"
+#include "net/waiting_channels.hpp"
 
 namespace socketengine::detail {
 
@@ -213,7 +214,7 @@ private:
 
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wait_cv_;
-  mutable std::vector<std::string> waited_channels_; // one entry per wait_for_channel; wait_mu_
+  mutable waiting_channels waited_channels_; // see wait_for_channel; wait_mu_
 
   std::mutex post_mu_; // see post_unless_closing
   std::mutex close_mu_;

@@ -281,8 +281,7 @@ bool connection::impl::store(const std::string& channel, value&& v,
     messages_in_.fetch_add(1, std::memory_order_relaxed);
     // Only a reader of this channel is woken: one waiting for "done" while
     // thousands of values flow on "x" would otherwise wake for each.
-    wake = std::find(waited_channels_.begin(), waited_channels_.end(), channel) !=
-           waited_channels_.end();
+    wake = waited_channels_.contains(channel);
   }
   if (wake) store_cv_.notify_all();
   return true;
@@ -485,7 +484,7 @@ std::optional<value> connection::wait_for(std::string_view channel,
                                           std::chrono::milliseconds timeout) const {
   auto& me = *impl_;
   std::unique_lock lk(me.store_mu_);
-  impl::channel_wait registered(me, channel);
+  auto registered = me.waited_channels_.add(channel);
   auto it = me.values_.end();
   me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {
     it = me.values_.find(channel);
@@ -511,7 +510,7 @@ std::optional<value> connection::wait_for_next(std::string_view channel,
                                                std::uint64_t since) const {
   auto& me = *impl_;
   std::unique_lock lk(me.store_mu_);
-  impl::channel_wait registered(me, channel);
+  auto registered = me.waited_channels_.add(channel);
   auto it = me.values_.end();
   std::uint64_t seen = since;
   bool fresh = me.store_cv_.wait_until(lk, detail::deadline_after(timeout), [&] {

@@ -7,7 +7,6 @@
 
 #include <asio.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -17,12 +16,12 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <vector>
 #include <unordered_map>
 
 #include <socketengine/connection.hpp>
 #include <socketengine/options.hpp>
 
+#include "net/waiting_channels.hpp"
 #include "wire/line_reader.hpp"
 
 namespace socketengine {
@@ -139,27 +138,9 @@ struct connection::impl {
   image image_;                    // the last image received; empty if none
   std::uint64_t image_version_ = 0;
   bool store_closed_ = false; // wakes waiters when the connection ends
-  // Who is waiting, so that store() wakes only readers of the channel that
-  // changed (one entry per waiting call), and images only image readers.
-  std::vector<std::string> waited_channels_;
+  // Who is waiting (see waiting_channels); images count their readers.
+  detail::waiting_channels waited_channels_;
   std::size_t image_waiters_ = 0;
-
-  /// Lists a waiting call's channel for as long as it waits. Made and
-  /// destroyed with store_mu_ held.
-  struct channel_wait {
-    impl& me;
-    std::string_view channel;
-    channel_wait(impl& m, std::string_view ch) : me(m), channel(ch) {
-      me.waited_channels_.emplace_back(ch);
-    }
-    ~channel_wait() {
-      auto& w = me.waited_channels_;
-      w.erase(std::find(w.begin(), w.end(), channel)); // one of the equal entries
-    }
-    channel_wait(const channel_wait&) = delete;
-    channel_wait& operator=(const channel_wait&) = delete;
-  };
-
 
   // Write queue and connection state.
   mutable std::mutex write_mu_;
