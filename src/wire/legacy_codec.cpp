@@ -93,6 +93,39 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
   return 0;
 }
 
+// Steps through a line for the two shortcut readers below, skipping JSON
+// whitespace before each piece. A false answer leaves the line to the full
+// parser.
+struct line_cursor {
+  std::string_view line;
+  std::size_t i = 0;
+
+  void skip_space() {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' || line[i] == '\r'))
+      ++i;
+  }
+  bool token(std::string_view t) {
+    skip_space();
+    if (line.substr(i, t.size()) != t) return false;
+    i += t.size();
+    return true;
+  }
+  // `"t"`, without building the quoted string.
+  bool quoted(std::string_view t) {
+    skip_space();
+    if (i + t.size() + 2 > line.size() || line[i] != '"' || line.substr(i + 1, t.size()) != t ||
+        line[i + 1 + t.size()] != '"')
+      return false;
+    i += t.size() + 2;
+    return true;
+  }
+  // Only whitespace is left.
+  bool at_end() {
+    skip_space();
+    return i == line.size();
+  }
+};
+
 // Reads the shape nearly every line has, {"type":"<channel>","data":<v>}
 // with <v> an integer, a string without escapes, true, false or null, in
 // any JSON spacing; fills `channel` and `data` as nlohmann's parser would
@@ -102,20 +135,11 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
 // a small line with nlohmann builds an object, two strings and a map node
 // to throw away: most of a receiver's cost per message.
 bool match_simple_line(std::string_view line, std::string& channel, value& data) {
-  std::size_t i = 0;
-  auto skip_space = [&] {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' || line[i] == '\r'))
-      ++i;
-  };
-  auto token = [&](std::string_view t) {
-    skip_space();
-    if (line.substr(i, t.size()) != t) return false;
-    i += t.size();
-    return true;
-  };
+  line_cursor at{line};
+  auto& i = at.i;
   // A string with no escapes and no control characters is its own value.
   auto plain_string = [&](std::string_view& out) {
-    skip_space();
+    at.skip_space();
     if (i >= line.size() || line[i] != '"') return false;
     std::size_t start = ++i;
     while (i < line.size() && line[i] != '"') {
@@ -129,10 +153,10 @@ bool match_simple_line(std::string_view line, std::string& channel, value& data)
     return true;
   };
   std::string_view text;
-  if (!token("{") || !token("\"type\"") || !token(":") || !plain_string(text) || !token(",") ||
-      !token("\"data\"") || !token(":"))
+  if (!at.token("{") || !at.quoted("type") || !at.token(":") || !plain_string(text) ||
+      !at.token(",") || !at.quoted("data") || !at.token(":"))
     return false;
-  skip_space();
+  at.skip_space();
   if (i >= line.size()) return false;
   value v;
   char c = line[i];
@@ -169,9 +193,7 @@ bool match_simple_line(std::string_view line, std::string& channel, value& data)
   } else {
     return false;
   }
-  if (!token("}")) return false;
-  skip_space();
-  if (i != line.size()) return false;
+  if (!at.token("}") || !at.at_end()) return false;
   channel.assign(text);
   data = std::move(v);
   return true;
@@ -295,29 +317,11 @@ void append_image_line(std::string& out, std::string_view channel, const image& 
 
 std::optional<std::string_view> match_image_line(std::string_view line,
                                                  std::string_view channel) {
-  std::size_t i = 0;
-  auto skip_space = [&] {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n' || line[i] == '\r'))
-      ++i;
-  };
-  auto token = [&](std::string_view t) {
-    skip_space();
-    if (line.substr(i, t.size()) != t) return false;
-    i += t.size();
-    return true;
-  };
-  auto quoted = [&](std::string_view t) {
-    skip_space();
-    if (i + t.size() + 2 > line.size() || line[i] != '"' || line.substr(i + 1, t.size()) != t ||
-        line[i + 1 + t.size()] != '"')
-      return false;
-    i += t.size() + 2;
-    return true;
-  };
-  if (!token("{") || !quoted("type") || !token(":") || !quoted(channel) || !token(",") ||
-      !quoted("data") || !token(":") || !token("\""))
+  line_cursor at{line};
+  if (!at.token("{") || !at.quoted("type") || !at.token(":") || !at.quoted(channel) ||
+      !at.token(",") || !at.quoted("data") || !at.token(":") || !at.token("\""))
     return std::nullopt;
-  std::size_t start = i;
+  std::size_t start = at.i;
   const void* close = std::memchr(line.data() + start, '"', line.size() - start);
   if (close == nullptr) return std::nullopt;
   std::size_t end = static_cast<std::size_t>(static_cast<const char*>(close) - line.data());
@@ -327,10 +331,8 @@ std::optional<std::string_view> match_image_line(std::string_view line,
   if (std::any_of(text.begin(), text.end(),
                   [](char c) { return c < 0x20 || c > 0x7E || c == '\\'; }))
     return std::nullopt;
-  i = end + 1;
-  if (!token("}")) return std::nullopt;
-  skip_space();
-  if (i != line.size()) return std::nullopt;
+  at.i = end + 1;
+  if (!at.token("}") || !at.at_end()) return std::nullopt;
   return text;
 }
 
