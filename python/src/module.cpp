@@ -157,8 +157,7 @@ py::object from_optional(const std::optional<se::value>& v) {
 // held) so that encoding can run without it while Python may change or free
 // the array.
 se::image to_image(py::handle o) {
-  auto np_array = py::module_::import("numpy").attr("ndarray");
-  if (!py::isinstance(o, np_array))
+  if (!py::isinstance<py::array>(o))
     throw py::type_error("an image must be a numpy.ndarray, not " +
                          std::string(py::str(o.get_type().attr("__name__"))));
   auto a = py::reinterpret_borrow<py::array>(o);
