@@ -312,10 +312,7 @@ struct py_engine {
     close();
   }
 
-  Engine& get() {
-    if (!e) throw std::runtime_error("socketengine: used after close()");
-    return *e;
-  }
+  Engine& get() { return *e; } // never null: made by the factories below
 
   void close() {
     // The callables go first, so that callbacks still queued find nothing to
@@ -324,7 +321,7 @@ struct py_engine {
     for (auto& cb : callbacks) Py_CLEAR(cb->fn);
     callbacks.clear();
     without_gil nogil;
-    if (e) e->close();
+    e->close();
   }
 
   std::shared_ptr<py_callback> keep(py::object fn) {
@@ -368,10 +365,8 @@ struct py_engine {
   }
 
   void set_timeout(double seconds) { get().set_timeout(to_ms(seconds)); }
-  bool is_open() const { return e && e->is_open(); }
-  std::vector<std::shared_ptr<se::connection>> connections() const {
-    return e ? e->connections() : std::vector<std::shared_ptr<se::connection>>{};
-  }
+  bool is_open() const { return e->is_open(); }
+  std::vector<std::shared_ptr<se::connection>> connections() const { return e->connections(); }
 
   py::list wait_for_any(const std::string& channel, std::optional<double> timeout) {
     auto& engine = get();
