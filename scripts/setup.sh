@@ -17,6 +17,9 @@ packages=(
   # `pip install .` offline into a venv with Debian's setuptools and wheel.
   python3-dev pybind11-dev python3-pytest python3-venv python3-pip
   python3-setuptools python3-wheel
+  # The native protocol's JPEG images, and ZeroMQ for the side-by-side
+  # benchmark (socketengine-bench).
+  libturbojpeg0-dev libzmq3-dev
 )
 
 missing=()

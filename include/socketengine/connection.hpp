@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -103,6 +104,17 @@ public:
 
   /// As above, but reports failure in `ec` instead of throwing.
   void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
+
+  /// Sends `bytes` on `channel` as a bytes value: the peer's get() returns a
+  /// binary value (value::binary_t) holding them. A native peer gets them as
+  /// they are; a legacy peer, whose protocol has no bytes, gets them as a
+  /// base64 string (standard alphabet, padded), as it gets images.
+  /// \throws std::system_error as write().
+  void write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes);
+
+  /// As above, but reports failure in `ec` instead of throwing.
+  void write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes,
+                   std::error_code& ec) noexcept;
 
   /// Seed `writeImg`: encodes `img` as a PNG (on the calling thread, at the
   /// engine's image_options::png_compression) and sends it as one base64

@@ -49,7 +49,15 @@ struct limits {
   std::size_t max_closed_connections = 256;
 };
 
-/// How images are encoded for the legacy protocol, and what is accepted.
+/// How an image travels over the native protocol (legacy peers always get
+/// PNG, the only encoding they know).
+enum class image_encoding : std::uint8_t {
+  png,  ///< lossless and compressed: what legacy peers get too
+  jpeg, ///< lossy, smallest and fastest to encode (image_options::jpeg_quality)
+  raw   ///< the pixels as they are: no encoding cost, the most bytes
+};
+
+/// How images are encoded and sent, and what is accepted.
 struct image_options {
   /// zlib compression level of the PNGs written, 0 (none, fastest) to 9
   /// (smallest, slowest); values outside are clamped. Level 1, the default,
@@ -73,6 +81,12 @@ struct image_options {
   /// that much per open connection with little traffic, so lower this when
   /// frames are known to be smaller.
   std::uint64_t max_pixels = std::uint64_t{1} << 24;
+  /// Encoding of images sent to native peers, unless a write names one.
+  /// Default png: the same lossless frames a legacy peer gets.
+  image_encoding encoding = image_encoding::png;
+  /// JPEG quality, 1 (smallest) to 100 (best); values outside are clamped.
+  /// Default 90.
+  int jpeg_quality = 90;
 };
 
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
@@ -97,6 +111,11 @@ struct hub_options {
   /// Seed `size`: bytes asked for per read. The engine never reads less than
   /// 4096 at a time, whatever this says; it is kept for the seed's signature.
   std::size_t read_size = 256;
+  /// Offer the native binary protocol (docs/native-protocol.md) on every
+  /// connection. Two socketengine peers that both offer it switch to it; a
+  /// socket.engine 0.3 peer never answers the offer and keeps the legacy
+  /// protocol. false: speak only the legacy protocol. Default true.
+  bool native = true;
   struct limits limits {};
   struct image_options images {};
 };
@@ -115,6 +134,8 @@ struct host_options {
   std::size_t read_size = 256;
   /// Bind in the constructor (seed `open=True`); otherwise call `open()`.
   bool open = true;
+  /// Offer the native protocol, as hub_options::native. Default true.
+  bool native = true;
   struct limits limits {};
   struct image_options images {};
 };
@@ -135,6 +156,8 @@ struct client_options {
   std::size_t read_size = 256;
   /// Connect in the constructor (seed `open=True`); otherwise call `open()`.
   bool open = true;
+  /// Offer the native protocol, as hub_options::native. Default true.
+  bool native = true;
   struct limits limits {};
   struct image_options images {};
 };

@@ -543,6 +543,21 @@ void connection::write(std::string_view channel, const value& v, std::error_code
   if (line.capacity() > keep_write_capacity) std::string().swap(line);
 }
 
+void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes) {
+  std::error_code ec;
+  write_bytes(channel, bytes, ec);
+  if (ec) throw std::system_error(ec, "socketengine: write_bytes on \"" + std::string(channel) + "\"");
+}
+
+void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes,
+                             std::error_code& ec) noexcept {
+  try {
+    write(channel, value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())), ec);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
 image_status connection::write_image(const image& img) {
   if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
   std::error_code ec;

@@ -67,6 +67,17 @@ void append_json(std::string& out, const value& v) {
     out += '"';
     return;
   }
+  case value::value_t::binary: {
+    // The legacy protocol has no bytes: they go as a base64 string, as
+    // images do.
+    const auto& bytes = v.get_binary();
+    out += '"';
+    std::size_t at = out.size();
+    out.resize(at + base64::encoded_size(bytes.size()));
+    base64::encode(bytes, out.data() + at);
+    out += '"';
+    return;
+  }
   default: break;
   }
   serialize(out, v);
