@@ -16,7 +16,7 @@ public:
     case errc::invalid_message: return "not a socket.engine message";
     case errc::too_many_channels: return "too many channels";
     case errc::invalid_base64: return "invalid base64";
-    case errc::invalid_image: return "invalid PNG image";
+    case errc::invalid_image: return "invalid image";
     case errc::image_too_large: return "image too large";
     case errc::not_connected: return "not connected";
     case errc::queue_full: return "write queue full";
@@ -27,6 +27,8 @@ public:
     case errc::peer_eof: return "peer closed the connection";
     case errc::handler_threw: return "callback threw an exception";
     case errc::callback_queue_overflow: return "callback queue overflow";
+    case errc::frame_too_large: return "native frame too large";
+    case errc::invalid_frame: return "invalid native frame";
     }
     return "unknown socketengine error";
   }

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include <socketengine/image.hpp>
+#include <socketengine/options.hpp>
 #include <socketengine/value.hpp>
 
 namespace socketengine {
@@ -134,6 +135,15 @@ public:
 
   /// As above, reporting failure in `ec` (returning image_status::dropped).
   image_status write_image(const image& img, std::error_code& ec) noexcept;
+
+  /// As write_image(img), with this frame in `encoding` for a native peer
+  /// instead of the engine's image_options::encoding (a legacy peer gets
+  /// PNG whatever this says).
+  image_status write_image(const image& img, image_encoding encoding);
+
+  /// As above, reporting failure in `ec`.
+  image_status write_image(const image& img, image_encoding encoding,
+                           std::error_code& ec) noexcept;
 
   /// Seed `canWrite`: true when no image is in flight, so that write_image
   /// would send at once.

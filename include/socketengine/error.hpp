@@ -21,8 +21,9 @@ enum class errc {
   invalid_message,   ///< not a JSON object, or "type" is not a string
   too_many_channels, ///< a new channel beyond `limits::max_channels`
   invalid_base64,    ///< an image that is not valid base64
-  invalid_image,     ///< an image that is not a PNG, or a truncated or corrupt one
-  image_too_large,   ///< a PNG larger than `image_options::max_pixels`
+  invalid_image,     ///< an image that does not decode (not a PNG or JPEG, truncated,
+                     ///< corrupt, or raw pixels that do not match their header)
+  image_too_large,   ///< an image larger than `image_options::max_pixels`
 
   // Writes and connection state.
   not_connected,   ///< the connection is closed (or closing)
@@ -36,8 +37,13 @@ enum class errc {
   peer_eof,       ///< the peer closed its side of the socket
 
   // Trouble in user code, reported to the error handler.
-  handler_threw,          ///< a callback threw an exception
-  callback_queue_overflow ///< callbacks fell behind; an event was dropped
+  handler_threw,           ///< a callback threw an exception
+  callback_queue_overflow, ///< callbacks fell behind; an event was dropped
+
+  // Bad input in the native protocol (docs/native-protocol.md).
+  frame_too_large, ///< a frame longer than `limits::max_line_bytes`, or one too short to
+                   ///< be a frame: the stream cannot be trusted, the connection closes
+  invalid_frame    ///< a frame of an unknown kind or with a malformed header: dropped
 };
 
 /// The category of `errc` values; its name is "socketengine".

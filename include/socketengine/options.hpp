@@ -87,6 +87,12 @@ struct image_options {
   /// JPEG quality, 1 (smallest) to 100 (best); values outside are clamped.
   /// Default 90.
   int jpeg_quality = 90;
+  /// Images a connection to a native peer may have in flight (sent, not yet
+  /// acknowledged by the peer): while one travels the next is encoded and
+  /// sent, so encoding and transfer overlap. A frame written past this
+  /// waits as the pending frame, as with one in flight to a legacy peer,
+  /// which always gets 1. Values below 1 count as 1. Default 2.
+  int max_frames_in_flight = 2;
 };
 
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).

@@ -10,7 +10,7 @@ namespace {
 std::shared_ptr<detail::engine_core> make_client_core(const client_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
       "client", o.timeout, o.connect_timeout, o.read_size, o.limits, o.images,
-      /*hub_protocol=*/false});
+      /*hub_protocol=*/false, o.native});
   core->start();
   return core;
 }

@@ -11,6 +11,7 @@
 
 #include "net/connection_impl.hpp"
 #include "wire/legacy_codec.hpp"
+#include "wire/native_codec.hpp"
 
 namespace socketengine::detail {
 
@@ -111,11 +112,9 @@ struct engine_core::dial_op : std::enable_shared_from_this<dial_op> {
     socket.set_option(tcp::no_delay(true), ignored);
     set_cloexec(socket.native_handle());
     auto c = core.make_connection(std::move(socket), connection_kind::local, name, host, port);
-    if (core.config().hub_protocol) {
-      std::string line;
-      append_line(line, channels::name_conn, name);
-      c->impl_->queue_first(line);
-    }
+    std::string line;
+    if (core.config().hub_protocol) append_line(line, channels::name_conn, name);
+    c->impl_->queue_greeting(line);
     core.register_connection(c);
     connection::impl::start(c);
     result.set_value({{}, c});
@@ -274,6 +273,7 @@ void engine_core::do_accept() {
       s.set_option(tcp::no_delay(true), peer_ec);
       auto c = make_connection(std::move(s), connection_kind::remote, {}, peer.address().to_string(),
                                peer.port());
+      c->impl_->queue_greeting({});
       register_connection(c);
       connection::impl::start(c);
     }
@@ -421,13 +421,27 @@ std::vector<value> engine_core::wait_for_any(std::string_view channel,
 
 std::size_t engine_core::write_each(const connection_filter& keep, std::string_view channel,
                                     const value& v) {
-  std::string line;
-  append_line(line, channel, v);
+  // Encoded once per protocol in use, on first need.
+  std::string forms[2];
+  bool made[2] = {false, false};
   std::size_t n = 0;
   for (auto& c : connections()) {
     if (!c->is_open() || !keep(*c)) continue;
+    auto& impl = *c->impl_;
     std::error_code ec;
-    c->impl_->enqueue(c, line, ec);
+    bool native = impl.sends_native();
+    for (;;) {
+      auto& bytes = forms[native];
+      if (!made[native]) {
+        if (native)
+          native::append_value(bytes, channel, v);
+        else
+          append_line(bytes, channel, v);
+        made[native] = true;
+      }
+      if (impl.enqueue(c, bytes, native, ec)) break;
+      native = !native; // it switched meanwhile
+    }
     if (!ec) ++n;
   }
   return n;
@@ -443,18 +457,16 @@ std::size_t engine_core::write_image_each(const connection_filter& keep, const i
   std::erase_if(targets, [&](const auto& c) { return !c->is_open() || !keep(*c); });
   if (targets.empty()) return 0;
   // Connections that would drop the frame anyway do not make it worth
-  // encoding; the others share one encoded line.
+  // encoding; the others share one encoding per protocol in use.
   if (!cfg_.images.latest_frame_wins &&
       std::none_of(targets.begin(), targets.end(),
                    [](const auto& c) { return c->can_write_image(); }))
     return 0;
-  auto line = std::make_shared<std::string>();
-  append_image_line(*line, image_channel(), img, cfg_.images.png_compression);
-  std::shared_ptr<const std::string> shared = std::move(line);
+  image_forms forms(img, image_channel(), cfg_.images, cfg_.images.encoding);
   std::size_t n = 0;
   for (auto& c : targets) {
     std::error_code ec;
-    auto status = c->impl_->send_image(c, shared, ec);
+    auto status = c->impl_->send_image(c, forms, ec);
     if (!ec && status != image_status::dropped) ++n;
   }
   return n;

@@ -40,6 +40,7 @@ struct engine_config {
   limits lim;
   image_options images;
   bool hub_protocol = false; // send __name_conn on dial and __status on close
+  bool native = true;        // offer the native protocol
 };
 
 /// Asio reports OS errors in its own category, which does not compare equal

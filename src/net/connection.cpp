@@ -6,7 +6,9 @@
 #include <socketengine/error.hpp>
 
 #include "engine/engine_core.hpp"
+#include "codec/png.hpp"
 #include "wire/legacy_codec.hpp"
+#include "wire/native_codec.hpp"
 
 namespace socketengine {
 
@@ -17,6 +19,9 @@ constexpr std::size_t keep_write_capacity = 256 * 1024;
 // The engine never reads less than this at a time: the seed's 256-byte reads
 // are one of the reasons it was slow.
 constexpr std::size_t min_read_size = 4096;
+// Bytes of native frames taken per read: a few thousand small messages.
+// Held only while frames are coming in (see read_frames).
+constexpr std::size_t frame_buffer_size = 64 * 1024;
 // How long a closing connection waits, once its queue is written, for the
 // peer to close in turn (see do_write).
 constexpr std::chrono::milliseconds close_linger{250};
@@ -27,10 +32,35 @@ connection::impl::impl(const std::shared_ptr<detail::engine_core>& core, asio::i
                        std::uint16_t port)
     : core_(core), core_raw_(core.get()), kind_(kind), address_(std::move(address)), port_(port),
       limits_(core->config().lim), images_(core->config().images),
-      hub_protocol_(core->config().hub_protocol),
+      hub_protocol_(core->config().hub_protocol), offer_native_(core->config().native),
       socket_(std::move(s)),
       reader_(limits_.max_line_bytes, std::max(min_read_size, core->config().read_size)),
-      name_(std::move(name)) {}
+      frames_(limits_.max_line_bytes, frame_buffer_size), name_(std::move(name)) {}
+
+namespace detail {
+
+const std::shared_ptr<const std::string>& image_forms::get(bool native) {
+  auto& form = forms_[native ? 1 : 0];
+  if (form) return form;
+  bool as_png = !native || encoding_ == image_encoding::png;
+  if (as_png && png_.empty()) png::encode(img_, options_.png_compression, png_);
+  std::span<const std::uint8_t> png_bytes(reinterpret_cast<const std::uint8_t*>(png_.data()),
+                                          png_.size());
+  if (!native) {
+    auto line = std::make_shared<std::string>();
+    append_image_line(*line, channel_, png_bytes);
+    form = std::move(line);
+  } else if (as_png) {
+    auto frame = std::make_shared<std::string>();
+    native::append_png_image(*frame, img_, png_bytes);
+    form = std::move(frame);
+  } else {
+    form = native::encode_image(img_, encoding_, options_.png_compression, options_.jpeg_quality);
+  }
+  return form;
+}
+
+} // namespace detail
 
 // --- I/O thread ------------------------------------------------------------
 
@@ -48,12 +78,16 @@ void connection::impl::release_socket_when_idle() {
   socket_.reset();
   // A closed connection keeps no buffers; but not while the read handler is
   // still walking the buffer (it calls this again when done).
-  if (!in_read_handler_) reader_.release();
+  if (!in_read_handler_) {
+    reader_.release();
+    frames_.release();
+  }
 }
 
 void connection::impl::do_read(const std::shared_ptr<connection>& self) {
   auto& me = *self->impl_;
   if (me.io_closed_) return;
+  if (me.native_in_) return read_frames(self);
   auto space = me.reader_.prepare();
   me.read_in_flight_ = true;
   me.socket_->async_read_some(
@@ -71,10 +105,24 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
         me.reader_.commit(n);
         me.in_read_handler_ = true;
         bool fits = me.reader_.consume([&](std::string_view line) {
-          if (!me.io_closed_) handle_line(self, line);
+          if (me.io_closed_) return me.reader_.stop();
+          handle_line(self, line);
+          if (me.native_in_) me.reader_.stop(); // what follows is frames
         });
         me.in_read_handler_ = false;
         if (me.io_closed_) return me.release_socket_when_idle();
+        if (me.native_in_) {
+          // Frames are read without a pending read (see read_frames), so
+          // the socket's reads must not block.
+          std::error_code nb_ec;
+          me.socket_->non_blocking(true, nb_ec);
+          if (nb_ec) return finish_close(self, detail::portable(nb_ec));
+          // The rest of this read is the first frames.
+          me.frames_.assign(me.reader_.rest());
+          me.reader_.release();
+          if (!me.consume_frames(self)) return;
+          return read_frames(self);
+        }
         if (!fits) {
           me.reject(self, errc::line_too_long,
                     "line longer than " + std::to_string(me.limits_.max_line_bytes) +
@@ -87,16 +135,84 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
       });
 }
 
+void connection::impl::read_frames(const std::shared_ptr<connection>& self) {
+  auto& me = *self->impl_;
+  // Reads as long as the socket has bytes, a few times over before giving
+  // other connections their turn, then waits for readability rather than
+  // with a read pending: a pending read needs its buffer, and the reader
+  // lets go of its buffer whenever it is empty, so an idle connection
+  // holds none.
+  for (int turn = 0; turn < 8; ++turn) {
+    if (me.io_closed_) return;
+    auto space = me.frames_.prepare();
+    std::error_code ec;
+    std::size_t n = me.socket_->read_some(asio::buffer(space.data(), space.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      me.frames_.release_if_empty();
+      me.read_in_flight_ = true;
+      me.socket_->async_wait(asio::socket_base::wait_read, [self](std::error_code wait_ec) {
+        auto& me = *self->impl_;
+        me.read_in_flight_ = false;
+        if (me.io_closed_) return me.release_socket_when_idle();
+        if (wait_ec) return finish_close(self, detail::portable(wait_ec));
+        read_frames(self);
+      });
+      return;
+    }
+    if (ec) {
+      finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof)
+                                                : detail::portable(ec));
+      return;
+    }
+    me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
+    me.frames_.commit(n);
+    if (!me.consume_frames(self)) return;
+  }
+  me.frames_.release_if_empty();
+  me.read_in_flight_ = true;
+  asio::post(me.core_raw_->io(), [self] {
+    auto& me = *self->impl_;
+    me.read_in_flight_ = false;
+    if (me.io_closed_) return me.release_socket_when_idle();
+    read_frames(self);
+  });
+}
+
+bool connection::impl::consume_frames(const std::shared_ptr<connection>& self) {
+  in_read_handler_ = true;
+  bool sound = frames_.consume([&](std::span<const std::uint8_t> body,
+                                   std::shared_ptr<const void> owner) {
+    if (io_closed_) return frames_.stop();
+    handle_frame(self, body, std::move(owner));
+  });
+  in_read_handler_ = false;
+  if (io_closed_) {
+    release_socket_when_idle();
+    return false;
+  }
+  if (!sound) {
+    auto size = frames_.bad_size();
+    reject(self, errc::frame_too_large,
+           size > limits_.max_line_bytes
+               ? "frame of " + std::to_string(size) + " bytes is over the limit of " +
+                     std::to_string(limits_.max_line_bytes) + "; closing the connection"
+               : "frame size " + std::to_string(size) +
+                     " is too short for a frame header; closing the connection");
+    finish_close(self, errc::frame_too_large);
+    return false;
+  }
+  return true;
+}
+
 void connection::impl::handle_line(const std::shared_ptr<connection>& self, std::string_view line) {
   auto& me = *self->impl_;
-  namespace ch = detail::channels;
   const auto image_channel = me.core_raw_->image_channel();
   // An image line as the known peers write it skips the JSON parser.
   if (auto text = detail::match_image_line(line, image_channel)) {
     // Host/client images are also an ordinary value on `image`, as the
     // Node.js host and client keep them.
     if (!me.hub_protocol_)
-      me.deliver(self, std::string(image_channel), value(std::string(*text)), line.size());
+      me.deliver(self, image_channel, value(std::string(*text)), line.size());
     me.receive_image(self, *text);
     return;
   }
@@ -105,30 +221,123 @@ void connection::impl::handle_line(const std::shared_ptr<connection>& self, std:
   if (r.what == detail::decode_result::status::blank) return;
   if (r.what == detail::decode_result::status::error)
     return me.reject(self, r.error, std::move(r.detail));
+  me.handle_message(self, r.message.channel, std::move(r.message.data), line.size());
+}
 
-  auto& channel = r.message.channel;
-  auto& data = r.message.data;
-  if (me.hub_protocol_ && channel == ch::image) {
+void connection::impl::handle_message(const std::shared_ptr<connection>& self,
+                                      std::string& channel, value&& data, std::size_t wire_bytes) {
+  namespace ch = detail::channels;
+  if (channel == ch::native) return handle_native_line(self, data);
+  if (hub_protocol_ && channel == ch::image) {
     if (data.is_string()) {
-      me.receive_image(self, data.get_ref<const std::string&>());
+      receive_image(self, data.get_ref<const std::string&>());
     } else {
-      me.acknowledge_image(self);
-      me.reject(self, errc::invalid_base64, "image data is not a string");
+      acknowledge_image(self);
+      reject(self, errc::invalid_base64, "image data is not a string");
     }
     return;
   }
-  if (me.hub_protocol_ && channel == ch::ack) {
-    me.image_acknowledged(self);
-    return;
-  }
+  if (hub_protocol_ && channel == ch::ack) return image_acknowledged(self, 1);
   bool peer_closing = channel == ch::status && data.is_string() &&
                       data.get_ref<const std::string&>() == ch::closing;
   std::optional<std::string> image_text;
-  if (!me.hub_protocol_ && channel == ch::plain_image && data.is_string())
+  if (!hub_protocol_ && channel == ch::plain_image && data.is_string())
     image_text = data.get_ref<const std::string&>();
-  me.deliver(self, channel, std::move(data), line.size());
-  if (image_text) me.receive_image(self, *image_text);
+  deliver(self, channel, std::move(data), wire_bytes);
+  if (image_text) receive_image(self, *image_text);
   if (peer_closing) finish_close(self, errc::peer_closing);
+}
+
+void connection::impl::handle_native_line(const std::shared_ptr<connection>& self,
+                                          const value& data) {
+  // Never stored: these lines are the protocol's, not the application's.
+  if (!data.is_object()) return;
+  if (auto offer = data.find("offer"); offer != data.end()) {
+    // A peer offering any version speaks version 1 at least.
+    if (offer_native_ && offer->is_number_integer() && offer->get<std::int64_t>() >= 1)
+      switch_output(self);
+    return;
+  }
+  if (auto to = data.find("switch"); to != data.end()) {
+    if (!offer_native_ || native_in_) {
+      // A peer switches only in answer to our offer, once.
+      reject(self, errc::invalid_frame, "the peer switched to the native protocol unasked");
+      return finish_close(self, errc::invalid_frame);
+    }
+    if (!to->is_number_integer() || to->get<std::int64_t>() != detail::native::version) {
+      reject(self, errc::invalid_frame,
+             "the peer switched to native protocol version " + to->dump() + ", not " +
+                 std::to_string(detail::native::version));
+      return finish_close(self, errc::invalid_frame);
+    }
+    native_in_ = true; // do_read hands the rest of the stream to the frame reader
+  }
+}
+
+void connection::impl::switch_output(const std::shared_ptr<connection>& self) {
+  auto core = core_raw_;
+  std::lock_guard lk(write_mu_);
+  if (native_out_.load(std::memory_order_relaxed) || state_ != state::open) return;
+  // A pending frame was encoded for the legacy protocol: it goes ahead of
+  // the switch line. The peer reads frames in a row either way, and the
+  // native limit on frames in flight is at least the legacy one.
+  if (pending_image_) start_image_locked(self, std::move(pending_image_), false, *core);
+  std::string line;
+  detail::append_line(line, detail::channels::native, value{{"switch", detail::native::version}});
+  pending_.append(line);
+  native_out_.store(true, std::memory_order_release);
+  kick_locked(self, *core);
+}
+
+void connection::impl::handle_frame(const std::shared_ptr<connection>& self,
+                                    std::span<const std::uint8_t> body,
+                                    std::shared_ptr<const void> owner) {
+  namespace nt = detail::native;
+  std::string detail;
+  auto f = nt::parse_frame(body, std::move(owner), detail);
+  if (!f) return reject(self, errc::invalid_frame, std::move(detail));
+  std::size_t wire_bytes = body.size() + nt::size_field;
+  if (f->kind == nt::frame_kind::control) {
+    switch (static_cast<nt::control_code>(f->payload[0])) {
+    case nt::control_code::image_ack:
+      if (f->payload.size() != 5)
+        return reject(self, errc::invalid_frame, "image acknowledgement without its count");
+      return image_acknowledged(self, nt::load_u32(f->payload.data() + 1));
+    case nt::control_code::closing:
+      deliver(self, detail::channels::status, value(std::string(detail::channels::closing)),
+              wire_bytes);
+      return finish_close(self, errc::peer_closing);
+    }
+    return reject(self, errc::invalid_frame,
+                  "unknown control code " + std::to_string(f->payload[0]));
+  }
+  if (f->kind == nt::frame_kind::image) {
+    // Acknowledged whether or not it decodes, as legacy images are.
+    acknowledge_image(self);
+    std::error_code ec;
+    std::optional<image> img;
+    try {
+      img = nt::decode_image(*f, images_.max_pixels, ec, detail);
+    } catch (const std::bad_alloc&) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      detail = "out of memory decoding an image frame of " + std::to_string(wire_bytes) + " bytes";
+    }
+    if (!img) return reject(self, ec, std::move(detail));
+    return store_image(self, std::move(*img), /*count=*/true);
+  }
+  if (!detail::is_utf8(f->channel))
+    return reject(self, errc::invalid_utf8, "channel name is not UTF-8");
+  if (f->kind == nt::frame_kind::bytes) {
+    auto p = f->payload;
+    return deliver(self, f->channel, value::binary(value::binary_t::container_type(p.begin(), p.end())),
+                   wire_bytes);
+  }
+  value v;
+  std::string_view text(reinterpret_cast<const char*>(f->payload.data()), f->payload.size());
+  if (auto ec = detail::decode_value(text, limits_.max_depth, v, detail))
+    return reject(self, ec, std::move(detail));
+  std::string channel(f->channel);
+  handle_message(self, channel, std::move(v), wire_bytes);
 }
 
 void connection::impl::reject(const std::shared_ptr<connection>& self, std::error_code ec,
@@ -137,12 +346,12 @@ void connection::impl::reject(const std::shared_ptr<connection>& self, std::erro
   core_raw_->post_error(self, ec, std::move(detail));
 }
 
-void connection::impl::deliver(const std::shared_ptr<connection>& self, const std::string& channel,
-                               value&& v, std::size_t line_bytes) {
+void connection::impl::deliver(const std::shared_ptr<connection>& self, std::string_view channel,
+                               value&& v, std::size_t wire_bytes) {
   std::optional<value> copy;
   if (core_raw_->wants_messages()) copy = v;
   if (store(channel, std::move(v), self)) {
-    if (copy) core_raw_->post_message(self, channel, std::move(*copy), line_bytes);
+    if (copy) core_raw_->post_message(self, std::string(channel), std::move(*copy), wire_bytes);
     core_raw_->notify_channel_waiters(channel);
   }
 }
@@ -164,101 +373,126 @@ void connection::impl::receive_image(const std::shared_ptr<connection>& self,
     detail = "out of memory decoding an image of " + std::to_string(base64.size()) + " characters";
   }
   if (!img) return reject(self, ec, std::move(detail));
+  // Host/client images were counted as the value on `image`.
+  store_image(self, std::move(*img), /*count=*/hub_protocol_);
+}
+
+void connection::impl::store_image(const std::shared_ptr<connection>& self, image&& img,
+                                   bool count) {
   bool wake = false;
   {
     std::lock_guard lk(store_mu_);
-    image_ = *img;
+    image_ = img;
     image_version_ = ++version_;
-    // Host/client images were counted as the value on `image`.
-    if (hub_protocol_) messages_in_.fetch_add(1, std::memory_order_relaxed);
+    if (count) messages_in_.fetch_add(1, std::memory_order_relaxed);
     wake = image_waiters_ > 0;
   }
   if (wake) store_cv_.notify_all();
-  if (core_raw_->wants_images()) core_raw_->post_image(self, std::move(*img));
+  if (core_raw_->wants_images()) core_raw_->post_image(self, std::move(img));
 }
 
 void connection::impl::acknowledge_image(const std::shared_ptr<connection>& self) {
-  // The sender keeps one image in flight and waits for this. One unsent
-  // acknowledgement is as good as many, so a peer that floods images and
+  // Owed acknowledgements go out with the next write, as one line or one
+  // frame with a count (see do_write), so a peer that floods images and
   // never reads cannot grow the queue with them.
-  std::unique_lock lk(write_mu_);
-  if (ack_queued_) return;
-  ack_queued_ = true;
-  lk.unlock();
-  std::string ack;
-  detail::append_line(ack, detail::channels::ack, std::string(detail::channels::ack));
-  std::error_code ignored;
-  enqueue(self, ack, ignored, /*force=*/true);
+  std::lock_guard lk(write_mu_);
+  if (state_ != state::open) return;
+  ++acks_owed_;
+  kick_locked(self, *core_raw_);
 }
 
-void connection::impl::image_acknowledged(const std::shared_ptr<connection>& self) {
+void connection::impl::image_acknowledged(const std::shared_ptr<connection>& self,
+                                          std::uint32_t count) {
   {
     std::lock_guard lk(write_mu_);
-    if (!image_in_flight_) return; // a stray acknowledgement
-    if (written_total_ < image_end_) {
-      // The peer cannot have read an image we have not finished writing:
-      // this acknowledgement is early (a peer that repeats them, or one
-      // that lies to make us queue frame after frame). It counts once the
-      // image is written (see do_write), so the socket, not the peer's
-      // word, paces the frames.
-      early_ack_ = true;
-      return;
+    for (auto& f : images_out_) {
+      if (count == 0) break;
+      if (f.needs_ack && !f.acked) {
+        f.acked = true;
+        --count;
+      }
     }
-    image_done_locked(self);
+    // Any left over are stray acknowledgements, ignored. One that comes
+    // before its image is fully written (a peer that repeats them, or one
+    // that lies to make us queue frame after frame) counts only once the
+    // image is written, so the socket, not the peer's word, paces frames.
+    if (!retire_images_locked(self)) return;
   }
   write_cv_.notify_all(); // wait_for_image_slot
 }
 
-void connection::impl::image_done_locked(const std::shared_ptr<connection>& self) {
-  image_in_flight_ = false;
-  early_ack_ = false;
-  auto next = std::move(pending_image_);
-  if (!next || state_ != state::open) return;
-  // The pending frame takes the place of the one in flight; like it, it
-  // is not held to the queue bound (see connection::write_image).
-  try {
-    start_image_locked(self, *next, *core_raw_);
-  } catch (const std::bad_alloc&) {
-    // The frame is lost; the next write_image sends at once.
+std::size_t connection::impl::image_limit_locked() const noexcept {
+  if (!native_out_.load(std::memory_order_relaxed)) return 1;
+  return static_cast<std::size_t>(std::max(images_.max_frames_in_flight, 1));
+}
+
+bool connection::impl::retire_images_locked(const std::shared_ptr<connection>& self) {
+  bool changed = false;
+  while (!images_out_.empty()) {
+    auto& f = images_out_.front();
+    if (written_total_ < f.end || (f.needs_ack && !f.acked)) break;
+    images_out_.pop_front();
+    changed = true;
   }
+  if (pending_image_ && state_ == state::open && images_out_.size() < image_limit_locked()) {
+    // The pending frame takes its place; like it, it is not held to the
+    // queue bound (see connection::write_image).
+    try {
+      start_image_locked(self, std::move(pending_image_), native_out_.load(), *core_raw_);
+    } catch (const std::bad_alloc&) {
+      // The frame is lost; the next write_image sends at once.
+    }
+    pending_image_.reset();
+    changed = true;
+  }
+  return changed;
 }
 
 void connection::impl::start_image_locked(const std::shared_ptr<connection>& self,
-                                          std::string_view line, detail::engine_core& core) {
-  append_locked(self, line, core);
-  image_in_flight_ = true;
-  image_end_ = written_total_ + inflight_.size() + pending_.size();
+                                          std::shared_ptr<const std::string> bytes, bool native,
+                                          detail::engine_core& core) {
+  pending_.append_shared(std::move(bytes));
+  messages_out_.fetch_add(1, std::memory_order_relaxed);
+  // Native peers acknowledge every image; legacy hubs too, legacy hosts
+  // and clients never.
+  images_out_.push_back({written_total_ + inflight_.size() + pending_.size(),
+                         native || hub_protocol_, false});
+  kick_locked(self, core);
 }
 
 image_status connection::impl::send_image(const std::shared_ptr<connection>& self,
-                                          std::shared_ptr<const std::string> line,
-                                          std::error_code& ec) {
+                                          detail::image_forms& forms, std::error_code& ec) {
   ec.clear();
   auto core = core_.lock();
   if (!core) {
     ec = errc::not_connected;
     return image_status::dropped;
   }
-  std::lock_guard lk(write_mu_);
-  if (state_ != state::open) {
-    ec = errc::not_connected;
-    return image_status::dropped;
+  for (;;) {
+    bool native = sends_native();
+    auto bytes = forms.get(native);
+    std::lock_guard lk(write_mu_);
+    if (state_ != state::open) {
+      ec = errc::not_connected;
+      return image_status::dropped;
+    }
+    if (native_out_.load(std::memory_order_relaxed) != native) continue; // switched: encode again
+    if (images_out_.size() >= image_limit_locked()) {
+      if (!images_.latest_frame_wins) return image_status::dropped;
+      pending_image_ = std::move(bytes);
+      return image_status::pending;
+    }
+    start_image_locked(self, std::move(bytes), native, *core);
+    return image_status::sent;
   }
-  if (image_in_flight_) {
-    if (!images_.latest_frame_wins) return image_status::dropped;
-    pending_image_ = std::move(line);
-    return image_status::pending;
-  }
-  start_image_locked(self, *line, *core);
-  return image_status::sent;
 }
 
-bool connection::impl::store(const std::string& channel, value&& v,
+bool connection::impl::store(std::string_view channel, value&& v,
                              const std::shared_ptr<connection>& self) {
   bool wake = false;
   {
     std::lock_guard lk(store_mu_);
-    auto it = values_.find(std::string_view(channel));
+    auto it = values_.find(channel);
     if (it == values_.end()) {
       // Reserved channels are exempt, so a peer past the limit can still
       // name itself and say it is closing.
@@ -267,7 +501,7 @@ bool connection::impl::store(const std::string& channel, value&& v,
                       channel == ch::ack;
       if (values_.size() >= limits_.max_channels && !reserved) {
         reject(self, errc::too_many_channels,
-               "channel \"" + channel.substr(0, 64) + "\" is past the limit of " +
+               "channel \"" + std::string(channel.substr(0, 64)) + "\" is past the limit of " +
                    std::to_string(limits_.max_channels));
         return false;
       }
@@ -291,6 +525,17 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
   auto& me = *self->impl_;
   if (me.write_in_flight_ || me.io_closed_) return; // a completion handler continues
   std::unique_lock lk(me.write_mu_);
+  if (me.acks_owed_ > 0 && me.state_ != state::closed) {
+    // Written in the protocol this side sends now, at the end of what is
+    // queued: acknowledgements need no particular place in the stream.
+    std::string ack;
+    if (me.native_out_.load(std::memory_order_relaxed))
+      detail::native::append_ack(ack, me.acks_owed_);
+    else
+      detail::append_line(ack, detail::channels::ack, std::string(detail::channels::ack));
+    me.pending_.append(ack);
+    me.acks_owed_ = 0;
+  }
   if (me.pending_.empty()) {
     me.writing_ = false;
     bool closing = me.state_ == state::closing;
@@ -313,39 +558,44 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
   // Everything queued since the last write goes out in one call: small
   // messages coalesce into few syscalls under load.
   me.writing_ = true;
-  me.ack_queued_ = false; // any queued acknowledgement is now on its way
-  std::swap(me.pending_, me.inflight_);
+  me.pending_.swap(me.inflight_);
+  auto buffers = me.inflight_.buffers();
   lk.unlock();
   me.write_in_flight_ = true;
-  asio::async_write(*me.socket_, asio::buffer(me.inflight_),
-                    [self](std::error_code ec, std::size_t n) {
-                      auto& me = *self->impl_;
-                      me.write_in_flight_ = false;
-                      me.bytes_out_.fetch_add(n, std::memory_order_relaxed);
-                      {
-                        std::lock_guard lk(me.write_mu_);
-                        me.written_total_ += n;
-                        me.inflight_.clear();
-                        if (me.inflight_.capacity() > keep_write_capacity) me.inflight_.shrink_to_fit();
-                        // Host and client peers send no acknowledgement: an
-                        // image is done once it is written; so is a hub's
-                        // whose acknowledgement came early. The write
-                        // started below takes the pending frame, if any.
-                        if (me.image_in_flight_ && me.written_total_ >= me.image_end_ &&
-                            (!me.hub_protocol_ || me.early_ack_))
-                          me.image_done_locked(self);
-                      }
-                      me.write_cv_.notify_all();
-                      if (me.io_closed_) return me.release_socket_when_idle();
-                      if (ec) return finish_close(self, detail::portable(ec));
-                      do_write(self);
-                    });
+  asio::async_write(*me.socket_, buffers, [self](std::error_code ec, std::size_t n) {
+    auto& me = *self->impl_;
+    me.write_in_flight_ = false;
+    me.bytes_out_.fetch_add(n, std::memory_order_relaxed);
+    {
+      std::lock_guard lk(me.write_mu_);
+      me.written_total_ += n;
+      me.inflight_.clear(keep_write_capacity);
+      // Images that need no acknowledgement are done once written; so are
+      // those acknowledged early. The write started below takes the
+      // pending frame, if one got room.
+      me.retire_images_locked(self);
+    }
+    me.write_cv_.notify_all();
+    if (me.io_closed_) return me.release_socket_when_idle();
+    if (ec) return finish_close(self, detail::portable(ec));
+    do_write(self);
+  });
 }
 
-void connection::impl::queue_first(std::string_view bytes) {
+void connection::impl::queue_greeting(std::string_view first_line) {
   std::lock_guard lk(write_mu_);
-  pending_.append(bytes);
-  messages_out_.fetch_add(1, std::memory_order_relaxed);
+  if (!first_line.empty()) {
+    pending_.append(first_line);
+    messages_out_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (offer_native_) {
+    // The offer is a legacy line that socket.engine 0.3 peers store as a
+    // value on a channel nobody reads; a socketengine peer answers it by
+    // switching (docs/native-protocol.md).
+    std::string line;
+    detail::append_line(line, detail::channels::native, value{{"offer", detail::native::version}});
+    pending_.append(line);
+  }
 }
 
 void connection::impl::begin_close(const std::shared_ptr<connection>& self, std::error_code reason,
@@ -359,8 +609,12 @@ void connection::impl::begin_close(const std::shared_ptr<connection>& self, std:
     me.reason_ = reason;
     me.open_.store(false);
     if (send_status && me.hub_protocol_) {
-      detail::append_line(me.pending_, detail::channels::status,
-                          std::string(detail::channels::closing));
+      std::string bye;
+      if (me.native_out_.load(std::memory_order_relaxed))
+        detail::native::append_control(bye, detail::native::control_code::closing);
+      else
+        detail::append_line(bye, detail::channels::status, std::string(detail::channels::closing));
+      me.pending_.append(bye);
       me.messages_out_.fetch_add(1, std::memory_order_relaxed);
     }
     if (!me.writing_) {
@@ -396,8 +650,10 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
     std::lock_guard lk(me.write_mu_);
     me.state_ = state::closed;
     if (!me.reason_) me.reason_ = reason;
-    std::string().swap(me.pending_); // give the memory back, not just the bytes
+    me.pending_.release(); // give the memory back, not just the bytes
     me.pending_image_.reset();
+    me.images_out_.clear();
+    me.acks_owed_ = 0;
     me.open_.store(false);
   }
   me.write_cv_.notify_all();
@@ -419,18 +675,18 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
 
 // --- any thread -------------------------------------------------------------
 
-void connection::impl::enqueue(const std::shared_ptr<connection>& self, std::string_view bytes,
-                               std::error_code& ec, bool force) {
+bool connection::impl::enqueue(const std::shared_ptr<connection>& self, std::string_view bytes,
+                               bool native, std::error_code& ec, bool force) {
   ec.clear();
   auto core = core_.lock();
   if (!core) {
     ec = errc::not_connected;
-    return;
+    return true;
   }
   std::unique_lock lk(write_mu_);
   if (state_ != state::open) {
     ec = errc::not_connected;
-    return;
+    return true;
   }
   auto queued = [&] { return pending_.size() + inflight_.size(); };
   auto full = [&] {
@@ -441,31 +697,32 @@ void connection::impl::enqueue(const std::shared_ptr<connection>& self, std::str
     // The I/O thread cannot wait for itself to drain the queue.
     if (limits_.on_full_queue == overflow_policy::fail || core->running_on_io_thread()) {
       ec = errc::queue_full;
-      return;
+      return true;
     }
     auto deadline = detail::deadline_after(core->timeout());
     if (!write_cv_.wait_until(lk, deadline, [&] { return state_ != state::open || !full(); })) {
       ec = errc::queue_full;
-      return;
+      return true;
     }
     if (state_ != state::open) {
       ec = errc::not_connected;
-      return;
+      return true;
     }
   }
-  append_locked(self, bytes, *core);
-}
-
-void connection::impl::append_locked(const std::shared_ptr<connection>& self,
-                                     std::string_view bytes, detail::engine_core& core) {
+  if (native_out_.load(std::memory_order_relaxed) != native) return false;
   pending_.append(bytes);
   messages_out_.fetch_add(1, std::memory_order_relaxed);
-  if (!writing_) {
-    writing_ = true;
-    // Cannot fail to run: state_ is open, so the engine has not closed yet,
-    // and its close() drains the I/O thread before stopping it.
-    asio::post(core.io(), [self] { do_write(self); });
-  }
+  kick_locked(self, *core);
+  return true;
+}
+
+void connection::impl::kick_locked(const std::shared_ptr<connection>& self,
+                                   detail::engine_core& core) {
+  if (writing_) return;
+  writing_ = true;
+  // Cannot fail to run: state_ is open, so the engine has not closed yet,
+  // and its close() drains the I/O thread before stopping it.
+  asio::post(core.io(), [self] { do_write(self); });
 }
 
 // --- public API -------------------------------------------------------------
@@ -528,19 +785,23 @@ void connection::write(std::string_view channel, const value& v) {
 }
 
 void connection::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
-  // One encoding buffer per thread saves an allocation per message; one
-  // that held a large message is given back.
-  thread_local std::string line;
-  line.clear();
   try {
-    detail::append_line(line, channel, v);
-    impl_->enqueue(shared_from_this(), line, ec);
+    impl_->write_encoded(
+        shared_from_this(),
+        [&](std::string& out, bool native) {
+          if (native)
+            detail::native::append_value(out, channel, v);
+          else
+            detail::append_line(out, channel, v);
+        },
+        ec);
   } catch (const std::system_error& e) {
     ec = e.code();
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
+  } catch (const std::exception&) {
+    ec = std::make_error_code(std::errc::invalid_argument); // a channel name too long for a frame
   }
-  if (line.capacity() > keep_write_capacity) std::string().swap(line);
 }
 
 void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes) {
@@ -552,21 +813,44 @@ void connection::write_bytes(std::string_view channel, std::span<const std::uint
 void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes,
                              std::error_code& ec) noexcept {
   try {
-    write(channel, value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())), ec);
+    impl_->write_encoded(
+        shared_from_this(),
+        [&](std::string& out, bool native) {
+          if (native)
+            detail::native::append_bytes(out, channel, bytes);
+          else
+            detail::append_line(
+                out, channel,
+                value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())));
+        },
+        ec);
+  } catch (const std::system_error& e) {
+    ec = e.code();
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
+  } catch (const std::exception&) {
+    ec = std::make_error_code(std::errc::invalid_argument);
   }
 }
 
 image_status connection::write_image(const image& img) {
+  return write_image(img, impl_->images_.encoding);
+}
+
+image_status connection::write_image(const image& img, std::error_code& ec) noexcept {
+  return write_image(img, impl_->images_.encoding, ec);
+}
+
+image_status connection::write_image(const image& img, image_encoding encoding) {
   if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
   std::error_code ec;
-  auto status = write_image(img, ec);
+  auto status = write_image(img, encoding, ec);
   if (ec) throw std::system_error(ec, "socketengine: write_image");
   return status;
 }
 
-image_status connection::write_image(const image& img, std::error_code& ec) noexcept {
+image_status connection::write_image(const image& img, image_encoding encoding,
+                                     std::error_code& ec) noexcept {
   ec.clear();
   if (img.empty()) {
     ec = std::make_error_code(std::errc::invalid_argument);
@@ -585,9 +869,8 @@ image_status connection::write_image(const image& img, std::error_code& ec) noex
       ec = errc::not_connected;
       return image_status::dropped;
     }
-    auto line = std::make_shared<std::string>();
-    detail::append_image_line(*line, core->image_channel(), img, me.images_.png_compression);
-    return me.send_image(shared_from_this(), std::move(line), ec);
+    detail::image_forms forms(img, core->image_channel(), me.images_, encoding);
+    return me.send_image(shared_from_this(), forms, ec);
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   } catch (const std::exception&) {
@@ -598,7 +881,7 @@ image_status connection::write_image(const image& img, std::error_code& ec) noex
 
 bool connection::can_write_image() const noexcept {
   std::lock_guard lk(impl_->write_mu_);
-  return !impl_->image_in_flight_;
+  return impl_->images_out_.size() < impl_->image_limit_locked();
 }
 
 bool connection::wait_for_image_slot(std::chrono::milliseconds timeout) const {

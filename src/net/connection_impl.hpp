@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,8 @@
 #include <socketengine/options.hpp>
 
 #include "net/waiting_channels.hpp"
+#include "net/write_queue.hpp"
+#include "wire/frame_reader.hpp"
 #include "wire/line_reader.hpp"
 
 namespace socketengine {
@@ -36,6 +39,29 @@ struct string_hash {
   std::size_t operator()(std::string_view s) const noexcept {
     return std::hash<std::string_view>{}(s);
   }
+};
+
+/// One image encoded for each protocol it is sent in, each made on first
+/// use and shared by every connection it goes to: a base64 PNG line for
+/// legacy peers, a frame in the chosen encoding for native ones. When both
+/// are PNG, the PNG is encoded once.
+class image_forms {
+public:
+  image_forms(const image& img, std::string_view channel, const image_options& options,
+              image_encoding encoding)
+      : img_(img), channel_(channel), options_(options), encoding_(encoding) {}
+
+  /// The encoded line (native false) or frame (native true).
+  /// \throws as the encoders; std::bad_alloc.
+  const std::shared_ptr<const std::string>& get(bool native);
+
+private:
+  const image& img_;
+  std::string_view channel_;
+  const image_options& options_;
+  image_encoding encoding_;
+  std::string png_;
+  std::shared_ptr<const std::string> forms_[2];
 };
 } // namespace detail
 
@@ -57,45 +83,98 @@ struct connection::impl {
   static void finish_close(const std::shared_ptr<connection>& self, std::error_code reason);
 
   // --- any thread --------------------------------------------------------
-  /// Appends an encoded line to the write queue, applying the overflow
-  /// policy. `force` skips the bound (protocol replies from the I/O thread).
-  void enqueue(const std::shared_ptr<connection>& self, std::string_view bytes,
+  /// Appends encoded bytes to the write queue, applying the overflow
+  /// policy. `native` says which protocol they were encoded in: if the
+  /// connection switched meanwhile nothing is queued and this returns
+  /// false, for the caller to encode again. `force` skips the bound
+  /// (protocol replies from the I/O thread).
+  bool enqueue(const std::shared_ptr<connection>& self, std::string_view bytes, bool native,
                std::error_code& ec, bool force = false);
 
-  /// Queues bytes ahead of start() (the `__name_conn` line of a dial).
-  void queue_first(std::string_view bytes);
+  /// Encodes with `encode(std::string& out, bool native)` in the protocol
+  /// the connection sends, and queues the result (see enqueue).
+  template <class Encode>
+  void write_encoded(const std::shared_ptr<connection>& self, Encode&& encode,
+                     std::error_code& ec) {
+    // One encoding buffer per thread saves an allocation per message.
+    thread_local std::string buffer;
+    bool native = sends_native();
+    do {
+      buffer.clear();
+      encode(buffer, native);
+    } while (!enqueue(self, buffer, native, ec) && !ec && (native = sends_native(), true));
+    trim(buffer);
+  }
 
+  /// True once this side sends native frames (see switch_output).
+  [[nodiscard]] bool sends_native() const noexcept {
+    return native_out_.load(std::memory_order_acquire);
+  }
+
+  /// Queues what a connection sends first, before it is listed where a
+  /// user could write to it: `first_line` (the `__name_conn` line of a
+  /// hub's dial; may be empty), then the native offer if enabled.
+  void queue_greeting(std::string_view first_line);
+
+  /// Sends an encoded image now, keeps it as the pending frame, or drops it
+  /// (see connection::write_image).
+  image_status send_image(const std::shared_ptr<connection>& self, detail::image_forms& forms,
+                          std::error_code& ec);
+
+  /// Gives back a thread's encoding buffer after a large message.
+  static void trim(std::string& buffer) {
+    if (buffer.capacity() > 256 * 1024) std::string().swap(buffer);
+  }
+
+  // --- I/O thread --------------------------------------------------------
   static void do_read(const std::shared_ptr<connection>& self);
+  static void read_frames(const std::shared_ptr<connection>& self);
+  /// Hands what the frame reader holds to handle_frame; false if the
+  /// connection closed (or must close) on the way.
+  bool consume_frames(const std::shared_ptr<connection>& self);
   static void do_write(const std::shared_ptr<connection>& self);
   static void handle_line(const std::shared_ptr<connection>& self, std::string_view line);
+  void handle_frame(const std::shared_ptr<connection>& self, std::span<const std::uint8_t> body,
+                    std::shared_ptr<const void> owner);
+  /// What a legacy line or a native JSON frame carries once decoded: the
+  /// reserved channels act, others are stored.
+  void handle_message(const std::shared_ptr<connection>& self, std::string& channel, value&& data,
+                      std::size_t wire_bytes);
+  /// A `__native` line: the peer's offer or its switch.
+  void handle_native_line(const std::shared_ptr<connection>& self, const value& data);
+  /// The peer offered the native protocol: queue the switch line; all
+  /// that is written after it is in frames.
+  void switch_output(const std::shared_ptr<connection>& self);
   /// Counts a piece of bad input and reports it to the error handler.
   void reject(const std::shared_ptr<connection>& self, std::error_code ec, std::string detail);
   /// Stores a value, hands it to the message handlers and wakes waiters.
-  void deliver(const std::shared_ptr<connection>& self, const std::string& channel, value&& v,
-               std::size_t line_bytes);
+  void deliver(const std::shared_ptr<connection>& self, std::string_view channel, value&& v,
+               std::size_t wire_bytes);
   /// Stores a value; false if it was refused (too many channels).
-  bool store(const std::string& channel, value&& v, const std::shared_ptr<connection>& self);
-  /// Decodes the base64 PNG of an image message and stores the image
+  bool store(std::string_view channel, value&& v, const std::shared_ptr<connection>& self);
+  /// Decodes the base64 PNG of an image line and stores the image
   /// (acknowledging it first on hub connections), or reports why not.
   void receive_image(const std::shared_ptr<connection>& self, std::string_view base64);
+  /// Stores a received image, wakes its readers and hands it to the image
+  /// handlers; `count`: it counts as a message received.
+  void store_image(const std::shared_ptr<connection>& self, image&& img, bool count);
+  /// Queues an acknowledgement of one received image.
   void acknowledge_image(const std::shared_ptr<connection>& self);
-  /// The peer acknowledged the image in flight (hub connections).
-  void image_acknowledged(const std::shared_ptr<connection>& self);
+  /// The peer acknowledged `count` images.
+  void image_acknowledged(const std::shared_ptr<connection>& self, std::uint32_t count);
 
-  /// Sends an encoded image line now, keeps it as the pending frame, or
-  /// drops it (see connection::write_image). Any thread.
-  image_status send_image(const std::shared_ptr<connection>& self,
-                          std::shared_ptr<const std::string> line, std::error_code& ec);
-  /// With write_mu_ held: the image in flight is done; the pending frame,
-  /// if any, is queued in its place.
-  void image_done_locked(const std::shared_ptr<connection>& self);
-  /// With write_mu_ held: queues an image line and marks it in flight.
-  void start_image_locked(const std::shared_ptr<connection>& self, std::string_view line,
+  /// With write_mu_ held: retires the images in flight that are written and
+  /// acknowledged (or need no acknowledgement), and starts the pending frame
+  /// if there is room. Returns whether anything changed.
+  bool retire_images_locked(const std::shared_ptr<connection>& self);
+  /// With write_mu_ held: how many images may be in flight.
+  [[nodiscard]] std::size_t image_limit_locked() const noexcept;
+  /// With write_mu_ held: queues an encoded image and marks it in flight.
+  void start_image_locked(const std::shared_ptr<connection>& self,
+                          std::shared_ptr<const std::string> bytes, bool native,
                           detail::engine_core& core);
-  /// With write_mu_ held: appends to the write queue and makes sure a
-  /// write will pick it up.
-  void append_locked(const std::shared_ptr<connection>& self, std::string_view bytes,
-                     detail::engine_core& core);
+  /// With write_mu_ held: makes sure a write will pick up what is queued.
+  void kick_locked(const std::shared_ptr<connection>& self, detail::engine_core& core);
   void release_socket_when_idle();
   void arm_close_timer(const std::shared_ptr<connection>& self,
                        std::chrono::steady_clock::time_point deadline);
@@ -115,13 +194,16 @@ struct connection::impl {
   const limits limits_;
   const image_options images_;
   const bool hub_protocol_;
+  const bool offer_native_;
 
   // I/O thread only.
   std::optional<asio::ip::tcp::socket> socket_;
   bool io_closed_ = false; // finish_close ran
   bool read_in_flight_ = false;
-  bool in_read_handler_ = false; // lines are being handled from reader_
-  detail::line_reader reader_;
+  bool in_read_handler_ = false; // lines or frames are being handled
+  bool native_in_ = false;       // the peer's switch line has been read
+  detail::line_reader reader_;   // until then
+  detail::frame_reader frames_;  // from then on
   std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
   bool write_in_flight_ = false;
 
@@ -147,19 +229,25 @@ struct connection::impl {
   mutable std::condition_variable write_cv_;
   state state_ = state::open;
   std::error_code reason_;
-  std::string pending_;  // appended by writers
-  std::string inflight_; // being written by the I/O thread
+  detail::write_queue pending_;  // appended by writers
+  detail::write_queue inflight_; // being written by the I/O thread
   bool writing_ = false; // a write (or a post to start one) is under way
-  bool ack_queued_ = false; // an __ack waits in pending_
+  std::uint32_t acks_owed_ = 0; // images received and not yet acknowledged
   std::uint64_t written_total_ = 0; // bytes handed to the operating system
+  // Set (under write_mu_) when the switch line is queued: every later
+  // write is a frame. Read without the lock to choose an encoding, which
+  // enqueue checks again under it.
+  std::atomic<bool> native_out_{false};
 
-  // Images sent: at most one in flight and one pending.
-  bool image_in_flight_ = false;
-  bool early_ack_ = false; // acknowledged before it was fully written
+  // Images sent: up to image_limit_locked() in flight, oldest first, and
+  // one pending.
+  struct image_flight {
+    std::uint64_t end; // written once written_total_ reaches this
+    bool needs_ack;    // host/client legacy peers acknowledge nothing
+    bool acked;        // may come before the image is written: it counts once it is
+  };
+  std::deque<image_flight> images_out_;
   std::shared_ptr<const std::string> pending_image_;
-  // Host/client connections, which get no acknowledgement: the image in
-  // flight is out once written_total_ reaches this.
-  std::uint64_t image_end_ = 0;
   std::atomic<bool> open_{true};
 
   std::atomic<std::uint64_t> messages_in_{0};

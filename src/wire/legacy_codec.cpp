@@ -137,43 +137,40 @@ struct line_cursor {
   }
 };
 
-// Reads the shape nearly every line has, {"type":"<channel>","data":<v>}
-// with <v> an integer, a string without escapes, true, false or null, in
-// any JSON spacing; fills `channel` and `data` as nlohmann's parser would
-// (non-negative integers unsigned). Anything else (floats, escapes, arrays,
-// other key orders, integers past 64 bits) returns false and takes the full
-// parser. The line has passed prescan_line, so its bytes are UTF-8. Parsing
-// a small line with nlohmann builds an object, two strings and a map node
-// to throw away: most of a receiver's cost per message.
-bool match_simple_line(std::string_view line, std::string& channel, value& data) {
-  line_cursor at{line};
+// A string with no escapes and no control characters is its own value:
+// reads one at the cursor into `out`.
+bool plain_string(line_cursor& at, std::string_view& out) {
+  auto& line = at.line;
   auto& i = at.i;
-  // A string with no escapes and no control characters is its own value.
-  auto plain_string = [&](std::string_view& out) {
-    at.skip_space();
-    if (i >= line.size() || line[i] != '"') return false;
-    std::size_t start = ++i;
-    while (i < line.size() && line[i] != '"') {
-      auto c = static_cast<unsigned char>(line[i]);
-      if (c < 0x20 || c == '\\') return false;
-      ++i;
-    }
-    if (i >= line.size()) return false;
-    out = line.substr(start, i - start);
+  at.skip_space();
+  if (i >= line.size() || line[i] != '"') return false;
+  std::size_t start = ++i;
+  while (i < line.size() && line[i] != '"') {
+    auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c == '\\') return false;
     ++i;
-    return true;
-  };
-  std::string_view text;
-  if (!at.token("{") || !at.quoted("type") || !at.token(":") || !plain_string(text) ||
-      !at.token(",") || !at.quoted("data") || !at.token(":"))
-    return false;
+  }
+  if (i >= line.size()) return false;
+  out = line.substr(start, i - start);
+  ++i;
+  return true;
+}
+
+// Reads the values nearly every message carries at the cursor: an integer,
+// a string without escapes, true, false or null, into `v` as nlohmann's
+// parser would (non-negative integers unsigned). Anything else (floats,
+// escapes, arrays, integers past 64 bits) returns false and takes the full
+// parser. Parsing a small value with nlohmann costs a parser object and the
+// C locale lookups: most of a receiver's cost per message.
+bool match_simple_value(line_cursor& at, value& v) {
+  auto& line = at.line;
+  auto& i = at.i;
   at.skip_space();
   if (i >= line.size()) return false;
-  value v;
   char c = line[i];
   if (c == '"') {
     std::string_view s;
-    if (!plain_string(s)) return false;
+    if (!plain_string(at, s)) return false;
     v = std::string(s);
   } else if (c == '-' || (c >= '0' && c <= '9')) {
     std::size_t start = i;
@@ -200,11 +197,26 @@ bool match_simple_line(std::string_view line, std::string& channel, value& data)
     v = false;
     i += 5;
   } else if (line.substr(i, 4) == "null") {
+    v = nullptr;
     i += 4;
   } else {
     return false;
   }
-  if (!at.token("}") || !at.at_end()) return false;
+  return true;
+}
+
+// Reads the shape nearly every line has, {"type":"<channel>","data":<v>}
+// with <v> one of match_simple_value's, in any JSON spacing; other key
+// orders take the full parser. The line has passed prescan_line, so its
+// bytes are UTF-8.
+bool match_simple_line(std::string_view line, std::string& channel, value& data) {
+  line_cursor at{line};
+  std::string_view text;
+  if (!at.token("{") || !at.quoted("type") || !at.token(":") || !plain_string(at, text) ||
+      !at.token(",") || !at.quoted("data") || !at.token(":"))
+    return false;
+  value v;
+  if (!match_simple_value(at, v) || !at.token("}") || !at.at_end()) return false;
   channel.assign(text);
   data = std::move(v);
   return true;
@@ -289,6 +301,56 @@ decode_result decode_line(std::string_view line, std::size_t max_depth) {
   return r;
 }
 
+bool is_utf8(std::string_view text) noexcept {
+  auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  auto* end = p + text.size();
+  while (p < end) {
+    if (*p < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t n = utf8_sequence(p, end);
+    if (n == 0) return false;
+    p += n;
+  }
+  return true;
+}
+
+void append_image_line(std::string& out, std::string_view channel,
+                       std::span<const std::uint8_t> png) {
+  out += R"({"type":)";
+  out += value(channel).dump();
+  out += R"(,"data":")";
+  std::size_t at = out.size();
+  out.resize(at + base64::encoded_size(png.size()));
+  base64::encode(png, out.data() + at);
+  out += "\"}\n";
+}
+
+std::error_code decode_value(std::string_view text, std::size_t max_depth, value& out,
+                             std::string& detail) {
+  if (auto ec = prescan_line(text, max_depth, &detail)) return ec;
+  line_cursor at{text};
+  if (match_simple_value(at, out) && at.at_end()) return {};
+  value doc = value::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    detail = "not valid JSON";
+    return errc::invalid_json;
+  }
+  out = std::move(doc);
+  return {};
+}
+
+void append_value(std::string& out, const value& v) {
+  std::size_t mark = out.size();
+  try {
+    append_json(out, v);
+  } catch (const nlohmann::json::type_error&) {
+    out.resize(mark);
+    throw std::system_error(errc::invalid_utf8, "a string in the value is not valid UTF-8");
+  }
+}
+
 void append_line(std::string& out, std::string_view channel, const value& v) {
   std::size_t mark = out.size();
   try {
@@ -316,13 +378,8 @@ void append_image_line(std::string& out, std::string_view channel, const image& 
   thread_local std::string buffer;
   buffer.clear();
   png::encode(img, png_level, buffer);
-  out += R"({"type":)";
-  out += value(channel).dump();
-  out += R"(,"data":")";
-  std::size_t at = out.size();
-  out.resize(at + base64::encoded_size(buffer.size()));
-  base64::encode({reinterpret_cast<const std::uint8_t*>(buffer.data()), buffer.size()}, out.data() + at);
-  out += "\"}\n";
+  append_image_line(out, channel,
+                    {reinterpret_cast<const std::uint8_t*>(buffer.data()), buffer.size()});
   trim(buffer);
 }
 

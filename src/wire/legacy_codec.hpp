@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -40,6 +41,17 @@ std::error_code prescan_line(std::string_view line, std::size_t max_depth,
 /// any JSON spacing and key order; extra keys are ignored.
 decode_result decode_line(std::string_view line, std::size_t max_depth);
 
+/// Decodes one JSON value (a native frame's payload) with the checks of
+/// decode_line: UTF-8, depth, syntax. Returns errc::invalid_utf8,
+/// errc::too_deep or errc::invalid_json with `detail` set, or no error.
+std::error_code decode_value(std::string_view text, std::size_t max_depth, value& out,
+                             std::string& detail);
+
+/// Appends `v` as JSON text, as it appears in append_line (ASCII only; a
+/// top-level bytes value as a base64 string).
+/// \throws std::system_error errc::invalid_utf8 if a string is not UTF-8.
+void append_value(std::string& out, const value& v);
+
 /// Appends `{"type":<channel>,"data":<v>}\n` to `out`. Non-ASCII text is
 /// written as \u escapes, as Python's json.dumps does: the Python 0.3 reader
 /// decodes each 256-byte read on its own, so a raw multi-byte character split
@@ -52,6 +64,14 @@ void append_line(std::string& out, std::string_view channel, const value& v);
 /// \throws as png::encode.
 void append_image_line(std::string& out, std::string_view channel, const image& img,
                        int png_level);
+
+/// As above, with the PNG already encoded (one encoding serves legacy and
+/// native peers).
+void append_image_line(std::string& out, std::string_view channel,
+                       std::span<const std::uint8_t> png);
+
+/// True if `text` is well-formed UTF-8.
+[[nodiscard]] bool is_utf8(std::string_view text) noexcept;
 
 /// If `line` is `{"type": <channel>, "data": "<text>"}` (any JSON spacing,
 /// "type" first, <text> without a backslash), returns <text> as it sits in
@@ -76,6 +96,8 @@ inline constexpr std::string_view status = "__status";
 inline constexpr std::string_view closing = "__closing";
 /// Images between a host and its clients (no acknowledgements).
 inline constexpr std::string_view plain_image = "image";
+/// The native protocol's offer and switch (docs/native-protocol.md).
+inline constexpr std::string_view native = "__native";
 } // namespace channels
 
 } // namespace socketengine::detail

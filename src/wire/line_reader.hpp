@@ -32,7 +32,8 @@ public:
   /// max_line (the caller should close the connection).
   template <class F>
   bool consume(F&& on_line) {
-    while (scan_ < end_) {
+    stopped_ = false;
+    while (scan_ < end_ && !stopped_) {
       auto* nl = static_cast<char*>(std::memchr(buf_.get() + scan_, '\n', end_ - scan_));
       if (nl == nullptr) {
         scan_ = end_;
@@ -46,6 +47,15 @@ public:
     }
     if (begin_ == end_) begin_ = scan_ = end_ = 0;
     return end_ - begin_ <= max_line_;
+  }
+
+  /// Ends a consume() walk after the current line.
+  void stop() noexcept { stopped_ = true; }
+
+  /// The bytes after the last line consumed (what follows a protocol
+  /// switch), valid until the next call.
+  [[nodiscard]] std::string_view rest() const noexcept {
+    return {buf_.get() + begin_, end_ - begin_};
   }
 
   /// Bytes held for an unfinished line.
@@ -71,6 +81,7 @@ private:
   std::size_t end_ = 0;   // end of data
   std::size_t max_line_;
   std::size_t min_read_;
+  bool stopped_ = false;
 };
 
 } // namespace socketengine::detail

@@ -77,6 +77,7 @@ TEST(host_client, client_waits_for_a_host_that_starts_later) {
   host_side.accept(acceptor);
   t.join();
   c->write("hi", 1);
+  host_side.expect_native_offer();
   EXPECT_EQ(host_side.read_line(), R"({"type":"hi","data":1})");
 }
 

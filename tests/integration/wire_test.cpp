@@ -32,6 +32,8 @@ TEST(wire, hub_dial_sends_name_then_values_then_closing) {
   c->write("connected", true);
   h.close();
   EXPECT_EQ(peer.read_line(), R"({"type":"__name_conn","data":"cam"})");
+  // The native offer, which a legacy peer stores and ignores.
+  EXPECT_EQ(peer.read_line(), R"({"type":"__native","data":{"offer":1}})");
   EXPECT_EQ(peer.read_line(), R"({"type":"speed","data":"3.5"})");
   EXPECT_EQ(peer.read_line(), R"({"type":"caf\u00e9","data":"caf\u00e9"})");
   EXPECT_EQ(peer.read_line(), R"({"type":"connected","data":true})");
@@ -63,6 +65,7 @@ TEST(wire, an_image_line_is_acknowledged) {
   test::raw_peer peer;
   peer.connect(h.port());
   peer.send("{\"type\": \"__image\", \"data\": \"iVBORw0KGgo=\"}\n");
+  peer.expect_native_offer();
   EXPECT_EQ(peer.read_line(), R"({"type":"__ack","data":"__ack"})");
 }
 
@@ -74,6 +77,7 @@ TEST(wire, host_and_client_send_no_name_and_no_closing) {
   t.join();
   c.write("test", "client is connected!");
   c.close();
+  EXPECT_EQ(peer.read_line(), R"({"type":"__native","data":{"offer":1}})");
   EXPECT_EQ(peer.read_line(), R"({"type":"test","data":"client is connected!"})");
   EXPECT_TRUE(peer.wait_closed());
 }

@@ -155,6 +155,14 @@ class Peer:
 
     def read_message(self, what):
         while True:
+            message = self.read_any_message(what)
+            # socketengine's native offer: the original package stores it on
+            # a channel nobody reads, and never answers.
+            if message["type"] != "__native":
+                return message
+
+    def read_any_message(self, what):
+        while True:
             newline = self.buffer.find(b"\n")
             if newline >= 0:
                 line = bytes(self.buffer[:newline])

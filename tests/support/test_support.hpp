@@ -68,6 +68,18 @@ public:
     }
   }
 
+  /// Reads the native protocol's offer, which the engine sends every peer
+  /// (after `__name_conn` when it dials as a hub); a legacy peer, as this
+  /// one plays, stores it and never answers. Throws if the next line is not
+  /// the offer.
+  void expect_native_offer() {
+    auto line = read_line();
+    if (line != native_offer) throw std::runtime_error("expected the native offer, got: " + line);
+  }
+
+  /// The offer line, without its `\n`.
+  static constexpr std::string_view native_offer = R"({"type":"__native","data":{"offer":1}})";
+
   /// True once the engine has closed its side (EOF or reset), waiting up to
   /// `timeout`. Lines still unread are kept. Closes this side in turn, as a
   /// real peer would.

@@ -1,0 +1,85 @@
+#pragma once
+// The bytes a connection has queued for the socket, as a list of segments
+// written with one gathering write.
+//
+// Small messages are copied into the tail segment, so a burst of them
+// leaves as one buffer. An encoded image is queued by reference: one
+// encoding serves every connection it goes to, and a megabyte frame is not
+// copied into the queue.
+
+#include <asio/buffer.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketengine::detail {
+
+class write_queue {
+public:
+  /// Copies `bytes` to the end of the queue.
+  void append(std::string_view bytes) {
+    if (segments_.empty() || segments_.back().shared) segments_.emplace_back();
+    segments_.back().bytes.append(bytes);
+    size_ += bytes.size();
+  }
+
+  /// Queues `block` by reference.
+  void append_shared(std::shared_ptr<const std::string> block) {
+    size_ += block->size();
+    segments_.push_back({{}, std::move(block)});
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+  /// The queued bytes as buffers for a gathering write, valid until the
+  /// queue changes.
+  [[nodiscard]] std::vector<asio::const_buffer> buffers() const {
+    std::vector<asio::const_buffer> out;
+    out.reserve(segments_.size());
+    for (auto& s : segments_) {
+      if (s.shared)
+        out.emplace_back(s.shared->data(), s.shared->size());
+      else if (!s.bytes.empty())
+        out.emplace_back(s.bytes.data(), s.bytes.size());
+    }
+    return out;
+  }
+
+  /// Empties the queue. The first segment's buffer is kept for the next
+  /// messages unless it grew past `keep_capacity` (one large message must
+  /// not stay allocated on an idle connection).
+  void clear(std::size_t keep_capacity) {
+    std::string first;
+    if (!segments_.empty() && !segments_.front().shared) first = std::move(segments_.front().bytes);
+    segments_.clear();
+    size_ = 0;
+    first.clear();
+    if (first.capacity() > keep_capacity) return;
+    if (first.capacity() > 0) segments_.push_back({std::move(first), {}});
+  }
+
+  /// Empties the queue and gives back all of its memory.
+  void release() noexcept {
+    std::vector<segment>().swap(segments_);
+    size_ = 0;
+  }
+
+  void swap(write_queue& other) noexcept {
+    segments_.swap(other.segments_);
+    std::swap(size_, other.size_);
+  }
+
+private:
+  struct segment {
+    std::string bytes;
+    std::shared_ptr<const std::string> shared;
+  };
+  std::vector<segment> segments_;
+  std::size_t size_ = 0;
+};
+
+} // namespace socketengine::detail

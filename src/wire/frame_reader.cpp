@@ -1,0 +1,58 @@
+#include "wire/frame_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace socketengine::detail {
+
+frame_reader::frame_reader(std::size_t max_frame, std::size_t buffer_size)
+    : cap_(std::max(buffer_size, native::header_size)), max_frame_(max_frame) {}
+
+std::span<char> frame_reader::prepare() {
+  if (big_ && big_filled_ < big_size_) return {big_.get() + big_filled_, big_size_ - big_filled_};
+  if (!buf_) {
+    buf_ = std::make_unique_for_overwrite<char[]>(cap_);
+    alloc_ = cap_;
+    begin_ = end_ = 0;
+  }
+  // An unfinished frame at the end of the buffer moves to its start when
+  // little room is left after it; it is smaller than the buffer (larger
+  // ones get their own), so it always fits.
+  if (begin_ > 0 && alloc_ - end_ < alloc_ / 4) {
+    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  return {buf_.get() + end_, alloc_ - end_};
+}
+
+void frame_reader::commit(std::size_t n) noexcept {
+  if (big_ && big_filled_ < big_size_)
+    big_filled_ += n;
+  else
+    end_ += n;
+}
+
+void frame_reader::assign(std::string_view bytes) {
+  release();
+  if (bytes.empty()) return;
+  alloc_ = std::max(cap_, bytes.size());
+  buf_ = std::make_unique_for_overwrite<char[]>(alloc_);
+  std::memcpy(buf_.get(), bytes.data(), bytes.size());
+  end_ = bytes.size();
+}
+
+void frame_reader::start_big(std::size_t total) {
+  // Allocated only now that the size field has passed the limit.
+  big_ = std::shared_ptr<char[]>(new char[total]);
+  big_size_ = frame_size_ = total;
+  big_filled_ = std::min(end_ - begin_, total);
+  std::memcpy(big_.get(), buf_.get() + begin_, big_filled_);
+  begin_ += big_filled_;
+  if (begin_ == end_) {
+    buf_.reset();
+    alloc_ = begin_ = end_ = 0;
+  }
+}
+
+} // namespace socketengine::detail
