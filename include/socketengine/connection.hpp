@@ -192,6 +192,13 @@ public:
   /// True until the connection is closed or starts closing.
   [[nodiscard]] bool is_open() const noexcept;
 
+  /// True once this side writes the native protocol to the peer: the peer is
+  /// a socketengine engine that offered it, as this one did (see
+  /// hub_options::native). It turns true a round trip after connecting, and
+  /// stays false with a socket.engine 0.3 peer. Messages and images written
+  /// before are delivered all the same, in order.
+  [[nodiscard]] bool is_native() const noexcept;
+
   /// Why the connection ended: errc::closed_locally (this connection's or its
   /// engine's close()), errc::peer_closing, errc::peer_eof,
   /// errc::line_too_long or an operating system error such as

@@ -946,6 +946,8 @@ void connection::close() {
 
 bool connection::is_open() const noexcept { return impl_->open_.load(); }
 
+bool connection::is_native() const noexcept { return impl_->sends_native(); }
+
 std::error_code connection::close_reason() const {
   std::lock_guard lk(impl_->write_mu_);
   return impl_->reason_;

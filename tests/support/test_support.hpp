@@ -68,6 +68,21 @@ public:
     }
   }
 
+  /// Reads exactly `n` bytes (a native frame), failing after `timeout`.
+  std::string read_exactly(std::size_t n, std::chrono::milliseconds timeout = patience) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buffer_.size() < n) {
+      switch (fill(deadline)) {
+      case fill_result::data: break;
+      case fill_result::closed: throw std::runtime_error("read_exactly: connection closed");
+      case fill_result::timeout: throw std::runtime_error("read_exactly timed out");
+      }
+    }
+    std::string out = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    return out;
+  }
+
   /// Reads the native protocol's offer, which the engine sends every peer
   /// (after `__name_conn` when it dials as a hub); a legacy peer, as this
   /// one plays, stores it and never answers. Throws if the next line is not
