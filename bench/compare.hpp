@@ -46,6 +46,7 @@ struct settings {
   std::size_t frame_count = 12; // distinct frames the senders cycle through
   std::size_t idle_connections = 1000;
   double idle_settle = 1; // seconds between the last accept and the RSS reading
+  std::string only;       // run only the cases whose title contains this
 };
 
 // Runs `body` on a thread; the exception it throws, if any, is kept and

@@ -220,9 +220,11 @@ std::vector<double> engine_round_trips(const settings& s, bool native) {
   std::atomic<bool> stop{false};
   // Side B: every ping goes back on "pong". `since` is the version of the
   // ping answered last: side A sends the next only after the pong, so the
-  // version read after a wait is the one of the value it returned.
+  // version read after a wait is the one of the value it returned. It
+  // starts at 0, not at version("ping"): the first ping may be in before
+  // this thread runs.
   worker echo([&] {
-    std::uint64_t since = p.in->version("ping");
+    std::uint64_t since = 0;
     auto deadline = clock_type::now() + patience;
     while (!stop.load()) {
       auto ping = p.in->wait_for_next("ping", 100ms, since);

@@ -154,10 +154,11 @@ using socketengine::image_encoding;
 constexpr int jpeg_quality = 90;
 
 void print_usage(std::FILE* to) {
-  std::fprintf(to, "usage: socketengine-bench [--quick]\n"
+  std::fprintf(to, "usage: socketengine-bench [--quick] [--only TEXT]\n"
                    "  socketengine next to ZeroMQ and raw TCP over loopback: small messages,\n"
                    "  round trips, 640x480 frames and the memory of idle connections.\n"
                    "  --quick  a short run (under a minute); the default takes 2 to 3 minutes\n"
+                   "  --only TEXT  run only the cases whose title contains TEXT\n"
                    "  --help   this text\n"
                    "The last line printed is a JSON object with every figure.\n");
 }
@@ -529,6 +530,7 @@ int run(const settings& s) {
   // Runs one case; a failure is recorded (its figures stay missing) and the
   // run goes on.
   auto attempt = [&](const std::string& title, const auto& body) {
+    if (title.find(s.only) == std::string::npos) return;
     std::fprintf(stderr, "socketengine-bench: %s\n", title.c_str());
     dog.begin(title);
     try {
@@ -604,7 +606,11 @@ int main(int argc, char** argv) try {
       return 0;
     }
     if (arg == "--quick") {
+      auto only = std::move(s.only);
       s = quick_settings();
+      s.only = std::move(only);
+    } else if (arg == "--only" && i + 1 < argc) {
+      s.only = argv[++i];
     } else if (arg == "--idle-dialer" && i + 2 < argc) {
       // The child of the idle-connection case (see idle_connection_bytes).
       std::uint16_t port = 0;

@@ -174,6 +174,19 @@ void engine_core::start() {
     }
   });
   io_thread_id_ = io_thread_.get_id();
+  asio::post(io_, [this] {
+    sweep_.emplace(io_);
+    arm_sweep();
+  });
+}
+
+void engine_core::arm_sweep() {
+  sweep_->expires_after(std::chrono::seconds(1));
+  sweep_->async_wait([this](std::error_code ec) {
+    if (ec || closing_) return;
+    for (auto& c : connections()) c->impl_->release_idle_buffer();
+    arm_sweep();
+  });
 }
 
 bool engine_core::post_unless_closing(std::function<void()> fn) {
@@ -624,6 +637,7 @@ void engine_core::close() {
         std::error_code ignored;
         acceptor_.close(ignored);
         if (accept_retry_) accept_retry_->cancel();
+        if (sweep_) sweep_->cancel();
         for (auto& w : dials_)
           if (auto d = w.lock()) d->fail(errc::engine_closed);
         dials_.clear();

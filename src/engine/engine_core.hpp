@@ -194,6 +194,9 @@ private:
   // I/O thread only.
   asio::ip::tcp::acceptor acceptor_{io_};
   std::optional<asio::steady_timer> accept_retry_;
+  // Every second, idle connections let go of their read buffers.
+  std::optional<asio::steady_timer> sweep_;
+  void arm_sweep();
   bool accepting_ = false;
   std::vector<std::weak_ptr<dial_op>> dials_;
   std::atomic<std::uint16_t> listen_port_{0};

@@ -129,6 +129,8 @@ struct connection::impl {
   // --- I/O thread --------------------------------------------------------
   static void do_read(const std::shared_ptr<connection>& self);
   static void read_frames(const std::shared_ptr<connection>& self);
+  /// Lets go of the frame buffer if it holds nothing (an idle connection).
+  void release_idle_buffer();
   /// Hands what the frame reader holds to handle_frame; false if the
   /// connection closed (or must close) on the way.
   bool consume_frames(const std::shared_ptr<connection>& self);
@@ -179,6 +181,24 @@ struct connection::impl {
   void arm_close_timer(const std::shared_ptr<connection>& self,
                        std::chrono::steady_clock::time_point deadline);
 
+  /// Waits on store_cv_, with store_mu_ held by `lk`, until `ready()` or
+  /// the deadline; returns ready(). Before sleeping it watches for a store
+  /// for a few tens of microseconds: a reply that comes that soon (a
+  /// request/response over a fast link) is then picked up without the
+  /// I/O thread waking this one, which costs as much again as the reply's
+  /// trip over loopback.
+  template <class Pred>
+  bool wait_store(std::unique_lock<std::mutex>& lk, std::chrono::steady_clock::time_point deadline,
+                  Pred&& ready) const {
+    if (ready()) return true;
+    auto seen = stores_.load(std::memory_order_relaxed);
+    lk.unlock();
+    spin_for_store(seen, deadline);
+    lk.lock();
+    return store_cv_.wait_until(lk, deadline, ready);
+  }
+  void spin_for_store(std::uint64_t seen, std::chrono::steady_clock::time_point deadline) const;
+
   /// True once the connection has fully closed (not merely closing).
   [[nodiscard]] bool closed() const {
     std::lock_guard lk(write_mu_);
@@ -195,6 +215,7 @@ struct connection::impl {
   const image_options images_;
   const bool hub_protocol_;
   const bool offer_native_;
+  const int fd_; // the socket's descriptor, for writes from the writer's thread
 
   // I/O thread only.
   std::optional<asio::ip::tcp::socket> socket_;
@@ -217,6 +238,8 @@ struct connection::impl {
   std::string name_;
   std::unordered_map<std::string, entry, detail::string_hash, std::equal_to<>> values_;
   std::uint64_t version_ = 0;
+  // Counts stores (and the close), for waits that spin (see wait_store).
+  std::atomic<std::uint64_t> stores_{0};
   image image_;                    // the last image received; empty if none
   std::uint64_t image_version_ = 0;
   bool store_closed_ = false; // wakes waiters when the connection ends
@@ -238,6 +261,9 @@ struct connection::impl {
   // write is a frame. Read without the lock to choose an encoding, which
   // enqueue checks again under it.
   std::atomic<bool> native_out_{false};
+  // When a message last went straight from a writer's thread to the socket
+  // (see enqueue).
+  std::chrono::steady_clock::time_point last_direct_send_{};
 
   // Images sent: up to image_limit_locked() in flight, oldest first, and
   // one pending.
