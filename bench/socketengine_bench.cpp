@@ -438,7 +438,8 @@ void print_table(const results& r, const settings& s) {
         return text;
       };
       std::printf("  %-40s %14s %-9s %8s %8s  %s\n", rw.label.c_str(),
-                  v ? format_value(*v, sec.decimals).c_str() : "FAILED", sec.unit.c_str(),
+                  v ? format_value(*v, sec.decimals).c_str() : s.only.empty() ? "FAILED" : "-",
+                  sec.unit.c_str(),
                   ratio(rw.zmq_key).c_str(), ratio(rw.tcp_key).c_str(), r.note_for(rw.key).c_str());
     }
   }

@@ -612,6 +612,7 @@ void engine_core::notify_waiters() {
 }
 
 void engine_core::notify_channel_waiters(std::string_view channel) {
+  if (!waited_channels_.maybe_any()) return;
   {
     std::lock_guard lk(wait_mu_);
     if (!waited_channels_.contains(channel)) return;

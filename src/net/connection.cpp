@@ -35,6 +35,14 @@ constexpr std::size_t direct_send_max = 16 * 1024;
 constexpr std::chrono::microseconds direct_send_interval{20};
 // How long a wait watches for a store before it sleeps (see wait_store).
 constexpr std::chrono::microseconds wait_spin{50};
+
+// Adds to a counter that one thread at a time writes (the I/O thread, or
+// whoever holds the lock guarding it): a plain load and store, where a
+// locked read-modify-write would cost as much as the rest of the handling
+// of a small message. Readers (stats()) see a recent count.
+void add_exclusive(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 // How long a closing connection waits, once its queue is written, for the
 // peer to close in turn (see do_write).
 constexpr std::chrono::milliseconds close_linger{250};
@@ -114,7 +122,7 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
                                                     : detail::portable(ec));
           return;
         }
-        me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
+        add_exclusive(me.bytes_in_, n);
         me.reader_.commit(n);
         me.in_read_handler_ = true;
         bool fits = me.reader_.consume([&](std::string_view line) {
@@ -180,7 +188,7 @@ void connection::impl::read_frames(const std::shared_ptr<connection>& self) {
                                                 : detail::portable(ec));
       return;
     }
-    me.bytes_in_.fetch_add(n, std::memory_order_relaxed);
+    add_exclusive(me.bytes_in_, n);
     me.frames_.commit(n);
     if (!me.consume_frames(self)) return;
   }
@@ -346,13 +354,8 @@ void connection::impl::handle_frame(const std::shared_ptr<connection>& self,
     if (!img) return reject(self, ec, std::move(detail));
     return store_image(self, std::move(*img), /*count=*/true);
   }
-  if (!detail::is_utf8(f->channel))
-    return reject(self, errc::invalid_utf8, "channel name is not UTF-8");
-  if (f->kind == nt::frame_kind::bytes) {
-    auto p = f->payload;
-    return deliver(self, f->channel, value::binary(value::binary_t::container_type(p.begin(), p.end())),
-                   wire_bytes);
-  }
+  // Channel names are checked as UTF-8 when first stored (store_with).
+  if (f->kind == nt::frame_kind::bytes) return deliver_bytes(self, f->channel, f->payload, wire_bytes);
   value v;
   std::string_view text(reinterpret_cast<const char*>(f->payload.data()), f->payload.size());
   if (auto ec = detail::decode_value(text, limits_.max_depth, v, detail))
@@ -416,8 +419,8 @@ void connection::impl::store_image(const std::shared_ptr<connection>& self, imag
     std::lock_guard lk(store_mu_);
     image_ = img;
     image_version_ = ++version_;
-    stores_.fetch_add(1, std::memory_order_release);
-    if (count) messages_in_.fetch_add(1, std::memory_order_relaxed);
+    stores_.store(stores_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    if (count) add_exclusive(messages_in_, 1);
     wake = image_waiters_ > 0;
   }
   if (wake) store_cv_.notify_all();
@@ -485,7 +488,7 @@ void connection::impl::start_image_locked(const std::shared_ptr<connection>& sel
                                           std::shared_ptr<const std::string> bytes, bool native,
                                           detail::engine_core& core) {
   pending_.append_shared(std::move(bytes));
-  messages_out_.fetch_add(1, std::memory_order_relaxed);
+  add_exclusive(messages_out_, 1);
   // Native peers acknowledge every image; legacy hubs too, legacy hosts
   // and clients never.
   images_out_.push_back({written_total_ + inflight_.size() + pending_.size(),
@@ -522,11 +525,27 @@ image_status connection::impl::send_image(const std::shared_ptr<connection>& sel
 
 bool connection::impl::store(std::string_view channel, value&& v,
                              const std::shared_ptr<connection>& self) {
+  if (channel == detail::channels::name_conn && v.is_string()) {
+    std::lock_guard lk(store_mu_);
+    name_ = v.get_ref<const std::string&>();
+  }
+  return store_with(channel, self, [&](value& slot) { slot = std::move(v); });
+}
+
+template <class Assign>
+bool connection::impl::store_with(std::string_view channel, const std::shared_ptr<connection>& self,
+                                  Assign&& assign) {
   bool wake = false;
   {
     std::lock_guard lk(store_mu_);
     auto it = values_.find(channel);
     if (it == values_.end()) {
+      // A name already stored was checked then; a line's was checked with
+      // the line, but a frame's channel is checked only here, once.
+      if (!detail::is_utf8(channel)) {
+        reject(self, errc::invalid_utf8, "channel name is not UTF-8");
+        return false;
+      }
       // Reserved channels are exempt, so a peer past the limit can still
       // name itself and say it is closing.
       namespace ch = detail::channels;
@@ -540,19 +559,34 @@ bool connection::impl::store(std::string_view channel, value&& v,
       }
       it = values_.emplace(channel, entry{value(), 0}).first;
     }
-    if (channel == detail::channels::name_conn && v.is_string())
-      name_ = v.get_ref<const std::string&>();
-    it->second.data = std::move(v);
+    assign(it->second.data);
     it->second.version = ++version_;
-    stores_.fetch_add(1, std::memory_order_release);
+    stores_.store(stores_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     // Counted before waiters wake, so a reader that saw the value sees the count.
-    messages_in_.fetch_add(1, std::memory_order_relaxed);
+    add_exclusive(messages_in_, 1);
     // Only a reader of this channel is woken: one waiting for "done" while
     // thousands of values flow on "x" would otherwise wake for each.
     wake = waited_channels_.contains(channel);
   }
   if (wake) store_cv_.notify_all();
   return true;
+}
+
+void connection::impl::deliver_bytes(const std::shared_ptr<connection>& self,
+                                     std::string_view channel, std::span<const std::uint8_t> bytes,
+                                     std::size_t wire_bytes) {
+  auto make = [&] { return value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())); };
+  bool stored = store_with(channel, self, [&](value& slot) {
+    // The last value's buffer is reused when it held bytes too: a stream
+    // of bytes on one channel then allocates nothing per message.
+    if (slot.is_binary())
+      slot.get_binary().assign(bytes.begin(), bytes.end());
+    else
+      slot = make();
+  });
+  if (!stored) return;
+  if (core_raw_->wants_messages()) core_raw_->post_message(self, std::string(channel), make(), wire_bytes);
+  core_raw_->notify_channel_waiters(channel);
 }
 
 void connection::impl::do_write(const std::shared_ptr<connection>& self) {
@@ -599,9 +633,9 @@ void connection::impl::do_write(const std::shared_ptr<connection>& self) {
   asio::async_write(*me.socket_, buffers, [self](std::error_code ec, std::size_t n) {
     auto& me = *self->impl_;
     me.write_in_flight_ = false;
-    me.bytes_out_.fetch_add(n, std::memory_order_relaxed);
     {
       std::lock_guard lk(me.write_mu_);
+      add_exclusive(me.bytes_out_, n);
       me.written_total_ += n;
       me.inflight_.clear(keep_write_capacity);
       // Images that need no acknowledgement are done once written; so are
@@ -620,7 +654,7 @@ void connection::impl::queue_greeting(std::string_view first_line) {
   std::lock_guard lk(write_mu_);
   if (!first_line.empty()) {
     pending_.append(first_line);
-    messages_out_.fetch_add(1, std::memory_order_relaxed);
+    add_exclusive(messages_out_, 1);
   }
   if (offer_native_) {
     // The offer is a legacy line that socket.engine 0.3 peers store as a
@@ -649,7 +683,7 @@ void connection::impl::begin_close(const std::shared_ptr<connection>& self, std:
       else
         detail::append_line(bye, detail::channels::status, std::string(detail::channels::closing));
       me.pending_.append(bye);
-      me.messages_out_.fetch_add(1, std::memory_order_relaxed);
+      add_exclusive(me.messages_out_, 1);
     }
     if (!me.writing_) {
       me.writing_ = true;
@@ -698,7 +732,7 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
   {
     std::lock_guard lk(me.store_mu_);
     me.store_closed_ = true;
-    me.stores_.fetch_add(1, std::memory_order_release);
+    me.stores_.store(me.stores_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     // A closed connection keeps its last values, small as lines are, but
     // not its last image: one may take max_pixels x 4 bytes, and up to
     // max_closed_connections closed connections stay listed.
@@ -713,16 +747,14 @@ void connection::impl::finish_close(const std::shared_ptr<connection>& self, std
 bool connection::impl::enqueue(const std::shared_ptr<connection>& self, std::string_view bytes,
                                bool native, std::error_code& ec, bool force) {
   ec.clear();
-  auto core = core_.lock();
-  if (!core) {
-    ec = errc::not_connected;
-    return true;
-  }
   std::unique_lock lk(write_mu_);
   if (state_ != state::open) {
     ec = errc::not_connected;
     return true;
   }
+  // The engine lives while the connection is open: its close() closes
+  // every connection (under write_mu_) before it goes.
+  auto* core = core_raw_;
   auto queued = [&] { return pending_.size() + inflight_.size(); };
   auto full = [&] {
     // An oversized message still goes out alone, or it never could.
@@ -745,7 +777,7 @@ bool connection::impl::enqueue(const std::shared_ptr<connection>& self, std::str
     }
   }
   if (native_out_.load(std::memory_order_relaxed) != native) return false;
-  messages_out_.fetch_add(1, std::memory_order_relaxed);
+  add_exclusive(messages_out_, 1);
   if (!writing_ && pending_.empty() && bytes.size() <= direct_send_max) {
     // Nothing is being written (writing_ is false under write_mu_, so no
     // write is under way or posted) and the socket is open (state_ is, and
@@ -758,7 +790,7 @@ bool connection::impl::enqueue(const std::shared_ptr<connection>& self, std::str
       if (n > 0) {
         auto sent = static_cast<std::size_t>(n);
         written_total_ += sent;
-        bytes_out_.fetch_add(sent, std::memory_order_relaxed);
+        add_exclusive(bytes_out_, sent);
         bytes.remove_prefix(sent);
         if (bytes.empty()) return true;
       }

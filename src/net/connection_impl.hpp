@@ -154,6 +154,13 @@ struct connection::impl {
                std::size_t wire_bytes);
   /// Stores a value; false if it was refused (too many channels).
   bool store(std::string_view channel, value&& v, const std::shared_ptr<connection>& self);
+  /// Stores what `assign(value& slot)` puts in the channel's slot, as store.
+  template <class Assign>
+  bool store_with(std::string_view channel, const std::shared_ptr<connection>& self,
+                  Assign&& assign);
+  /// deliver() for a bytes frame, reusing the last value's buffer.
+  void deliver_bytes(const std::shared_ptr<connection>& self, std::string_view channel,
+                     std::span<const std::uint8_t> bytes, std::size_t wire_bytes);
   /// Decodes the base64 PNG of an image line and stores the image
   /// (acknowledging it first on hub connections), or reports why not.
   void receive_image(const std::shared_ptr<connection>& self, std::string_view base64);
@@ -207,7 +214,9 @@ struct connection::impl {
 
   // Immutable after construction.
   std::weak_ptr<detail::engine_core> core_;
-  detail::engine_core* core_raw_; // valid on the I/O thread
+  // Valid on the I/O thread, and on any thread that holds write_mu_ and
+  // sees state_ open: the engine closes every connection before it goes.
+  detail::engine_core* core_raw_;
   const connection_kind kind_;
   const std::string address_;
   const std::uint16_t port_;
