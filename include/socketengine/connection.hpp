@@ -30,11 +30,11 @@ enum class connection_kind : int {
 
 /// Counters of one connection, as a snapshot.
 struct connection_stats {
-  std::uint64_t messages_in = 0;  ///< lines received and stored, images included
-  std::uint64_t messages_out = 0; ///< lines queued for sending
+  std::uint64_t messages_in = 0;  ///< messages (lines or frames) stored, images included
+  std::uint64_t messages_out = 0; ///< messages queued for sending
   std::uint64_t bytes_in = 0;     ///< bytes read from the socket
   std::uint64_t bytes_out = 0;    ///< bytes written to the socket
-  std::uint64_t errors = 0;       ///< lines and images dropped as bad input
+  std::uint64_t errors = 0;       ///< lines, frames and images dropped as bad input
 };
 
 /// A connection between this engine and one peer.
@@ -117,13 +117,16 @@ public:
   void write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes,
                    std::error_code& ec) noexcept;
 
-  /// Seed `writeImg`: encodes `img` as a PNG (on the calling thread, at the
-  /// engine's image_options::png_compression) and sends it as one base64
-  /// line: on `__image` to a hub peer, on `image` to a host or client.
+  /// Seed `writeImg`: encodes `img` on the calling thread and sends it. To a
+  /// legacy peer as a PNG (image_options::png_compression) in one base64
+  /// line, on `__image` to a hub peer and on `image` to a host or client; to
+  /// a native peer as an image frame in image_options::encoding.
   ///
-  /// At most one image is in flight per connection: to a hub peer, from
+  /// To a legacy peer at most one image is in flight: to a hub peer, from
   /// sending until the peer's `__ack`; to a host or client, which do not
   /// acknowledge, until the line has been handed to the operating system.
+  /// To a native peer up to image_options::max_frames_in_flight, each until
+  /// the peer acknowledges it.
   /// A frame written meanwhile is kept as the one pending frame
   /// (image_options::latest_frame_wins, the default) and sent when the
   /// image in flight completes, or dropped. The result says which. Images
@@ -145,8 +148,9 @@ public:
   image_status write_image(const image& img, image_encoding encoding,
                            std::error_code& ec) noexcept;
 
-  /// Seed `canWrite`: true when no image is in flight, so that write_image
-  /// would send at once.
+  /// Seed `canWrite`: true when another image may be in flight (none to a
+  /// legacy peer; fewer than max_frames_in_flight to a native one), so that
+  /// write_image would send at once.
   [[nodiscard]] bool can_write_image() const noexcept;
 
   /// Waits until write_image would not replace a pending frame: none is
@@ -201,7 +205,8 @@ public:
 
   /// Why the connection ended: errc::closed_locally (this connection's or its
   /// engine's close()), errc::peer_closing, errc::peer_eof,
-  /// errc::line_too_long or an operating system error such as
+  /// errc::line_too_long, errc::frame_too_large, errc::invalid_frame (a
+  /// native switch nobody offered) or an operating system error such as
   /// connection_reset. Empty while open.
   [[nodiscard]] std::error_code close_reason() const;
 

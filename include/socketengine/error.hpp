@@ -43,7 +43,9 @@ enum class errc {
   // Bad input in the native protocol (docs/native-protocol.md).
   frame_too_large, ///< a frame longer than `limits::max_line_bytes`, or one too short to
                    ///< be a frame: the stream cannot be trusted, the connection closes
-  invalid_frame    ///< a frame of an unknown kind or with a malformed header: dropped
+  invalid_frame    ///< a frame of an unknown kind or with a malformed header: dropped;
+                   ///< and a switch to the native protocol that was not offered, or to
+                   ///< an unknown version, which closes the connection
 };
 
 /// The category of `errc` values; its name is "socketengine".

@@ -21,7 +21,9 @@ enum class overflow_policy {
 /// without limit. The same for hubs, hosts and clients.
 struct limits {
   /// Longest line accepted from a peer, in bytes (without the `\n`). A longer
-  /// line closes that connection with errc::line_too_long. Default 64 MiB.
+  /// line closes that connection with errc::line_too_long. Native frames are
+  /// held to this too (errc::frame_too_large), but may always carry the
+  /// largest raw image image_options::max_pixels allows. Default 64 MiB.
   std::size_t max_line_bytes = std::size_t{64} << 20;
   /// Deepest JSON nesting accepted in a line; deeper lines are dropped with
   /// errc::too_deep. Default 64.
@@ -31,8 +33,9 @@ struct limits {
   std::size_t max_channels = 4096;
   /// Bytes a connection may have queued for sending. Default 16 MiB. A single
   /// message larger than this is still accepted when the queue is empty, and
-  /// protocol replies (`__ack`, at most one unsent) and `__closing` may pass
-  /// the bound by a line.
+  /// protocol replies (image acknowledgements, written as one line or frame
+  /// however many are owed) and `__closing` may pass the bound by a line.
+  /// Images are not held to it (see connection::write_image).
   std::size_t max_write_queue_bytes = std::size_t{16} << 20;
   /// What a write does when the queue is full. Default: block.
   overflow_policy on_full_queue = overflow_policy::block;

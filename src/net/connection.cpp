@@ -22,6 +22,9 @@ constexpr std::size_t keep_write_capacity = 256 * 1024;
 // The engine never reads less than this at a time: the seed's 256-byte reads
 // are one of the reasons it was slow.
 constexpr std::size_t min_read_size = 4096;
+// A native frame may always hold the largest raw image accepted (max_pixels
+// of 4 samples) with its headers, whatever max_line_bytes says.
+constexpr std::uint64_t max_image_frame_overhead = 64 * 1024;
 // Bytes of native frames taken per read: a few thousand small messages.
 // Held only while frames are coming in (see read_frames).
 constexpr std::size_t frame_buffer_size = 64 * 1024;
@@ -56,7 +59,10 @@ connection::impl::impl(const std::shared_ptr<detail::engine_core>& core, asio::i
       hub_protocol_(core->config().hub_protocol), offer_native_(core->config().native),
       fd_(s.native_handle()), socket_(std::move(s)),
       reader_(limits_.max_line_bytes, std::max(min_read_size, core->config().read_size)),
-      frames_(limits_.max_line_bytes, frame_buffer_size), name_(std::move(name)) {}
+      frames_(std::max<std::uint64_t>(limits_.max_line_bytes,
+                                      images_.max_pixels * 4 + max_image_frame_overhead),
+              frame_buffer_size),
+      name_(std::move(name)) {}
 
 namespace detail {
 
@@ -209,11 +215,23 @@ void connection::impl::release_idle_buffer() {
 
 bool connection::impl::consume_frames(const std::shared_ptr<connection>& self) {
   in_read_handler_ = true;
-  bool sound = frames_.consume([&](std::span<const std::uint8_t> body,
-                                   std::shared_ptr<const void> owner) {
-    if (io_closed_) return frames_.stop();
-    handle_frame(self, body, std::move(owner));
-  });
+  bool sound = true;
+  try {
+    sound = frames_.consume([&](std::span<const std::uint8_t> body,
+                                std::shared_ptr<const void> owner) {
+      if (io_closed_) return frames_.stop();
+      handle_frame(self, body, std::move(owner));
+    });
+  } catch (const std::bad_alloc&) {
+    // A frame within the limit that the system will not hold: the stream
+    // cannot go on without it.
+    in_read_handler_ = false;
+    reject(self, std::make_error_code(std::errc::not_enough_memory),
+           "out of memory for a frame of " + std::to_string(frames_.wanted()) +
+               " bytes; closing the connection");
+    finish_close(self, std::make_error_code(std::errc::not_enough_memory));
+    return false;
+  }
   in_read_handler_ = false;
   if (io_closed_) {
     release_socket_when_idle();
@@ -341,8 +359,10 @@ void connection::impl::handle_frame(const std::shared_ptr<connection>& self,
                   "unknown control code " + std::to_string(f->payload[0]));
   }
   if (f->kind == nt::frame_kind::image) {
-    // Acknowledged whether or not it decodes, as legacy images are.
+    // Acknowledged whether or not it decodes, as legacy images are, and
+    // written before decoding: the sender encodes its next frame meanwhile.
     acknowledge_image(self);
+    do_write(self);
     std::error_code ec;
     std::optional<image> img;
     try {

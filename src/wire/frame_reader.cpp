@@ -44,8 +44,9 @@ void frame_reader::assign(std::string_view bytes) {
 
 void frame_reader::start_big(std::size_t total) {
   // Allocated only now that the size field has passed the limit.
+  frame_size_ = total;
   big_ = std::shared_ptr<char[]>(new char[total]);
-  big_size_ = frame_size_ = total;
+  big_size_ = total;
   big_filled_ = std::min(end_ - begin_, total);
   std::memcpy(big_.get(), buf_.get() + begin_, big_filled_);
   begin_ += big_filled_;

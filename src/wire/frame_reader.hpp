@@ -7,8 +7,9 @@
 // sized from its header once the header has passed the limit, and the
 // socket reads the rest of it straight into that buffer: a raw camera frame
 // is never copied on the way in, and the buffer becomes the image's pixels.
-// The reader lets go of its buffer whenever it is empty, so an idle
-// connection holds none.
+// The reader can let go of its buffer whenever it is empty
+// (release_if_empty): the engine does so for idle connections, which then
+// hold none.
 
 #include <cstddef>
 #include <cstdint>
@@ -84,6 +85,9 @@ public:
 
   /// The size field that made consume() fail.
   [[nodiscard]] std::uint64_t bad_size() const noexcept { return bad_size_; }
+
+  /// Size of the frame being read into a buffer of its own (for reports).
+  [[nodiscard]] std::size_t wanted() const noexcept { return frame_size_; }
 
   /// Bytes held for an unfinished frame.
   [[nodiscard]] std::size_t pending() const noexcept {
