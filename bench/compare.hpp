@@ -116,6 +116,9 @@ frame_rate time_frames(const settings& s, const std::function<frame_tally()>& ta
 double tcp_stream(std::size_t payload, std::uint64_t count);
 // Round-trip times in microseconds of 16-byte messages echoed back.
 std::vector<double> tcp_round_trips(const settings& s);
+// The frames' raw pixels streamed one way, each as a 4-byte length and the
+// pixels, and read into one reused buffer: the reference of native raw.
+frame_rate tcp_frames(const settings& s, const std::vector<socketengine::image>& frames);
 
 // --- ZeroMQ (compare_zmq.cpp) ----------------------------------------------
 

@@ -5,9 +5,11 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -102,6 +104,38 @@ void send_all(const socket_fd& s, const std::uint8_t* data, std::size_t size) {
     }
     data += n;
     size -= static_cast<std::size_t>(n);
+  }
+}
+
+// A 4-byte length and then `size` bytes from where they are, both in one
+// sendmsg (no copy into a buffer of the sender's, no separate small segment
+// for the length); more calls only after a partial send, which a blocking
+// socket makes when a signal or the timeout interrupts it.
+void send_prefixed(const socket_fd& s, const std::uint8_t* data, std::size_t size) {
+  const auto len = static_cast<std::uint32_t>(size);
+  iovec parts[2] = {{const_cast<std::uint32_t*>(&len), 4},
+                    {const_cast<std::uint8_t*>(data), size}};
+  iovec* part = parts;
+  std::size_t left = 2;
+  while (left > 0) {
+    msghdr msg{};
+    msg.msg_iov = part;
+    msg.msg_iovlen = left;
+    const auto n = ::sendmsg(s.get(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw failure(os_error("raw TCP send"));
+    }
+    auto sent = static_cast<std::size_t>(n);
+    while (left > 0 && sent >= part->iov_len) {
+      sent -= part->iov_len;
+      ++part;
+      --left;
+    }
+    if (left > 0) {
+      part->iov_base = static_cast<std::uint8_t*>(part->iov_base) + sent;
+      part->iov_len -= sent;
+    }
   }
 }
 
@@ -221,6 +255,67 @@ std::vector<double> tcp_round_trips(const settings& s) {
     throw;
   }
   return samples;
+}
+
+frame_rate tcp_frames(const settings& s, const std::vector<socketengine::image>& frames) {
+  const std::size_t frame_size = frames.front().size_bytes();
+  for (const auto& f : frames)
+    if (f.size_bytes() != frame_size) throw failure("raw TCP: the frames differ in size");
+  std::uint16_t port = 0;
+  const auto listener = listen_loopback(port);
+
+  std::atomic<std::uint64_t> received{0}, bytes{0};
+  std::atomic<bool> stop{false};
+  // Each frame read straight into one buffer of the frame's size, reused,
+  // and counted; the sender's end of stream, between two frames, ends it.
+  worker receiver([&] {
+    const auto peer = accept_one(listener);
+    std::vector<std::uint8_t> pixels(frame_size);
+    for (;;) {
+      std::uint32_t len = 0;
+      if (!recv_exactly(peer, reinterpret_cast<std::uint8_t*>(&len), 4)) return;
+      if (len != frame_size) throw failure("raw TCP: a frame of the wrong length");
+      if (!recv_exactly(peer, pixels.data(), frame_size))
+        throw failure("raw TCP: the peer closed the stream inside a frame");
+      bytes += 4 + frame_size;
+      ++received;
+    }
+  });
+
+  // Each frame sent from its own pixels, one after the other: nothing to
+  // encode and no reply to wait for, so the stream is never idle.
+  worker sender([&] {
+    const auto peer = dial(port);
+    for (std::uint64_t n = 0; !stop.load(); ++n) {
+      const auto& frame = frames[n % frames.size()];
+      send_prefixed(peer, frame.data(), frame.size_bytes());
+    }
+    ::shutdown(peer.get(), SHUT_WR); // the receiver's end of stream
+  });
+
+  frame_rate r;
+  try {
+    r = time_frames(s, [&] { return frame_tally{received.load(), bytes.load()}; });
+  } catch (...) {
+    // The sender stops at the next frame, or fails on its send timeout; the
+    // receiver then sees the end of stream, or fails on its own timeout.
+    stop = true;
+    sender.join_quietly();
+    receiver.join_quietly();
+    throw;
+  }
+  stop = true;
+  // A receiver that fails closes the stream under the sender, whose send
+  // then fails too: the receiver's failure, if any, is the one to report.
+  std::exception_ptr sending;
+  try {
+    sender.join();
+  } catch (...) {
+    sending = std::current_exception();
+  }
+  receiver.join();
+  if (sending) std::rethrow_exception(sending);
+  return r;
 }
 
 } // namespace compare
