@@ -20,6 +20,13 @@ Values are JSON: str, int, float, bool, None, lists (and tuples) and dicts,
 returned as the same Python types (tuples come back as lists). Images are
 NumPy uint8 arrays: HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA), as OpenCV uses.
 
+A value may also be bytes (or a bytearray or memoryview: the bytes that
+``bytes(x)`` gives), as the whole value only: bytes inside a list or dict
+raise TypeError. Between socketengine peers they travel as they are and
+come back as ``bytes``; a socket.engine 0.3 peer gets them as a base64
+string (``str``), and so does a socketengine peer while the connection has
+not yet switched to the native protocol (``connection.native``).
+
 Differences from socket.engine 0.3 (see docs/python.md): ``write_to_local``
 and ``write_to_remote`` write to the connections ``get_local`` and
 ``get_remote`` read; a client's received images come back decoded; writes on
@@ -69,7 +76,8 @@ class connection(_context):
 
     Attributes: ``name``, ``addr``, ``port``, ``type`` (TYPE_LOCAL: dialled
     by this side; TYPE_REMOTE: accepted), ``opened``, ``stopped``,
-    ``canWrite`` (False while an image is in flight).
+    ``canWrite`` (False while an image is in flight), ``native`` (the peer
+    is a socketengine engine and bytes reach it as bytes).
     """
 
     TYPE_LOCAL = 1
@@ -135,9 +143,13 @@ class connection(_context):
         return self._image
 
     def write(self, channel, data):
-        """Sends ``data`` (any JSON value) on ``channel``. Ignored when the
-        connection is closed. Raises TypeError for values JSON cannot hold
-        and RuntimeError when the write queue stays full for ``timeout``."""
+        """Sends ``data`` (any JSON value, or bytes, bytearray or memoryview
+        as the whole value) on ``channel``. Ignored when the connection is
+        closed. Raises TypeError for values JSON cannot hold (bytes inside a
+        list or dict among them) and RuntimeError when the write queue stays
+        full for ``timeout``. Bytes reach the peer as ``bytes`` once
+        ``native`` is True, as a base64 ``str`` before that and on
+        socket.engine 0.3 peers."""
         if self._c is None:
             return
         try:
@@ -196,6 +208,14 @@ class connection(_context):
     @property
     def canWrite(self):
         return self._c is None or self._c.can_write_image()
+
+    @property
+    def native(self):
+        """True once this side writes the native protocol to the peer: the
+        peer is a socketengine engine (turns True a round trip after
+        connecting; stays False with a socket.engine 0.3 peer). Bytes
+        written before arrive as a base64 str."""
+        return self._c is not None and self._c.is_native()
 
     # --- additions ------------------------------------------------------------
 

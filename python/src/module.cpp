@@ -25,6 +25,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,72 @@ std::string key_of(py::handle k) {
                        std::string(py::str(k.get_type().attr("__name__"))));
 }
 
+// --- bytes --------------------------------------------------------------------
+
+// Bytes values: bytes, bytearray and memoryview. Anything else with the
+// buffer protocol (a NumPy array, array.array) stays "not JSON
+// serializable", so that an image is never sent as bytes by mistake.
+bool is_bytes_like(py::handle o) {
+  PyObject* p = o.ptr();
+  return PyBytes_Check(p) || PyByteArray_Check(p) || PyMemoryView_Check(p);
+}
+
+// The bytes of a bytes, bytearray or memoryview: those bytes(o) gives (a
+// memoryview's raw bytes in C order, whatever its format, shape or strides).
+// Taken with the GIL held. A bytes object, which cannot change, is read in
+// place (and kept alive); the others are copied, since another thread could
+// change them while the engine reads them without the GIL.
+class byte_source {
+public:
+  explicit byte_source(py::handle o) {
+    PyObject* p = o.ptr();
+    if (PyBytes_Check(p)) {
+      keep_ = py::reinterpret_borrow<py::object>(o);
+      view_ = {reinterpret_cast<const std::uint8_t*>(PyBytes_AS_STRING(p)),
+               static_cast<std::size_t>(PyBytes_GET_SIZE(p))};
+      return;
+    }
+    if (PyByteArray_Check(p)) {
+      auto* first = reinterpret_cast<const std::uint8_t*>(PyByteArray_AS_STRING(p));
+      copy_.assign(first, first + PyByteArray_GET_SIZE(p));
+    } else {
+      Py_buffer b;
+      if (PyObject_GetBuffer(p, &b, PyBUF_FULL_RO) != 0) throw py::error_already_set();
+      try {
+        copy_.resize(static_cast<std::size_t>(b.len));
+      } catch (...) {
+        PyBuffer_Release(&b);
+        throw;
+      }
+      int failed = b.len == 0 ? 0 : PyBuffer_ToContiguous(copy_.data(), &b, b.len, 'C');
+      PyBuffer_Release(&b);
+      if (failed != 0) throw py::error_already_set();
+    }
+    view_ = copy_;
+  }
+  byte_source(const byte_source&) = delete;
+  byte_source& operator=(const byte_source&) = delete;
+
+  std::span<const std::uint8_t> bytes() const { return view_; }
+  // The bytes as a vector, for a binary value (moved out: call once).
+  std::vector<std::uint8_t> take() {
+    if (keep_) return {view_.begin(), view_.end()};
+    return std::move(copy_);
+  }
+
+private:
+  py::object keep_; // the bytes object read in place, if it is one
+  std::vector<std::uint8_t> copy_;
+  std::span<const std::uint8_t> view_;
+};
+
+// --- values, continued ------------------------------------------------------------
+
+// Python objects to values. Bytes are a value of their own (a binary
+// value) only as the whole value: the engine sends that as a bytes frame
+// (as a base64 string to a socket.engine 0.3 peer). Inside a list or dict
+// they would be written into JSON as {"bytes": [...], "subtype": null},
+// which comes back as a dict, so they are refused there.
 se::value to_value(py::handle o, int depth = 0) {
   PyObject* p = o.ptr();
   if (o.is_none()) return nullptr;
@@ -104,6 +171,13 @@ se::value to_value(py::handle o, int depth = 0) {
     for (auto [k, v] : py::reinterpret_borrow<py::dict>(o)) obj[key_of(k)] = to_value(v, depth + 1);
     return obj;
   }
+  if (is_bytes_like(o)) {
+    if (depth > 0)
+      throw py::type_error(std::string(py::str(o.get_type().attr("__name__"))) +
+                           " inside a list or dict cannot be sent: bytes go only as a whole "
+                           "value (send them on a channel of their own, or base64-encode them)");
+    return se::value::binary(byte_source(o).take());
+  }
   throw py::type_error("Object of type " + std::string(py::str(o.get_type().attr("__name__"))) +
                        " is not JSON serializable");
 }
@@ -135,7 +209,10 @@ py::object from_value(const se::value& v) {
     for (const auto& [k, item] : v.items()) d[py::str(k)] = from_value(item);
     return d;
   }
-  case t::binary: break;
+  case t::binary: {
+    const auto& b = v.get_binary();
+    return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+  }
   }
   return py::none();
 }
@@ -503,7 +580,15 @@ void client_open(py_client& self, std::optional<double> timeout) {
 
 // --- connections ----------------------------------------------------------------
 
+// Bytes skip the value: write_bytes reads them where they are (a bytes
+// object) or from the one copy byte_source made.
 void connection_write(se::connection& c, const std::string& channel, py::handle data) {
+  if (is_bytes_like(data)) {
+    byte_source b(data);
+    without_gil nogil;
+    c.write_bytes(channel, b.bytes());
+    return;
+  }
   auto v = to_value(data);
   without_gil nogil;
   c.write(channel, v);
@@ -600,6 +685,7 @@ PYBIND11_MODULE(_core, m) {
              c.close();
            })
       .def("is_open", &se::connection::is_open)
+      .def("is_native", &se::connection::is_native)
       .def("close_reason",
            [](const se::connection& c) {
              auto ec = c.close_reason();
@@ -718,6 +804,16 @@ PYBIND11_MODULE(_core, m) {
       .def("connection", [](py_client& c) { return c.get().connection(); })
       .def("write",
            [](py_client& c, const std::string& ch, py::handle data) {
+             if (is_bytes_like(data)) {
+               byte_source b(data);
+               without_gil nogil;
+               auto conn = c.get().connection();
+               // As client::write says it.
+               if (!conn)
+                 throw std::system_error(se::errc::not_connected, "socketengine: client: not open");
+               conn->write_bytes(ch, b.bytes());
+               return;
+             }
              auto v = to_value(data);
              without_gil nogil;
              c.get().write(ch, v);
