@@ -23,9 +23,9 @@ NumPy uint8 arrays: HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA), as OpenCV uses.
 A value may also be bytes (or a bytearray or memoryview: the bytes that
 ``bytes(x)`` gives), as the whole value only: bytes inside a list or dict
 raise TypeError. Between socketengine peers they travel as they are and
-come back as ``bytes``; a socket.engine 0.3 peer gets them as a base64
-string (``str``), and so does a socketengine peer while the connection has
-not yet switched to the native protocol (``connection.native``).
+come back as ``bytes``, whether or not the connection has switched to the
+native protocol yet (``connection.native``); a socket.engine 0.3 peer gets
+them as a base64 string (``str``).
 
 Differences from socket.engine 0.3 (see docs/python.md): ``write_to_local``
 and ``write_to_remote`` write to the connections ``get_local`` and
@@ -147,9 +147,8 @@ class connection(_context):
         as the whole value) on ``channel``. Ignored when the connection is
         closed. Raises TypeError for values JSON cannot hold (bytes inside a
         list or dict among them) and RuntimeError when the write queue stays
-        full for ``timeout``. Bytes reach the peer as ``bytes`` once
-        ``native`` is True, as a base64 ``str`` before that and on
-        socket.engine 0.3 peers."""
+        full for ``timeout``. Bytes reach a socketengine peer as ``bytes``
+        and a socket.engine 0.3 peer as a base64 ``str``."""
         if self._c is None:
             return
         try:
@@ -213,8 +212,7 @@ class connection(_context):
     def native(self):
         """True once this side writes the native protocol to the peer: the
         peer is a socketengine engine (turns True a round trip after
-        connecting; stays False with a socket.engine 0.3 peer). Bytes
-        written before arrive as a base64 str."""
+        connecting; stays False with a socket.engine 0.3 peer)."""
         return self._c is not None and self._c.is_native()
 
     # --- additions ------------------------------------------------------------

@@ -449,7 +449,7 @@ std::size_t engine_core::write_each(const connection_filter& keep, std::string_v
         if (native)
           native::append_value(bytes, channel, v);
         else
-          append_line(bytes, channel, v);
+          impl.append_legacy(bytes, channel, v);
         made[native] = true;
       }
       if (impl.enqueue(c, bytes, native, ec)) break;

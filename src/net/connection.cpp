@@ -9,6 +9,7 @@
 #include <socketengine/error.hpp>
 
 #include "engine/engine_core.hpp"
+#include "codec/base64.hpp"
 #include "codec/png.hpp"
 #include "wire/legacy_codec.hpp"
 #include "wire/native_codec.hpp"
@@ -285,6 +286,16 @@ void connection::impl::handle_message(const std::shared_ptr<connection>& self,
     return;
   }
   if (hub_protocol_ && channel == ch::ack) return image_acknowledged(self, 1);
+  if (bytes_hint_ && *bytes_hint_ == channel) {
+    bytes_hint_.reset();
+    if (!data.is_string()) return reject(self, errc::invalid_base64, "bytes value is not a string");
+    const auto& text = data.get_ref<const std::string&>();
+    value::binary_t::container_type bytes(detail::base64::max_decoded_size(text.size()));
+    auto n = detail::base64::decode(text, bytes.data());
+    if (!n) return reject(self, errc::invalid_base64, "bytes value is not base64");
+    bytes.resize(*n);
+    return deliver(self, channel, value::binary(std::move(bytes)), wire_bytes);
+  }
   bool peer_closing = channel == ch::status && data.is_string() &&
                       data.get_ref<const std::string&>() == ch::closing;
   std::optional<std::string> image_text;
@@ -299,6 +310,12 @@ void connection::impl::handle_native_line(const std::shared_ptr<connection>& sel
                                           const value& data) {
   // Never stored: these lines are the protocol's, not the application's.
   if (!data.is_object()) return;
+  if (auto bytes = data.find("bytes"); bytes != data.end()) {
+    // The next value on this channel is bytes, sent as base64 before the
+    // switch (see append_legacy).
+    if (bytes->is_string()) bytes_hint_ = bytes->get<std::string>();
+    return;
+  }
   if (auto offer = data.find("offer"); offer != data.end()) {
     // A peer offering any version speaks version 1 at least.
     if (offer_native_ && offer->is_number_integer() && offer->get<std::int64_t>() >= 1)
@@ -319,6 +336,16 @@ void connection::impl::handle_native_line(const std::shared_ptr<connection>& sel
     }
     native_in_ = true; // do_read hands the rest of the stream to the frame reader
   }
+}
+
+void connection::impl::append_legacy(std::string& out, std::string_view channel,
+                                     const value& v) const {
+  // Bytes become a base64 string on a line. A socketengine peer is told
+  // first, on a line a legacy peer stores and ignores, so that it gets
+  // bytes back whether or not the connection has switched yet.
+  if (v.is_binary() && offer_native_)
+    detail::append_line(out, detail::channels::native, value{{"bytes", channel}});
+  detail::append_line(out, channel, v);
 }
 
 void connection::impl::switch_output(const std::shared_ptr<connection>& self) {
@@ -898,7 +925,7 @@ void connection::write(std::string_view channel, const value& v, std::error_code
           if (native)
             detail::native::append_value(out, channel, v);
           else
-            detail::append_line(out, channel, v);
+            impl_->append_legacy(out, channel, v);
         },
         ec);
   } catch (const std::system_error& e) {
@@ -925,7 +952,7 @@ void connection::write_bytes(std::string_view channel, std::span<const std::uint
           if (native)
             detail::native::append_bytes(out, channel, bytes);
           else
-            detail::append_line(
+            impl_->append_legacy(
                 out, channel,
                 value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())));
         },

@@ -144,6 +144,9 @@ struct connection::impl {
                       std::size_t wire_bytes);
   /// A `__native` line: the peer's offer or its switch.
   void handle_native_line(const std::shared_ptr<connection>& self, const value& data);
+  /// Appends `v` as a legacy line; bytes are announced first (see the
+  /// `bytes` hint in docs/native-protocol.md). Any thread.
+  void append_legacy(std::string& out, std::string_view channel, const value& v) const;
   /// The peer offered the native protocol: queue the switch line; all
   /// that is written after it is in frames.
   void switch_output(const std::shared_ptr<connection>& self);
@@ -232,6 +235,7 @@ struct connection::impl {
   bool read_in_flight_ = false;
   bool in_read_handler_ = false; // lines or frames are being handled
   bool native_in_ = false;       // the peer's switch line has been read
+  std::optional<std::string> bytes_hint_; // the next value on it is base64 bytes
   detail::line_reader reader_;   // until then
   detail::frame_reader frames_;  // from then on
   std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close

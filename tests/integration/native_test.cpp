@@ -335,15 +335,66 @@ TEST(native_payloads, bytes_round_trip_as_binary_values) {
   EXPECT_EQ(bytes_of(*p.in->get("large")), large);
 }
 
-TEST(native_payloads, a_legacy_peer_gets_bytes_as_base64) {
-  hub receiver({.port = 0, .native = false});
-  hub sender({.port = 0});
-  auto out = sender.connect("n", "127.0.0.1", receiver.port());
-  auto in = receiver.wait_for_connection(patience);
-  ASSERT_TRUE(in);
+TEST(native_payloads, a_legacy_peer_gets_bytes_as_base64_after_a_hint) {
+  hub h({.port = 0});
+  test::raw_peer peer;
+  peer.connect(h.port());
+  auto conn = h.wait_for_connection(patience);
+  ASSERT_TRUE(conn);
+  peer.expect_native_offer();
   const std::uint8_t bytes[] = {0, 1, 2, 0xFF};
-  out->write_bytes("b", bytes);
-  EXPECT_EQ(in->wait_for("b", patience), value("AAEC/w=="));
+  conn->write_bytes("b", bytes);
+  // The hint is a line a legacy peer stores and ignores, as the offer.
+  EXPECT_EQ(peer.read_line(), R"({"type":"__native","data":{"bytes":"b"}})");
+  EXPECT_EQ(peer.read_line(), R"({"type":"b","data":"AAEC/w=="})");
+}
+
+TEST(native_payloads, bytes_stay_bytes_before_the_switch_and_with_native_off) {
+  // Written as soon as connect() returns, before the connection can have
+  // switched, or to a peer that never switches: the hint keeps them bytes.
+  const std::uint8_t sent[] = {0, 1, 2, 0xFF};
+  for (bool receiver_native : {true, false}) {
+    for (int i = 0; i < 20; ++i) {
+      hub receiver({.port = 0, .native = receiver_native});
+      hub sender({.port = 0});
+      auto out = sender.connect("n", "127.0.0.1", receiver.port());
+      out->write_bytes("b", sent);
+      auto in = receiver.wait_for_connection(patience);
+      ASSERT_TRUE(in);
+      auto got = in->wait_for("b", patience);
+      ASSERT_TRUE(got);
+      ASSERT_TRUE(got->is_binary()) << got->dump() << " receiver native " << receiver_native;
+      EXPECT_EQ(bytes_of(*got), bytes(std::begin(sent), std::end(sent)));
+      EXPECT_FALSE(in->get("__native"));
+    }
+  }
+}
+
+TEST(native_payloads, a_hinted_value_that_is_not_base64_is_reported) {
+  hub h({.port = 0});
+  test::raw_peer peer;
+  peer.connect(h.port());
+  auto conn = h.wait_for_connection(patience);
+  ASSERT_TRUE(conn);
+  std::mutex mu;
+  std::vector<std::error_code> errors;
+  h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
+    std::lock_guard lk(mu);
+    errors.push_back(ec);
+  });
+  peer.send(R"({"type":"__native","data":{"bytes":"b"}})" "\n"
+            R"({"type":"b","data":"not base64!"})" "\n"
+            R"({"type":"b","data":"AAE="})" "\n");
+  // The hint covers one value: the second is bytes only if hinted again.
+  ASSERT_TRUE(eventually([&] { return conn->get("b") == value("AAE="); }));
+  // Errors reach the handler on the callback thread.
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lk(mu);
+    return !errors.empty();
+  }));
+  std::lock_guard lk(mu);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], errc::invalid_base64);
 }
 
 struct encoding_case {
