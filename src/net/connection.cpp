@@ -38,7 +38,7 @@ constexpr std::size_t frame_buffer_size = 64 * 1024;
 constexpr std::size_t direct_send_max = 16 * 1024;
 constexpr std::chrono::microseconds direct_send_interval{20};
 // How long a wait watches for a store before it sleeps (see wait_store).
-constexpr std::chrono::microseconds wait_spin{50};
+constexpr std::chrono::microseconds wait_spin{100};
 
 // Adds to a counter that one thread at a time writes (the I/O thread, or
 // whoever holds the lock guarding it): a plain load and store, where a

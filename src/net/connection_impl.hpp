@@ -193,7 +193,7 @@ struct connection::impl {
 
   /// Waits on store_cv_, with store_mu_ held by `lk`, until `ready()` or
   /// the deadline; returns ready(). Before sleeping it watches for a store
-  /// for a few tens of microseconds: a reply that comes that soon (a
+  /// for up to 100 microseconds: a reply that comes that soon (a
   /// request/response over a fast link) is then picked up without the
   /// I/O thread waking this one, which costs as much again as the reply's
   /// trip over loopback.
