@@ -40,9 +40,6 @@
 #include <thread>
 #include <vector>
 
-#ifdef __linux__
-#include <sched.h>
-#endif
 
 #include <socketengine/socketengine.hpp>
 
@@ -50,9 +47,14 @@
 #include "codec/png.hpp"
 #include "wire/legacy_codec.hpp"
 
-#include "photo.hpp"
+#include "machine.hpp"
 
 namespace {
+
+using bench::cores_busy_before;
+using bench::cpu_model;
+using bench::make_frames;
+using bench::usable_cores;
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -142,69 +144,11 @@ double process_cpu_seconds() {
 
 void sleep_for_seconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
-// --- the machine -----------------------------------------------------------
 
-unsigned usable_cores() {
-#ifdef __linux__
-  // What nproc prints: the CPUs this process may run on.
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
-#endif
-  return std::thread::hardware_concurrency();
-}
 
-// Other work on the machine takes cores from the benchmark's threads. How
-// many cores were busy over half a second before the run, from the kernel's
-// counters in /proc/stat (the load average would also count a run that has
-// just finished); negative if unknown.
-double cores_busy_before() {
-  auto sample = [](double& busy, double& total) {
-    std::ifstream in("/proc/stat");
-    std::string cpu;
-    in >> cpu;
-    busy = total = 0;
-    // user nice system idle iowait irq softirq steal: idle and iowait are not busy
-    for (int i = 0; i < 8; ++i) {
-      double ticks = 0;
-      in >> ticks;
-      total += ticks;
-      if (i != 3 && i != 4) busy += ticks;
-    }
-    return static_cast<bool>(in) && cpu == "cpu";
-  };
-  double busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
-  if (!sample(busy0, total0)) return -1;
-  sleep_for_seconds(0.5);
-  if (!sample(busy1, total1) || total1 <= total0) return -1;
-  return (busy1 - busy0) / (total1 - total0) * usable_cores();
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) != 0) continue;
-    auto colon = line.find(':');
-    if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-  }
-  return "unknown";
-}
 
 // --- frames ----------------------------------------------------------------
 
-// Generated on every core: it takes longer than anything measured after it.
-std::vector<image> make_frames(std::size_t count) {
-  std::vector<image> frames(count);
-  std::atomic<std::size_t> next{0};
-  {
-    std::vector<std::jthread> workers;
-    for (unsigned i = 0; i < std::max(1u, usable_cores()); ++i)
-      workers.emplace_back([&] {
-        for (std::size_t f; (f = next++) < count;)
-          frames[f] = bench::make_photo(static_cast<std::uint32_t>(f));
-      });
-  }
-  return frames;
-}
 
 // --- what one frame costs --------------------------------------------------
 
@@ -491,7 +435,7 @@ bool report_problem(const char* what, const stream_result& r) {
 int run(const options& opt) {
   std::printf("socketengine image benchmark: 640x480 BGR frames, legacy protocol "
               "(PNG, base64, one JSON line), hub to hub over loopback\n");
-  const double others = cores_busy_before();
+  const double others = cores_busy_before(std::chrono::milliseconds(500));
   std::printf("machine: %u cores (nproc), %s; %.2f cores busy with other work before the run%s\n",
               usable_cores(), cpu_model().c_str(), others,
               others > 0.2 ? " (expect lower and noisier numbers)" : "");

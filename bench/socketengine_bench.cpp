@@ -101,14 +101,11 @@
 #include <utility>
 #include <vector>
 
-#ifdef __linux__
-#include <sched.h>
-#endif
 
 #include <socketengine/socketengine.hpp>
 
 #include "compare.hpp"
-#include "photo.hpp"
+#include "machine.hpp"
 
 namespace compare {
 
@@ -156,6 +153,11 @@ frame_rate time_frames(const settings& s, const std::function<frame_tally()>& ta
 
 namespace {
 
+using bench::cores_busy_before;
+using bench::cpu_model;
+using bench::make_frames;
+using bench::usable_cores;
+
 using namespace compare;
 using socketengine::image;
 using socketengine::image_encoding;
@@ -186,63 +188,9 @@ settings quick_settings() {
   return s;
 }
 
-unsigned usable_cores() {
-#ifdef __linux__
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
-#endif
-  return std::thread::hardware_concurrency();
-}
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const auto colon = line.find(':');
-    if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-  }
-  return "unknown";
-}
 
-// Other work on the machine takes cores from the benchmark's threads: how
-// many cores were busy over a quarter of a second before the run (from
-// /proc/stat); negative if unknown.
-double cores_busy_before() {
-  auto sample = [](double& busy, double& total) {
-    std::ifstream in("/proc/stat");
-    std::string cpu;
-    in >> cpu;
-    busy = total = 0;
-    // user nice system idle iowait irq softirq steal: idle and iowait are not busy
-    for (int i = 0; i < 8; ++i) {
-      double ticks = 0;
-      in >> ticks;
-      total += ticks;
-      if (i != 3 && i != 4) busy += ticks;
-    }
-    return static_cast<bool>(in) && cpu == "cpu";
-  };
-  double busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
-  if (!sample(busy0, total0)) return -1;
-  std::this_thread::sleep_for(250ms);
-  if (!sample(busy1, total1) || total1 <= total0) return -1;
-  return (busy1 - busy0) / (total1 - total0) * usable_cores();
-}
 
-// Generated on every core, before anything is timed.
-std::vector<image> make_frames(std::size_t count) {
-  std::vector<image> frames(count);
-  std::atomic<std::size_t> next{0};
-  {
-    std::vector<std::jthread> workers;
-    for (unsigned i = 0; i < std::max(1u, usable_cores()); ++i)
-      workers.emplace_back([&] {
-        for (std::size_t f; (f = next++) < count;)
-          frames[f] = bench::make_photo(static_cast<std::uint32_t>(f));
-      });
-  }
-  return frames;
-}
 
 // --- what was measured -------------------------------------------------------
 
@@ -522,7 +470,7 @@ int run(const settings& s) {
   std::printf("socketengine-bench: socketengine next to ZeroMQ %d.%d.%d and raw TCP, over "
               "loopback (127.0.0.1)%s\n",
               major, minor, patch, s.quick ? ", quick run" : "");
-  const double others = cores_busy_before();
+  const double others = cores_busy_before(std::chrono::milliseconds(250));
   std::printf("machine: %u cores, %s; %.2f cores busy with other work before the run%s\n",
               usable_cores(), cpu_model().c_str(), others,
               others > 0.2 ? " (expect lower and noisier figures)" : "");
