@@ -101,7 +101,6 @@
 #include <utility>
 #include <vector>
 
-
 #include <socketengine/socketengine.hpp>
 
 #include "compare.hpp"

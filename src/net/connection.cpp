@@ -123,12 +123,7 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
         auto& me = *self->impl_;
         me.read_in_flight_ = false;
         if (me.io_closed_) return me.release_socket_when_idle();
-        if (ec) {
-          // EOF after our own half-close is the end of a graceful close.
-          finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof)
-                                                    : detail::portable(ec));
-          return;
-        }
+        if (ec) return read_ended(self, ec);
         add_exclusive(me.bytes_in_, n);
         me.reader_.commit(n);
         me.in_read_handler_ = true;
@@ -163,6 +158,11 @@ void connection::impl::do_read(const std::shared_ptr<connection>& self) {
       });
 }
 
+void connection::impl::read_ended(const std::shared_ptr<connection>& self, std::error_code ec) {
+  // EOF after our own half-close is the end of a graceful close.
+  finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof) : detail::portable(ec));
+}
+
 void connection::impl::read_frames(const std::shared_ptr<connection>& self) {
   auto& me = *self->impl_;
   // Reads as long as the socket has bytes, a few times over before giving
@@ -190,11 +190,7 @@ void connection::impl::read_frames(const std::shared_ptr<connection>& self) {
       });
       return;
     }
-    if (ec) {
-      finish_close(self, ec == asio::error::eof ? make_error_code(errc::peer_eof)
-                                                : detail::portable(ec));
-      return;
-    }
+    if (ec) return read_ended(self, ec);
     add_exclusive(me.bytes_in_, n);
     me.frames_.commit(n);
     if (!me.consume_frames(self)) return;

@@ -129,6 +129,8 @@ struct connection::impl {
   // --- I/O thread --------------------------------------------------------
   static void do_read(const std::shared_ptr<connection>& self);
   static void read_frames(const std::shared_ptr<connection>& self);
+  /// A read failed or met the end of the stream: closes with the reason.
+  static void read_ended(const std::shared_ptr<connection>& self, std::error_code ec);
   /// Lets go of the frame buffer if it holds nothing (an idle connection).
   void release_idle_buffer();
   /// Hands what the frame reader holds to handle_frame; false if the
