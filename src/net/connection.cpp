@@ -907,6 +907,24 @@ std::optional<value> connection::wait_for_next(std::string_view channel,
   return it->second.data;
 }
 
+namespace {
+// write_encoded, with what encoding throws reported in `ec`: an invalid
+// string, a channel name too long for a frame, or no memory.
+template <class Encode>
+void write_reporting(connection::impl& me, const std::shared_ptr<connection>& self,
+                     Encode&& encode, std::error_code& ec) noexcept {
+  try {
+    me.write_encoded(self, encode, ec);
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  } catch (const std::exception&) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+  }
+}
+} // namespace
+
 void connection::write(std::string_view channel, const value& v) {
   std::error_code ec;
   write(channel, v, ec);
@@ -914,23 +932,15 @@ void connection::write(std::string_view channel, const value& v) {
 }
 
 void connection::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
-  try {
-    impl_->write_encoded(
-        shared_from_this(),
-        [&](std::string& out, bool native) {
-          if (native)
-            detail::native::append_value(out, channel, v);
-          else
-            impl_->append_legacy(out, channel, v);
-        },
-        ec);
-  } catch (const std::system_error& e) {
-    ec = e.code();
-  } catch (const std::bad_alloc&) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-  } catch (const std::exception&) {
-    ec = std::make_error_code(std::errc::invalid_argument); // a channel name too long for a frame
-  }
+  write_reporting(
+      *impl_, shared_from_this(),
+      [&](std::string& out, bool native) {
+        if (native)
+          detail::native::append_value(out, channel, v);
+        else
+          impl_->append_legacy(out, channel, v);
+      },
+      ec);
 }
 
 void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes) {
@@ -941,25 +951,17 @@ void connection::write_bytes(std::string_view channel, std::span<const std::uint
 
 void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes,
                              std::error_code& ec) noexcept {
-  try {
-    impl_->write_encoded(
-        shared_from_this(),
-        [&](std::string& out, bool native) {
-          if (native)
-            detail::native::append_bytes(out, channel, bytes);
-          else
-            impl_->append_legacy(
-                out, channel,
-                value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())));
-        },
-        ec);
-  } catch (const std::system_error& e) {
-    ec = e.code();
-  } catch (const std::bad_alloc&) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-  } catch (const std::exception&) {
-    ec = std::make_error_code(std::errc::invalid_argument);
-  }
+  write_reporting(
+      *impl_, shared_from_this(),
+      [&](std::string& out, bool native) {
+        if (native)
+          detail::native::append_bytes(out, channel, bytes);
+        else
+          impl_->append_legacy(
+              out, channel,
+              value::binary(value::binary_t::container_type(bytes.begin(), bytes.end())));
+      },
+      ec);
 }
 
 image_status connection::write_image(const image& img) {
