@@ -1,8 +1,8 @@
 #pragma once
 // What the cases of socketengine-bench (socketengine_bench.cpp) share: the
-// settings of a run, the deadline every wait is held to, and one function per
-// case, grouped by the system measured (compare_tcp.cpp, compare_zmq.cpp,
-// compare_engine.cpp).
+// settings of a run, the deadline every wait is held to, the measuring
+// helpers (compare.cpp), and one function per case, grouped by the system
+// measured (compare_tcp.cpp, compare_zmq.cpp, compare_engine.cpp).
 
 #include <chrono>
 #include <cstddef>

@@ -12,7 +12,7 @@
 #include <string>
 #include <system_error>
 
-#include "codec/jpeg.hpp"
+#include "image/jpeg.hpp"
 #include "compare.hpp"
 
 namespace compare {

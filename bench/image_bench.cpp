@@ -43,8 +43,8 @@
 
 #include <socketengine/socketengine.hpp>
 
-#include "codec/base64.hpp"
-#include "codec/png.hpp"
+#include "protocol/legacy/base64.hpp"
+#include "image/png.hpp"
 #include "wire/legacy_codec.hpp"
 
 #include "machine.hpp"

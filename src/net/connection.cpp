@@ -9,8 +9,8 @@
 #include <socketengine/error.hpp>
 
 #include "engine/engine_core.hpp"
-#include "codec/base64.hpp"
-#include "codec/png.hpp"
+#include "protocol/legacy/base64.hpp"
+#include "image/png.hpp"
 #include "wire/legacy_codec.hpp"
 #include "wire/native_codec.hpp"
 

@@ -7,8 +7,8 @@
 
 #include <socketengine/error.hpp>
 
-#include "codec/base64.hpp"
-#include "codec/png.hpp"
+#include "protocol/legacy/base64.hpp"
+#include "image/png.hpp"
 
 namespace socketengine::detail {
 

@@ -4,8 +4,8 @@
 
 #include <socketengine/error.hpp>
 
-#include "codec/jpeg.hpp"
-#include "codec/png.hpp"
+#include "image/jpeg.hpp"
+#include "image/png.hpp"
 #include "wire/legacy_codec.hpp"
 
 namespace socketengine::detail::native {

@@ -9,8 +9,8 @@
 
 #include <socketengine/image.hpp>
 
-#include "codec/base64.hpp"
-#include "codec/png.hpp"
+#include "protocol/legacy/base64.hpp"
+#include "image/png.hpp"
 
 namespace socketengine::test {
 

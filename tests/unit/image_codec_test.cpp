@@ -1,8 +1,8 @@
 // The image type, PNG encoding and decoding, and the image lines of the
 // legacy protocol, bad input included.
 
-#include "codec/base64.hpp"
-#include "codec/png.hpp"
+#include "protocol/legacy/base64.hpp"
+#include "image/png.hpp"
 #include "wire/legacy_codec.hpp"
 
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // the file's structure, bad input, and decoding that does not depend on
 // what was decoded before or on which thread.
 
-#include "codec/jpeg.hpp"
+#include "image/jpeg.hpp"
 
 #include <gtest/gtest.h>
 #include <turbojpeg.h>

@@ -1,4 +1,4 @@
-#include "codec/base64.hpp"
+#include "protocol/legacy/base64.hpp"
 
 #include <array>
 

@@ -1,4 +1,4 @@
-#include "codec/png.hpp"
+#include "image/png.hpp"
 
 #include <spng.h>
 #include <zlib.h>

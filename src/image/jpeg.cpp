@@ -1,4 +1,4 @@
-#include "codec/jpeg.hpp"
+#include "image/jpeg.hpp"
 
 #include <turbojpeg.h>
 
