@@ -45,7 +45,8 @@
 
 #include "protocol/legacy/base64.hpp"
 #include "image/png.hpp"
-#include "wire/legacy_codec.hpp"
+#include "protocol/legacy/channels.hpp"
+#include "protocol/legacy/line_codec.hpp"
 
 #include "machine.hpp"
 
@@ -183,13 +184,13 @@ codec_cost measure_codec(const std::vector<image>& frames, std::size_t samples, 
     auto t0 = clock_type::now();
     sd::png::encode(frame, level, png);
     auto t1 = clock_type::now();
-    text.resize(sd::base64::encoded_size(png.size()));
+    text.resize(sd::legacy::base64::encoded_size(png.size()));
     const std::span png_data(reinterpret_cast<const std::uint8_t*>(png.data()), png.size());
-    sd::base64::encode(png_data, text.data());
+    sd::legacy::base64::encode(png_data, text.data());
     auto t2 = clock_type::now();
     line.clear();
     if (whole_line) {
-      sd::append_image_line(line, sd::channels::image, frame, level);
+      sd::legacy::append_image_line(line, sd::legacy::channels::image, frame, level);
     } else {
       // The same line, from the PNG already made.
       line.append(R"({"type":"__image","data":")").append(text).append("\"}\n");
@@ -197,11 +198,11 @@ codec_cost measure_codec(const std::vector<image>& frames, std::size_t samples, 
     auto t3 = clock_type::now();
 
     const std::string_view received(line.data(), line.size() - 1); // the reader strips '\n'
-    auto data = sd::match_image_line(received, sd::channels::image);
+    auto data = sd::legacy::match_image_line(received, sd::legacy::channels::image);
     auto t4 = clock_type::now();
     if (!data) throw std::runtime_error("the receiver would not recognise the image line");
-    bytes.resize(sd::base64::max_decoded_size(data->size()));
-    auto n = sd::base64::decode(*data, bytes.data());
+    bytes.resize(sd::legacy::base64::max_decoded_size(data->size()));
+    auto n = sd::legacy::base64::decode(*data, bytes.data());
     auto t5 = clock_type::now();
     std::error_code ec;
     std::string detail;
@@ -216,7 +217,7 @@ codec_cost measure_codec(const std::vector<image>& frames, std::size_t samples, 
     double line_decode_ms = 0;
     if (whole_line) {
       auto t7 = clock_type::now();
-      auto from_line = sd::decode_image_data(*data, UINT64_MAX, ec, detail);
+      auto from_line = sd::legacy::decode_image_data(*data, UINT64_MAX, ec, detail);
       line_decode_ms = ms_between(t3, t4) + ms_between(t7, clock_type::now());
       check(from_line);
     }

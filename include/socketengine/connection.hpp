@@ -18,10 +18,6 @@
 
 namespace socketengine {
 
-namespace detail {
-class engine_core;
-}
-
 /// Who made a connection (seed `TYPE_LOCAL` / `TYPE_REMOTE`).
 enum class connection_kind : int {
   local = 1, ///< dialled by this side (`hub::connect`, a client)
@@ -231,7 +227,6 @@ public:
   struct impl;
 
 private:
-  friend class detail::engine_core;
   explicit connection(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };

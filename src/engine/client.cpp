@@ -9,8 +9,8 @@ namespace socketengine {
 namespace {
 std::shared_ptr<detail::engine_core> make_client_core(const client_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
-      "client", o.timeout, o.connect_timeout, o.read_size, o.limits, o.images,
-      /*hub_protocol=*/false, o.native});
+      "client", o.timeout, o.connect_timeout,
+      {/*hub=*/false, o.native, o.read_size, o.limits, o.images}});
   core->start();
   return core;
 }
@@ -31,7 +31,7 @@ void client::open(const std::function<bool()>& keep_waiting) {
   std::lock_guard open_lk(open_mu_);
   if (auto c = connection(); c && c->is_open()) return;
   std::error_code ec;
-  auto c = core_->dial({}, address_, port_, ec, keep_waiting);
+  auto c = core_->dial(std::nullopt, address_, port_, ec, keep_waiting);
   if (ec)
     throw std::system_error(ec, "socketengine: client: cannot connect to " + address_ + " port " +
                                     std::to_string(port_));

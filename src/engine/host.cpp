@@ -7,8 +7,8 @@ namespace socketengine {
 namespace {
 std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
-      "host", o.timeout, std::chrono::milliseconds(0), o.read_size, o.limits, o.images,
-      /*hub_protocol=*/false, o.native});
+      "host", o.timeout, std::chrono::milliseconds(0),
+      {/*hub=*/false, o.native, o.read_size, o.limits, o.images}});
   core->start();
   return core;
 }
@@ -24,7 +24,10 @@ host::~host() = default;
 void host::open() {
   std::lock_guard lk(mu_);
   if (core_->listening()) return;
-  core_->listen(address_, port_);
+  detail::transport::listen_request request;
+  request.address = address_;
+  request.port = port_;
+  core_->listen(request);
 }
 
 host& host::start() {

@@ -9,8 +9,8 @@ namespace socketengine {
 namespace {
 std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
-      "hub", o.timeout, o.connect_timeout, o.read_size, o.limits, o.images,
-      /*hub_protocol=*/true, o.native});
+      "hub", o.timeout, o.connect_timeout,
+      {/*hub=*/true, o.native, o.read_size, o.limits, o.images}});
   core->start();
   return core;
 }
@@ -20,7 +20,10 @@ bool any(const connection&) { return true; }
 
 hub::hub(hub_options options) : engine(make_hub_core(options)) {
   if (!options.listen) return;
-  core_->listen(options.bind_address, options.port);
+  detail::transport::listen_request tcp;
+  tcp.address = options.bind_address;
+  tcp.port = options.port;
+  core_->listen(tcp);
   core_->start_accepting();
 }
 

@@ -12,7 +12,7 @@
 
 #include "support/test_images.hpp"
 #include "support/test_support.hpp"
-#include "wire/legacy_codec.hpp"
+#include "protocol/legacy/line_codec.hpp"
 
 namespace socketengine {
 namespace {
@@ -48,17 +48,17 @@ std::optional<image> send_and_receive(connection& from, connection& to, const im
 
 std::string image_line(const image& img, std::string_view channel = "__image") {
   std::string line;
-  detail::append_image_line(line, channel, img, 1);
+  detail::legacy::append_image_line(line, channel, img, 1);
   return line;
 }
 
 // The image carried by a line read off the wire.
 image decode_line_image(const std::string& line) {
-  auto text = detail::match_image_line(line, "__image");
+  auto text = detail::legacy::match_image_line(line, "__image");
   if (!text) throw std::runtime_error("not an image line: " + line.substr(0, 80));
   std::error_code ec;
   std::string detail;
-  auto img = detail::decode_image_data(*text, 1u << 25, ec, detail);
+  auto img = detail::legacy::decode_image_data(*text, 1u << 25, ec, detail);
   if (!img) throw std::runtime_error("undecodable image: " + detail);
   return *img;
 }

@@ -15,8 +15,8 @@
 
 #include "support/test_images.hpp"
 #include "support/test_support.hpp"
-#include "wire/legacy_codec.hpp"
-#include "wire/native_codec.hpp"
+#include "protocol/legacy/line_codec.hpp"
+#include "protocol/native/frame_codec.hpp"
 
 namespace socketengine {
 namespace {
@@ -207,11 +207,11 @@ TEST(switch_over, images_pending_at_the_switch_go_before_it) {
   peer.send(R"({"type":"__native","data":{"offer":1}})" "\n");
   ASSERT_TRUE(eventually([&] { return conn->is_native(); }));
   auto line_image = [&] {
-    auto r = detail::decode_line(peer.read_line(), 64);
+    auto r = detail::legacy::decode_line(peer.read_line(), 64);
     EXPECT_EQ(r.message.channel, "__image");
     std::error_code ec;
     std::string why;
-    auto img = detail::decode_image_data(r.message.data.get<std::string>(), 1 << 20, ec, why);
+    auto img = detail::legacy::decode_image_data(r.message.data.get<std::string>(), 1 << 20, ec, why);
     EXPECT_TRUE(img) << why;
     return img.value_or(image());
   };

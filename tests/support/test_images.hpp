@@ -49,9 +49,9 @@ inline std::string png_of(const image& img) {
 
 /// `bytes` in base64.
 inline std::string base64_of(std::string_view bytes) {
-  std::string out(detail::base64::encoded_size(bytes.size()), '?');
-  detail::base64::encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()},
-                         out.data());
+  std::string out(detail::legacy::base64::encoded_size(bytes.size()), '?');
+  detail::legacy::base64::encode(
+      {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, out.data());
   return out;
 }
 

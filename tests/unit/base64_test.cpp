@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace socketengine::detail {
+namespace socketengine::detail::legacy {
 namespace {
 
 std::string encode(const std::vector<std::uint8_t>& in) {
@@ -104,4 +104,4 @@ TEST(base64, rejects_what_no_encoder_writes) {
 }
 
 } // namespace
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

@@ -1,4 +1,4 @@
-#include "wire/line_reader.hpp"
+#include "protocol/legacy/line_reader.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace socketengine::detail {
+namespace socketengine::detail::legacy {
 namespace {
 
 // Feeds `bytes` as one read (split further if prepare() offers less) and
@@ -136,4 +136,4 @@ TEST(line_reader, large_buffer_is_given_back_when_idle) {
 }
 
 } // namespace
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace socketengine::detail::base64 {
+namespace socketengine::detail::legacy::base64 {
 
 namespace {
 
@@ -96,4 +96,4 @@ std::optional<std::size_t> decode(std::string_view in, std::uint8_t* out) noexce
   return static_cast<std::size_t>(out - start);
 }
 
-} // namespace socketengine::detail::base64
+} // namespace socketengine::detail::legacy::base64

@@ -14,7 +14,7 @@
 #include <span>
 #include <string_view>
 
-namespace socketengine::detail::base64 {
+namespace socketengine::detail::legacy::base64 {
 
 /// Characters needed to encode `n` bytes (padding included).
 constexpr std::size_t encoded_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
@@ -32,4 +32,4 @@ void encode(std::span<const std::uint8_t> in, char* out) noexcept;
 /// length that no encoding has.
 [[nodiscard]] std::optional<std::size_t> decode(std::string_view in, std::uint8_t* out) noexcept;
 
-} // namespace socketengine::detail::base64
+} // namespace socketengine::detail::legacy::base64

@@ -1,4 +1,7 @@
-#include "wire/legacy_codec.hpp"
+// The legacy protocol's lines: decoding and encoding values, channels and
+// image lines, bad input included.
+
+#include "protocol/legacy/line_codec.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,10 +9,17 @@
 
 #include <socketengine/error.hpp>
 
-namespace socketengine::detail {
+#include "protocol/legacy/channels.hpp"
+#include "support/test_images.hpp"
+
+namespace socketengine::detail::legacy {
 namespace {
 
 using status = decode_result::status;
+using test::base64_of;
+using test::pattern_image;
+using test::png_claiming;
+using test::png_of;
 
 decoded_message decode_ok(std::string_view line) {
   auto r = decode_line(line, 64);
@@ -225,5 +235,52 @@ TEST(legacy_codec, invalid_utf8_is_refused_when_encoding) {
   EXPECT_EQ(out, "kept");
 }
 
+// --- image lines ----------------------------------------------------------------
+
+TEST(image_line, is_one_json_line_with_base64_png) {
+  std::string line;
+  append_image_line(line, channels::image, pattern_image(3, 3, pixel_order::bgr), 1);
+  EXPECT_EQ(line.rfind(R"({"type":"__image","data":"iVBORw0KGgo)", 0), 0u) << line;
+  EXPECT_EQ(line.substr(line.size() - 3), "\"}\n");
+  auto r = decode_line(std::string_view(line).substr(0, line.size() - 1), 64);
+  ASSERT_EQ(r.what, decode_result::status::message);
+  EXPECT_EQ(r.message.channel, "__image");
+}
+
+TEST(image_line, round_trips_through_decode_image_data) {
+  auto img = pattern_image(33, 17, pixel_order::bgra, 5);
+  std::string line;
+  append_image_line(line, channels::plain_image, img, 1);
+  auto text = match_image_line(std::string_view(line).substr(0, line.size() - 1), "image");
+  ASSERT_TRUE(text);
+  std::error_code ec;
+  std::string detail;
+  auto back = decode_image_data(*text, 1000, ec, detail);
+  ASSERT_TRUE(back) << detail;
+  EXPECT_EQ(*back, img);
+}
+
+TEST(image_line, fast_path_recognises_python_and_node_spacing) {
+  EXPECT_EQ(match_image_line(R"({"type": "__image", "data": "QUJD"})", "__image"), "QUJD");
+  EXPECT_EQ(match_image_line(R"({"type":"__image","data":"QUJD"})", "__image"), "QUJD");
+  EXPECT_EQ(match_image_line(" {\t\"type\" :\"__image\" ,\"data\": \"\" }\r", "__image"), "");
+}
+
+TEST(image_line, fast_path_leaves_everything_else_to_the_parser) {
+  for (const char* line : {R"({"data": "QUJD", "type": "__image"})",
+                           R"({"type": "__image", "data": "QU\/D"})",
+                           R"({"type": "image", "data": "QUJD"})",
+                           R"({"type": "__image", "data": "QUJD"} x)",
+                           R"({"type": "__image", "data": "QUJD")",
+                           R"({"type": "__image", "data": "QUJD})",
+                           R"({"type": "__image", "data": 5})",
+                           R"({"type": "__image", "data": "a", "extra": 1})",
+                           R"({"type": "__images", "data": "QUJD"})",
+                           "{\"type\": \"__image\", \"data\": \"QU\xff\"}",
+                           "{\"type\": \"__image\", \"data\": \"QU\tJD\"}"}) {
+    EXPECT_FALSE(match_image_line(line, "__image")) << line;
+  }
+}
+
 } // namespace
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

@@ -1,4 +1,4 @@
-#include "wire/legacy_codec.hpp"
+#include "protocol/legacy/line_codec.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include "protocol/legacy/base64.hpp"
 #include "image/png.hpp"
 
-namespace socketengine::detail {
+namespace socketengine::detail::legacy {
 
 namespace {
 
@@ -423,4 +423,4 @@ std::optional<image> decode_image_data(std::string_view base64, std::uint64_t ma
   return img;
 }
 
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

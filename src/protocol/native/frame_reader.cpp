@@ -1,9 +1,9 @@
-#include "wire/frame_reader.hpp"
+#include "protocol/native/frame_reader.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-namespace socketengine::detail {
+namespace socketengine::detail::native {
 
 frame_reader::frame_reader(std::size_t max_frame, std::size_t buffer_size)
     : cap_(std::max(buffer_size, native::header_size)), max_frame_(max_frame) {}
@@ -56,4 +56,4 @@ void frame_reader::start_big(std::size_t total) {
   }
 }
 
-} // namespace socketengine::detail
+} // namespace socketengine::detail::native

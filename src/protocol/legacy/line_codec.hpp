@@ -14,7 +14,7 @@
 #include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
-namespace socketengine::detail {
+namespace socketengine::detail::legacy {
 
 struct decoded_message {
   std::string channel;
@@ -87,17 +87,4 @@ std::optional<std::string_view> match_image_line(std::string_view line, std::str
 std::optional<image> decode_image_data(std::string_view base64, std::uint64_t max_pixels,
                                        std::error_code& ec, std::string& detail);
 
-/// The reserved channels of the protocol.
-namespace channels {
-inline constexpr std::string_view name_conn = "__name_conn";
-inline constexpr std::string_view image = "__image";
-inline constexpr std::string_view ack = "__ack";
-inline constexpr std::string_view status = "__status";
-inline constexpr std::string_view closing = "__closing";
-/// Images between a host and its clients (no acknowledgements).
-inline constexpr std::string_view plain_image = "image";
-/// The native protocol's offer and switch (docs/native-protocol.md).
-inline constexpr std::string_view native = "__native";
-} // namespace channels
-
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

@@ -2,8 +2,8 @@
 // through the frame reader, streams split at every byte offset, and bad
 // frames refused before anything large is allocated.
 
-#include "wire/frame_reader.hpp"
-#include "wire/native_codec.hpp"
+#include "protocol/native/frame_codec.hpp"
+#include "protocol/native/frame_reader.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,12 +14,10 @@
 
 #include <socketengine/error.hpp>
 
-#include "../support/test_images.hpp"
+#include "support/test_images.hpp"
 
-namespace socketengine::detail {
+namespace socketengine::detail::native {
 namespace {
-
-using native::frame_kind;
 
 struct frame_copy {
   frame_kind kind;
@@ -381,4 +379,4 @@ TEST(native_images, a_bad_image_header_is_refused) {
 }
 
 } // namespace
-} // namespace socketengine::detail
+} // namespace socketengine::detail::native

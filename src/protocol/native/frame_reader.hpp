@@ -18,9 +18,9 @@
 #include <string>
 #include <string_view>
 
-#include "wire/native_codec.hpp"
+#include "protocol/native/frame_codec.hpp"
 
-namespace socketengine::detail {
+namespace socketengine::detail::native {
 
 class frame_reader {
 public:
@@ -130,4 +130,4 @@ private:
   bool stopped_ = false;
 };
 
-} // namespace socketengine::detail
+} // namespace socketengine::detail::native

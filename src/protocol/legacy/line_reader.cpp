@@ -1,10 +1,10 @@
-#include "wire/line_reader.hpp"
+#include "protocol/legacy/line_reader.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-namespace socketengine::detail {
+namespace socketengine::detail::legacy {
 
 namespace {
 // Buffers above this are returned once idle, so one large message does not
@@ -45,4 +45,4 @@ void line_reader::shrink_if_idle() noexcept {
   }
 }
 
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

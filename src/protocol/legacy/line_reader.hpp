@@ -12,7 +12,7 @@
 #include <span>
 #include <string_view>
 
-namespace socketengine::detail {
+namespace socketengine::detail::legacy {
 
 class line_reader {
 public:
@@ -84,4 +84,4 @@ private:
   bool stopped_ = false;
 };
 
-} // namespace socketengine::detail
+} // namespace socketengine::detail::legacy

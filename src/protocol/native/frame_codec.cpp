@@ -1,4 +1,4 @@
-#include "wire/native_codec.hpp"
+#include "protocol/native/frame_codec.hpp"
 
 #include <stdexcept>
 
@@ -6,7 +6,7 @@
 
 #include "image/jpeg.hpp"
 #include "image/png.hpp"
-#include "wire/legacy_codec.hpp"
+#include "protocol/legacy/line_codec.hpp"
 
 namespace socketengine::detail::native {
 
@@ -67,7 +67,7 @@ void put_image_header(std::string& out, const image& img, wire_encoding encoding
 void append_json(std::string& out, std::string_view channel, const value& v) {
   std::size_t at = begin_frame(out, frame_kind::json, channel);
   try {
-    detail::append_value(out, v);
+    legacy::append_value(out, v);
   } catch (...) {
     out.resize(at);
     throw;

@@ -1,0 +1,137 @@
+#pragma once
+// The state behind socketengine::connection. It puts together the units of
+// a connection, each in a file of its own: the stream it reads and writes
+// (transport/), the protocol reader of the moment (protocol/), what it
+// received (value_store), what it sends (outbox), and the owner it reports
+// to (owner.hpp). What is left here is the I/O thread's work
+// (connection_io.cpp): the read loop, the write loop, the close state
+// machine, and handing decoded input on, as the protocols' receiver.
+//
+// Threading: the stream, the reader and the close state belong to the I/O
+// thread; the store and the outbox lock for themselves; counters are
+// atomics. A connection never holds one of its locks while taking the
+// other or calling its owner (see docs/design.md, Locks).
+
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <socketengine/connection.hpp>
+
+#include "connection/outbox.hpp"
+#include "connection/owner.hpp"
+#include "connection/value_store.hpp"
+#include "protocol/reader.hpp"
+#include "protocol/receiver.hpp"
+#include "protocol/suite.hpp"
+#include "transport/stream.hpp"
+
+namespace socketengine {
+
+struct connection::impl final : detail::protocol::receiver,
+                                detail::transport::stream_user,
+                                detail::outbox_user {
+  impl(connection& handle, const std::shared_ptr<detail::connection_owner>& owner,
+       std::unique_ptr<detail::transport::stream> stream,
+       std::shared_ptr<const detail::protocol::suite> protocols, connection_kind kind,
+       std::string name);
+
+  /// A new connection over `stream`, named `name` (see connection::name).
+  /// Not reading yet: see start().
+  static std::shared_ptr<connection> make(const std::shared_ptr<detail::connection_owner>& owner,
+                                          std::unique_ptr<detail::transport::stream> stream,
+                                          std::shared_ptr<const detail::protocol::suite> protocols,
+                                          connection_kind kind, std::string name);
+  static impl& of(connection& c) noexcept { return *c.impl_; }
+  static const impl& of(const connection& c) noexcept { return *c.impl_; }
+
+  /// The handle, shared.
+  [[nodiscard]] std::shared_ptr<connection> self() { return handle_.shared_from_this(); }
+
+  // --- I/O thread ----------------------------------------------------------
+  /// Starts reading, and writes anything queued before it.
+  void start();
+  /// Starts a graceful close: stop taking writes, optionally queue the
+  /// closing message, write what is queued, half-close, and close once the
+  /// peer closes too, or when the engine's timeout passes.
+  void begin_close(std::error_code reason, bool send_closing);
+  /// Closes the stream now and reports the close, once.
+  void finish_close(std::error_code reason);
+  /// Lets go of the read buffer if it holds nothing (an idle connection).
+  void release_idle_buffers() noexcept;
+
+  /// Reads as long as the stream has bytes, then waits for more.
+  void read();
+  /// Hands what the reader holds to it; false if the connection closed on
+  /// the way.
+  bool consume();
+  /// Starts writing what is queued, unless a write is under way.
+  void write();
+  /// A read met the end of the stream or an error: closes with the reason.
+  void read_ended(std::error_code ec);
+  void arm_close_timer(std::chrono::steady_clock::time_point deadline);
+  /// Lets go of the stream once no operation can touch it again.
+  void release_stream_when_idle();
+
+  // --- protocol::receiver (I/O thread) ----------------------------------------
+  void value_received(std::string_view channel, value&& v, std::size_t wire_bytes) override;
+  void bytes_received(std::string_view channel, std::span<const std::uint8_t> bytes,
+                      std::size_t wire_bytes) override;
+  void image_received(image&& img, bool counted) override;
+  void peer_named(const std::string& name) override;
+  void image_needs_ack(bool now) override;
+  void images_acknowledged(std::uint32_t count) override;
+  void peer_offered() override;
+  void peer_closing() override;
+  void reject(std::error_code ec, std::string detail) override;
+  void fail(std::error_code ec, std::string detail) override;
+  [[nodiscard]] bool open() const noexcept override { return !io_closed_; }
+
+  // --- transport::stream_user (I/O thread) --------------------------------------
+  void on_readable(std::error_code ec) override;
+  void on_written(std::error_code ec, std::size_t n) override;
+
+  // --- outbox_user ------------------------------------------------------------------
+  void schedule_write() override;
+  [[nodiscard]] bool on_io_thread() const noexcept override;
+  [[nodiscard]] std::chrono::milliseconds write_timeout() const noexcept override;
+
+  /// A value was stored: the owner's callbacks (given `copy`, if the owner
+  /// wants messages) and waits hear of it.
+  void stored(std::string_view channel, std::optional<value>&& copy, std::size_t wire_bytes);
+  /// Why a store was refused, for the error handler.
+  void refused(detail::value_store::refusal why, std::string_view channel);
+
+  // Immutable after construction.
+  connection& handle_;
+  std::weak_ptr<detail::connection_owner> owner_;
+  // Valid on the I/O thread, and on any thread while the outbox is open:
+  // the owner closes every connection before it goes.
+  detail::connection_owner* owner_raw_;
+  std::shared_ptr<const detail::protocol::suite> protocols_;
+  const connection_kind kind_;
+  const std::string address_;
+  const std::uint16_t port_;
+
+  // I/O thread only.
+  std::unique_ptr<detail::transport::stream> stream_;
+  std::unique_ptr<detail::protocol::reader> in_;
+  bool io_closed_ = false;       // finish_close ran
+  bool read_in_flight_ = false;  // a wait or a posted read will come back
+  bool in_read_handler_ = false; // the reader is handing out input
+  bool write_in_flight_ = false;
+  std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
+
+  detail::value_store store_;
+  detail::outbox out_;
+
+  std::atomic<std::uint64_t> bytes_in_{0};
+  std::atomic<std::uint64_t> errors_{0};
+};
+
+} // namespace socketengine

@@ -1,0 +1,295 @@
+// The I/O thread's side of a connection: reading, writing, closing, and
+// handing decoded input on (see connection_impl.hpp).
+
+#include "connection/connection_impl.hpp"
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+
+#include <socketengine/error.hpp>
+
+#include "protocol/legacy/channels.hpp"
+#include "transport/system.hpp"
+#include "util/deadline.hpp"
+
+namespace socketengine {
+
+namespace {
+// How long a closing connection waits, once its queue is written, for the
+// peer to close in turn (see write).
+constexpr std::chrono::milliseconds close_linger{250};
+// Reads in a row before other connections get a turn.
+constexpr int reads_per_turn = 8;
+
+// Adds to a counter that one thread at a time writes (the I/O thread): a
+// plain load and store, where a locked read-modify-write would cost as
+// much as the rest of the handling of a small message.
+void add_exclusive(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+} // namespace
+
+connection::impl::impl(connection& handle,
+                       const std::shared_ptr<detail::connection_owner>& owner,
+                       std::unique_ptr<detail::transport::stream> stream,
+                       std::shared_ptr<const detail::protocol::suite> protocols,
+                       connection_kind kind, std::string name)
+    : handle_(handle), owner_(owner), owner_raw_(owner.get()), protocols_(std::move(protocols)),
+      kind_(kind), address_(stream->remote().address), port_(stream->remote().port),
+      stream_(std::move(stream)), in_(protocols_->first_reader()),
+      store_(protocols_->settings().limits.max_channels,
+             &detail::legacy::channels::exempt_from_limit),
+      out_(*this, *stream_, protocols_->first_writer(), protocols_->settings().limits) {
+  store_.set_name(std::move(name));
+}
+
+std::shared_ptr<connection>
+connection::impl::make(const std::shared_ptr<detail::connection_owner>& owner,
+                       std::unique_ptr<detail::transport::stream> stream,
+                       std::shared_ptr<const detail::protocol::suite> protocols,
+                       connection_kind kind, std::string name) {
+  std::shared_ptr<connection> c(new connection(nullptr));
+  c->impl_ = std::make_unique<impl>(*c, owner, std::move(stream), std::move(protocols), kind,
+                                    std::move(name));
+  return c;
+}
+
+void connection::impl::start() {
+  read();
+  write();
+}
+
+// --- reading ------------------------------------------------------------------
+
+void connection::impl::read() {
+  // Reads as long as the stream has bytes, a few times over before giving
+  // other connections their turn, then waits for readability rather than
+  // with a read pending: a pending read needs its buffer, and the readers
+  // let go of theirs whenever they are empty (release_idle_buffers), so an
+  // idle connection holds none.
+  for (int turn = 0; turn < reads_per_turn; ++turn) {
+    if (io_closed_) return;
+    auto space = in_->prepare();
+    std::error_code ec;
+    std::size_t n = stream_->read_some(space, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      read_in_flight_ = true;
+      stream_->async_wait_readable(std::shared_ptr<detail::transport::stream_user>(self(), this));
+      return;
+    }
+    if (ec) return read_ended(ec);
+    add_exclusive(bytes_in_, n);
+    in_->commit(n);
+    if (!consume()) return;
+  }
+  read_in_flight_ = true;
+  asio::post(owner_raw_->io(), [self = self()] {
+    auto& me = *self->impl_;
+    me.read_in_flight_ = false;
+    if (me.io_closed_) return me.release_stream_when_idle();
+    me.read();
+  });
+}
+
+void connection::impl::on_readable(std::error_code ec) {
+  read_in_flight_ = false;
+  if (io_closed_) return release_stream_when_idle();
+  if (ec) return finish_close(detail::transport::portable(ec));
+  read();
+}
+
+void connection::impl::read_ended(std::error_code ec) {
+  // EOF after our own half-close is the end of a graceful close.
+  finish_close(ec == asio::error::eof ? make_error_code(errc::peer_eof)
+                                      : detail::transport::portable(ec));
+}
+
+bool connection::impl::consume() {
+  in_read_handler_ = true;
+  auto outcome = in_->consume(*this);
+  while (outcome == detail::protocol::reader::outcome::switched) {
+    // What the old reader read past the switch is the new one's start.
+    in_ = protocols_->reader_after_switch(in_->rest());
+    outcome = in_->consume(*this);
+  }
+  in_read_handler_ = false;
+  if (io_closed_) {
+    release_stream_when_idle();
+    return false;
+  }
+  return true;
+}
+
+void connection::impl::release_idle_buffers() noexcept {
+  // Reads hold no buffer between handlers (see read), so it may go now.
+  if (!io_closed_ && !in_read_handler_) in_->release_if_idle();
+}
+
+// --- writing ------------------------------------------------------------------
+
+void connection::impl::write() {
+  if (write_in_flight_ || io_closed_) return; // a completion handler continues
+  auto next = out_.take();
+  if (!next.buffers.empty()) {
+    write_in_flight_ = true;
+    stream_->async_write(std::move(next.buffers),
+                         std::shared_ptr<detail::transport::stream_user>(self(), this));
+    return;
+  }
+  if (next.finish_closing) {
+    // All written: half-close but keep reading until the peer closes too.
+    // Closing a socket with unread input would send a reset instead, and
+    // the peer could lose what we just wrote (`__closing` included). Not
+    // every peer closes in turn (the Python client never does), so the
+    // wait is short.
+    stream_->shutdown_send();
+    auto linger = std::chrono::steady_clock::now() + close_linger;
+    if (auto timer = close_timer_.lock(); timer && timer->expiry() > linger)
+      arm_close_timer(linger);
+  }
+}
+
+void connection::impl::on_written(std::error_code ec, std::size_t n) {
+  write_in_flight_ = false;
+  out_.written(n);
+  if (io_closed_) return release_stream_when_idle();
+  if (ec) return finish_close(detail::transport::portable(ec));
+  write();
+}
+
+void connection::impl::schedule_write() {
+  // Cannot fail to run: the outbox is open, so the owner has not closed
+  // yet, and its close() drains the I/O thread before stopping it.
+  asio::post(owner_raw_->io(), [self = self()] { self->impl_->write(); });
+}
+
+bool connection::impl::on_io_thread() const noexcept { return owner_raw_->on_io_thread(); }
+
+std::chrono::milliseconds connection::impl::write_timeout() const noexcept {
+  return owner_raw_->timeout();
+}
+
+// --- closing ------------------------------------------------------------------
+
+void connection::impl::begin_close(std::error_code reason, bool send_closing) {
+  bool start_write = false;
+  if (!out_.begin_close(reason, send_closing, start_write)) return;
+  arm_close_timer(detail::deadline_after(owner_raw_->timeout()));
+  // Writes what is queued, then half-closes (see write).
+  if (start_write) write();
+}
+
+void connection::impl::arm_close_timer(std::chrono::steady_clock::time_point deadline) {
+  if (auto old = close_timer_.lock()) old->cancel();
+  // The timer is owned by its own handler, so it is destroyed wherever the
+  // handler is, always while the io_context lives; the connection keeps
+  // only a weak reference to cancel it.
+  auto timer = std::make_shared<asio::steady_timer>(owner_raw_->io());
+  timer->expires_at(deadline);
+  close_timer_ = timer;
+  timer->async_wait([self = self(), timer](std::error_code ec) {
+    // The flush or the peer took too long.
+    if (!ec) self->impl_->finish_close(errc::closed_locally);
+  });
+}
+
+void connection::impl::finish_close(std::error_code reason) {
+  if (io_closed_) return;
+  io_closed_ = true;
+  out_.close(reason); // before the stream closes: no direct write after it
+  if (auto timer = close_timer_.lock()) timer->cancel();
+  stream_->close(); // a pending wait or write completes as aborted
+  release_stream_when_idle();
+  store_.close();
+  owner_raw_->connection_closed(self());
+}
+
+void connection::impl::release_stream_when_idle() {
+  // The stream goes only once no handler can touch it again (a composed
+  // write keeps a reference to the socket between its steps), and always
+  // here on the I/O thread, while its io_context surely lives: a user may
+  // keep this connection long after the engine is gone.
+  if (!io_closed_ || read_in_flight_ || write_in_flight_) return;
+  stream_.reset();
+  // A closed connection keeps no buffers; but not while the reader is
+  // still walking its buffer (consume calls this again when done).
+  if (!in_read_handler_) in_->release();
+}
+
+// --- what the protocol reader hands on ------------------------------------------
+
+void connection::impl::stored(std::string_view channel, std::optional<value>&& copy,
+                              std::size_t wire_bytes) {
+  if (copy) owner_raw_->message_arrived(self(), channel, std::move(*copy), wire_bytes);
+  owner_raw_->value_stored(channel);
+}
+
+void connection::impl::refused(detail::value_store::refusal why, std::string_view channel) {
+  if (why == detail::value_store::refusal::invalid_channel)
+    return reject(errc::invalid_utf8, "channel name is not UTF-8");
+  reject(errc::too_many_channels,
+         "channel \"" + std::string(channel.substr(0, 64)) + "\" is past the limit of " +
+             std::to_string(protocols_->settings().limits.max_channels));
+}
+
+void connection::impl::value_received(std::string_view channel, value&& v,
+                                      std::size_t wire_bytes) {
+  std::optional<value> copy;
+  if (owner_raw_->wants_messages()) copy = v;
+  auto why = store_.store(channel, std::move(v));
+  if (why != detail::value_store::refusal::none) return refused(why, channel);
+  stored(channel, std::move(copy), wire_bytes);
+}
+
+void connection::impl::bytes_received(std::string_view channel,
+                                      std::span<const std::uint8_t> bytes,
+                                      std::size_t wire_bytes) {
+  auto make = [&] {
+    return value::binary(value::binary_t::container_type(bytes.begin(), bytes.end()));
+  };
+  auto why = store_.store_with(channel, [&](value& slot) {
+    // The last value's buffer is reused when it held bytes too: a stream
+    // of bytes on one channel then allocates nothing per message.
+    if (slot.is_binary())
+      slot.get_binary().assign(bytes.begin(), bytes.end());
+    else
+      slot = make();
+  });
+  if (why != detail::value_store::refusal::none) return refused(why, channel);
+  std::optional<value> copy;
+  if (owner_raw_->wants_messages()) copy = make();
+  stored(channel, std::move(copy), wire_bytes);
+}
+
+void connection::impl::image_received(image&& img, bool counted) {
+  store_.store_image(img, counted);
+  if (owner_raw_->wants_images()) owner_raw_->image_arrived(self(), std::move(img));
+}
+
+void connection::impl::peer_named(const std::string& name) { store_.set_name(name); }
+
+void connection::impl::image_needs_ack(bool now) {
+  out_.owe_ack();
+  if (now) write();
+}
+
+void connection::impl::images_acknowledged(std::uint32_t count) { out_.acknowledged(count); }
+
+void connection::impl::peer_offered() {
+  std::string line;
+  if (const auto* next = protocols_->upgrade(line)) out_.switch_to(*next, line);
+}
+
+void connection::impl::peer_closing() { finish_close(errc::peer_closing); }
+
+void connection::impl::reject(std::error_code ec, std::string detail) {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  owner_raw_->report(self(), ec, std::move(detail));
+}
+
+void connection::impl::fail(std::error_code ec, std::string detail) {
+  reject(ec, std::move(detail));
+  finish_close(ec);
+}
+
+} // namespace socketengine

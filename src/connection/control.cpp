@@ -1,0 +1,45 @@
+#include "connection/control.hpp"
+
+#include "connection/connection_impl.hpp"
+
+namespace socketengine::detail {
+
+using impl = connection::impl;
+
+std::shared_ptr<connection> make_connection(const std::shared_ptr<connection_owner>& owner,
+                                            std::unique_ptr<transport::stream> stream,
+                                            std::shared_ptr<const protocol::suite> protocols,
+                                            connection_kind kind,
+                                            std::optional<std::string_view> announce) {
+  std::string greeting;
+  protocols->append_greeting(greeting, announce);
+  auto c = impl::make(owner, std::move(stream), std::move(protocols), kind,
+                      std::string(announce.value_or(std::string_view())));
+  impl::of(*c).out_.queue_greeting(greeting, announce ? 1 : 0);
+  return c;
+}
+
+void start(const std::shared_ptr<connection>& c) { impl::of(*c).start(); }
+
+void begin_close(const std::shared_ptr<connection>& c, std::error_code reason) {
+  impl::of(*c).begin_close(reason, /*send_closing=*/true);
+}
+
+void finish_close(const std::shared_ptr<connection>& c, std::error_code reason) {
+  impl::of(*c).finish_close(reason);
+}
+
+void release_idle_buffers(connection& c) noexcept { impl::of(c).release_idle_buffers(); }
+
+bool closed(const connection& c) { return impl::of(c).out_.closed(); }
+
+void write(connection& c, protocol::encoded_message& message, std::error_code& ec) {
+  impl::of(c).out_.write(message, ec);
+}
+
+image_status write_image(connection& c, protocol::encoded_image& img, std::error_code& ec) {
+  return impl::of(c).out_.write_image(img, impl::of(c).protocols_->settings().images.latest_frame_wins,
+                                      ec);
+}
+
+} // namespace socketengine::detail

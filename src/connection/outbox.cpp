@@ -1,0 +1,299 @@
+#include "connection/outbox.hpp"
+
+#include <socketengine/error.hpp>
+
+#include "util/deadline.hpp"
+
+namespace socketengine::detail {
+
+namespace {
+// A buffer that held one large message is given back rather than kept by
+// an idle connection.
+constexpr std::size_t keep_write_capacity = 256 * 1024;
+// A message written to an idle connection goes to the socket from the
+// writer's thread, without waking the I/O thread: that saves a thread
+// switch, about a third of a round trip over loopback. Not for large
+// messages, which the I/O thread writes as the socket takes them, and not
+// more than once per this interval, so that a stream of messages is still
+// coalesced into few writes by the I/O thread.
+constexpr std::size_t direct_write_max = 16 * 1024;
+constexpr std::chrono::microseconds direct_write_interval{20};
+} // namespace
+
+outbox::outbox(outbox_user& user, transport::stream& stream, const protocol::writer& first,
+               const limits& lim)
+    : user_(user), limits_(lim), stream_(&stream), writer_(&first) {}
+
+// --- writing ------------------------------------------------------------------
+
+bool outbox::enqueue(std::string_view bytes, const protocol::writer* encoded_with,
+                     std::error_code& ec) {
+  ec.clear();
+  std::unique_lock lk(mu_);
+  if (state_ != state::open) {
+    ec = errc::not_connected;
+    return true;
+  }
+  auto queued = [&] { return pending_.size() + inflight_.size(); };
+  auto full = [&] {
+    // An oversized message still goes out alone, or it never could.
+    return queued() > 0 && queued() + bytes.size() > limits_.max_write_queue_bytes;
+  };
+  if (full()) {
+    // The I/O thread cannot wait for itself to drain the queue.
+    if (limits_.on_full_queue == overflow_policy::fail || user_.on_io_thread()) {
+      ec = errc::queue_full;
+      return true;
+    }
+    auto deadline = deadline_after(user_.write_timeout());
+    if (!cv_.wait_until(lk, deadline, [&] { return state_ != state::open || !full(); })) {
+      ec = errc::queue_full;
+      return true;
+    }
+    if (state_ != state::open) {
+      ec = errc::not_connected;
+      return true;
+    }
+  }
+  if (writer_.load(std::memory_order_relaxed) != encoded_with) return false;
+  add(messages_out_, 1);
+  if (!writing_ && pending_.empty() && bytes.size() <= direct_write_max) {
+    // Nothing is being written (writing_ is false under the lock, so no
+    // write is under way or posted) and the stream is open (state_ is, and
+    // close() takes the lock before the stream closes): the bytes may go
+    // to the stream from here. What it does not take, the I/O thread writes.
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_direct_write_ >= direct_write_interval) {
+      last_direct_write_ = now;
+      auto sent = stream_->try_write(bytes);
+      written_total_ += sent;
+      add(bytes_out_, sent);
+      bytes.remove_prefix(sent);
+      if (bytes.empty()) return true;
+    }
+  }
+  pending_.append(bytes);
+  kick_locked();
+  return true;
+}
+
+void outbox::write(protocol::encoded_message& message, std::error_code& ec) {
+  const auto* w = &writer();
+  while (!enqueue(message.in(*w), w, ec) && !ec) w = &writer(); // it switched meanwhile
+}
+
+void outbox::kick_locked() {
+  if (writing_) return;
+  writing_ = true;
+  user_.schedule_write();
+}
+
+void outbox::queue_greeting(std::string_view bytes, std::uint64_t messages) {
+  std::lock_guard lk(mu_);
+  pending_.append(bytes);
+  add(messages_out_, messages);
+}
+
+void outbox::switch_to(const protocol::writer& next, std::string_view switch_line) {
+  std::lock_guard lk(mu_);
+  if (writer_.load(std::memory_order_relaxed) == &next || state_ != state::open) return;
+  // A pending frame was encoded in the protocol written until now: it goes
+  // ahead of the switch line. The peer reads frames in a row either way.
+  if (images_.has_pending()) start_image_locked(images_.take_pending(), writer());
+  pending_.append(switch_line);
+  writer_.store(&next, std::memory_order_release);
+  kick_locked();
+}
+
+// --- images ------------------------------------------------------------------
+
+image_status outbox::write_image(protocol::encoded_image& img, bool latest_frame_wins,
+                                 std::error_code& ec) {
+  ec.clear();
+  for (;;) {
+    const auto& w = writer();
+    auto frame = img.in(w);
+    std::lock_guard lk(mu_);
+    if (state_ != state::open) {
+      ec = errc::not_connected;
+      return image_status::dropped;
+    }
+    if (writer_.load(std::memory_order_relaxed) != &w) continue; // switched: encode again
+    if (!images_.has_room(w.image_window())) {
+      if (!latest_frame_wins) return image_status::dropped;
+      images_.hold(std::move(frame));
+      return image_status::pending;
+    }
+    start_image_locked(std::move(frame), w);
+    return image_status::sent;
+  }
+}
+
+void outbox::start_image_locked(image_flow::frame frame, const protocol::writer& encoded_with) {
+  // Images are not held to the queue's bound: flow control bounds them.
+  auto end = written_total_ + inflight_.size() + pending_.size() + frame->size();
+  pending_.append_shared(std::move(frame));
+  add(messages_out_, 1);
+  images_.started(end, encoded_with.peer_acknowledges_images());
+  kick_locked();
+}
+
+bool outbox::retire_images_locked() {
+  bool changed = images_.retire(written_total_);
+  const auto& w = writer();
+  if (images_.has_pending() && state_ == state::open && images_.has_room(w.image_window())) {
+    // The pending frame takes the free place.
+    try {
+      start_image_locked(images_.take_pending(), w);
+    } catch (const std::bad_alloc&) {
+      // The frame is lost; the next write_image sends at once.
+    }
+    changed = true;
+  }
+  return changed;
+}
+
+void outbox::owe_ack() {
+  // Owed acknowledgements go out with the next write, as one message with
+  // a count (see take), so a peer that floods images and never reads
+  // cannot grow the queue with them.
+  std::lock_guard lk(mu_);
+  if (state_ != state::open) return;
+  ++acks_owed_;
+  kick_locked();
+}
+
+void outbox::acknowledged(std::uint32_t count) {
+  {
+    std::lock_guard lk(mu_);
+    // One that comes before its image is fully written (a peer that repeats
+    // them, or one that lies to make us queue frame after frame) counts only
+    // once the image is written, so the socket, not the peer's word, paces
+    // frames.
+    images_.acknowledged(count);
+    if (!retire_images_locked()) return;
+  }
+  cv_.notify_all(); // wait_for_image_slot
+}
+
+bool outbox::can_write_image() const {
+  std::lock_guard lk(mu_);
+  return images_.has_room(writer().image_window());
+}
+
+bool outbox::wait_for_image_slot(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lk(mu_);
+  return cv_.wait_until(lk, deadline,
+                        [&] { return state_ != state::open || !images_.has_pending(); }) &&
+         state_ == state::open;
+}
+
+// --- the I/O thread's side -----------------------------------------------------
+
+outbox::work outbox::take() {
+  work next;
+  {
+    std::lock_guard lk(mu_);
+    if (acks_owed_ > 0 && state_ != state::closed) {
+      // In the protocol written now, at the end of what is queued:
+      // acknowledgements need no particular place in the stream.
+      std::string ack;
+      writer().append_acks(ack, acks_owed_);
+      pending_.append(ack);
+      acks_owed_ = 0;
+    }
+    if (!pending_.empty()) {
+      // Everything queued since the last write goes out in one call: small
+      // messages coalesce into few system calls under load.
+      writing_ = true;
+      pending_.swap(inflight_);
+      next.buffers = inflight_.buffers();
+      return next;
+    }
+    writing_ = false;
+    next.finish_closing = state_ == state::closing;
+  }
+  cv_.notify_all(); // flush
+  return next;
+}
+
+void outbox::written(std::size_t n) {
+  {
+    std::lock_guard lk(mu_);
+    add(bytes_out_, n);
+    written_total_ += n;
+    inflight_.clear(keep_write_capacity);
+    // Images that need no acknowledgement are done once written; so are
+    // those acknowledged early. The next write takes the pending frame, if
+    // one got room.
+    retire_images_locked();
+  }
+  cv_.notify_all();
+}
+
+// --- closing -------------------------------------------------------------------
+
+bool outbox::begin_close(std::error_code reason, bool send_closing, bool& start_write) {
+  start_write = false;
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != state::open) return false;
+    state_ = state::closing;
+    reason_ = reason;
+    open_.store(false);
+    if (send_closing) {
+      std::string bye;
+      writer().append_closing(bye);
+      if (!bye.empty()) {
+        pending_.append(bye);
+        add(messages_out_, 1);
+      }
+    }
+    if (!writing_) {
+      writing_ = true;
+      start_write = true;
+    }
+  }
+  cv_.notify_all(); // blocked writers see the new state
+  return true;
+}
+
+bool outbox::close(std::error_code reason) {
+  {
+    std::lock_guard lk(mu_);
+    if (state_ == state::closed) return false;
+    state_ = state::closed;
+    if (!reason_) reason_ = reason;
+    stream_ = nullptr;
+    pending_.release(); // give the memory back, not just the bytes
+    images_.clear();
+    acks_owed_ = 0;
+    open_.store(false);
+  }
+  cv_.notify_all();
+  return true;
+}
+
+bool outbox::closed() const {
+  std::lock_guard lk(mu_);
+  return state_ == state::closed;
+}
+
+std::error_code outbox::reason() const {
+  std::lock_guard lk(mu_);
+  return reason_;
+}
+
+bool outbox::flush(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lk(mu_);
+  auto drained = [&] { return pending_.empty() && !writing_; };
+  return cv_.wait_until(lk, deadline, [&] { return state_ == state::closed || drained(); }) &&
+         drained();
+}
+
+bool outbox::wait_closed(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lk(mu_);
+  return cv_.wait_until(lk, deadline, [&] { return state_ == state::closed; });
+}
+
+} // namespace socketengine::detail

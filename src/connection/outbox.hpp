@@ -1,0 +1,191 @@
+#pragma once
+// Everything a connection sends, under one lock: the write queue and its
+// bound, the protocol the connection writes (and the switch to another),
+// owed image acknowledgements, the images in flight, and whether the
+// connection is open, closing or closed. Writers on any thread queue here;
+// the I/O thread takes what is queued and writes it (see docs/design.md,
+// Writing).
+//
+// Threading: every member may be called from any thread unless it says
+// "I/O thread". The write lock is never held while calling out, except to
+// outbox_user::schedule_write(), which must only post.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <asio/buffer.hpp>
+
+#include <socketengine/image.hpp>
+#include <socketengine/options.hpp>
+
+#include "connection/image_flow.hpp"
+#include "connection/write_queue.hpp"
+#include "protocol/encoded.hpp"
+#include "protocol/writer.hpp"
+#include "transport/stream.hpp"
+
+namespace socketengine::detail {
+
+/// What the outbox needs from its connection.
+class outbox_user {
+public:
+  /// Makes the I/O thread write what is queued, soon (posts; never runs the
+  /// write here). Called with the write lock held, only while open.
+  virtual void schedule_write() = 0;
+  /// True on the I/O thread, which cannot wait for its own writes.
+  [[nodiscard]] virtual bool on_io_thread() const noexcept = 0;
+  /// How long a write waits for room in a full queue.
+  [[nodiscard]] virtual std::chrono::milliseconds write_timeout() const noexcept = 0;
+
+protected:
+  ~outbox_user() = default;
+};
+
+class outbox {
+public:
+  enum class state { open, closing, closed };
+
+  /// `stream`: where direct writes go, under the write lock, until close().
+  /// `first`: the protocol written first.
+  outbox(outbox_user& user, transport::stream& stream, const protocol::writer& first,
+         const limits& lim);
+
+  // --- writing ------------------------------------------------------------
+  /// Encodes with `encode(std::string& out, const protocol::writer& w)` in
+  /// the protocol the connection writes, and queues the result (see
+  /// enqueue). If the protocol switched meanwhile, encodes again.
+  /// \throws what `encode` throws.
+  template <class Encode>
+  void write(Encode&& encode, std::error_code& ec);
+
+  /// Queues `message` in the protocol the connection writes.
+  /// \throws what the writer throws.
+  void write(protocol::encoded_message& message, std::error_code& ec);
+
+  /// Sends an image now, keeps it as the pending frame, or drops it (see
+  /// connection::write_image). \throws what the writer throws.
+  image_status write_image(protocol::encoded_image& img, bool latest_frame_wins,
+                           std::error_code& ec);
+
+  /// Queues bytes that go before anything else (the greeting); `messages`:
+  /// how many messages they hold. Before the connection starts.
+  void queue_greeting(std::string_view bytes, std::uint64_t messages);
+
+  /// Switches to writing `next`, after `switch_line` in the current
+  /// protocol. A pending frame, encoded in the current protocol, goes ahead
+  /// of the line. I/O thread.
+  void switch_to(const protocol::writer& next, std::string_view switch_line);
+
+  // --- images and acknowledgements -----------------------------------------
+  /// One more image received is owed an acknowledgement, written with the
+  /// next write (as one message however many are owed).
+  void owe_ack();
+  /// The peer acknowledged `count` images.
+  void acknowledged(std::uint32_t count);
+  [[nodiscard]] bool can_write_image() const;
+  /// Waits until no frame is pending; false on timeout or close.
+  bool wait_for_image_slot(std::chrono::steady_clock::time_point deadline) const;
+
+  // --- the I/O thread's side -------------------------------------------------
+  /// What the I/O thread does next.
+  struct work {
+    std::vector<asio::const_buffer> buffers; ///< write these (valid until written())
+    bool finish_closing = false;             ///< nothing to write and closing: half-close
+  };
+  /// Takes everything queued for one write. Owed acknowledgements are
+  /// queued first. I/O thread.
+  [[nodiscard]] work take();
+  /// A write of what take() gave ended with `n` bytes written. I/O thread.
+  void written(std::size_t n);
+
+  /// Stops taking writes: queues the protocol's closing message if
+  /// `send_closing` and records `reason`. Returns false if it was not open;
+  /// `start_write` says whether the caller must start writing.
+  bool begin_close(std::error_code reason, bool send_closing, bool& start_write);
+  /// Closed: drops everything queued, lets go of the stream and wakes every
+  /// wait. Returns false if it was closed already. Call before closing the
+  /// stream. I/O thread.
+  bool close(std::error_code reason);
+
+  // --- state -------------------------------------------------------------------
+  [[nodiscard]] bool is_open() const noexcept { return open_.load(); }
+  [[nodiscard]] bool closed() const;
+  [[nodiscard]] std::error_code reason() const;
+  /// The protocol written now.
+  [[nodiscard]] const protocol::writer& writer() const noexcept {
+    return *writer_.load(std::memory_order_acquire);
+  }
+  /// Waits until everything queued is written; false on timeout, or if the
+  /// connection closed with bytes unsent.
+  bool flush(std::chrono::steady_clock::time_point deadline) const;
+  /// Waits until closed; false on timeout.
+  bool wait_closed(std::chrono::steady_clock::time_point deadline) const;
+
+  [[nodiscard]] std::uint64_t messages_out() const noexcept { return messages_out_.load(); }
+  [[nodiscard]] std::uint64_t bytes_out() const noexcept { return bytes_out_.load(); }
+
+private:
+  /// Appends encoded bytes to the queue, applying the overflow policy;
+  /// sends them straight to the stream when it is idle. If the protocol
+  /// switched since `encoded_with` was read, queues nothing and returns
+  /// false, for the caller to encode again.
+  bool enqueue(std::string_view bytes, const protocol::writer* encoded_with, std::error_code& ec);
+  /// With the lock held: makes sure a write will pick up what is queued.
+  void kick_locked();
+  /// With the lock held: queues an image and marks it in flight.
+  void start_image_locked(image_flow::frame frame, const protocol::writer& encoded_with);
+  /// With the lock held: retires images done and starts the pending frame
+  /// if there is room. Returns whether anything changed.
+  bool retire_images_locked();
+  /// Adds to a counter that only the lock holder writes.
+  static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  outbox_user& user_;
+  const limits limits_;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  state state_ = state::open;
+  std::error_code reason_;
+  transport::stream* stream_; // null once closed
+  write_queue pending_;  // appended by writers
+  write_queue inflight_; // being written by the I/O thread
+  bool writing_ = false; // a write (or a post to start one) is under way
+  std::uint32_t acks_owed_ = 0;
+  std::uint64_t written_total_ = 0; // bytes handed to the operating system
+  // Set under the lock at a switch; read without it to choose an encoding,
+  // which enqueue checks again under the lock.
+  std::atomic<const protocol::writer*> writer_;
+  std::chrono::steady_clock::time_point last_direct_write_{};
+  image_flow images_;
+  std::atomic<bool> open_{true};
+  std::atomic<std::uint64_t> messages_out_{0};
+  std::atomic<std::uint64_t> bytes_out_{0};
+};
+
+template <class Encode>
+void outbox::write(Encode&& encode, std::error_code& ec) {
+  // One encoding buffer per thread saves an allocation per message.
+  thread_local std::string buffer;
+  const auto* w = &writer();
+  for (;;) {
+    buffer.clear();
+    encode(buffer, *w);
+    if (enqueue(buffer, w, ec) || ec) break;
+    w = &writer(); // it switched meanwhile
+  }
+  // A buffer that held one large message is given back.
+  if (buffer.capacity() > 256 * 1024) std::string().swap(buffer);
+}
+
+} // namespace socketengine::detail

@@ -1,0 +1,30 @@
+#pragma once
+// The legacy protocol's input: JSON lines (docs/legacy-protocol.md), up to
+// the peer's switch line if the native protocol was offered.
+
+#include "protocol/legacy/line_reader.hpp"
+#include "protocol/legacy/session.hpp"
+#include "protocol/reader.hpp"
+#include "protocol/settings.hpp"
+
+namespace socketengine::detail::legacy {
+
+class reader final : public protocol::reader {
+public:
+  /// `offered`: the native protocol version this side offered, 0 if none.
+  reader(const protocol::settings& s, int offered);
+
+  std::span<char> prepare() override { return lines_.prepare(); }
+  void commit(std::size_t n) noexcept override { lines_.commit(n); }
+  outcome consume(protocol::receiver& to) override;
+  [[nodiscard]] std::string_view rest() const noexcept override { return lines_.rest(); }
+  void release_if_idle() noexcept override;
+  void release() noexcept override { lines_.release(); }
+
+private:
+  const protocol::settings& settings_;
+  line_reader lines_;
+  session session_;
+};
+
+} // namespace socketengine::detail::legacy

@@ -1,0 +1,129 @@
+#include "protocol/legacy/session.hpp"
+
+#include <socketengine/error.hpp>
+
+#include "protocol/legacy/base64.hpp"
+#include "protocol/legacy/channels.hpp"
+#include "protocol/legacy/line_codec.hpp"
+
+namespace socketengine::detail::legacy {
+
+std::string_view session::image_channel() const noexcept {
+  return settings_.hub ? channels::image : channels::plain_image;
+}
+
+bool session::handle_line(protocol::receiver& to, std::string_view line) {
+  // An image line as the known peers write it skips the JSON parser.
+  if (auto text = match_image_line(line, image_channel())) {
+    // Host/client images are also an ordinary value on `image`, as the
+    // Node.js host and client keep them.
+    if (!settings_.hub) to.value_received(image_channel(), value(std::string(*text)), line.size());
+    receive_image(to, *text);
+    return false;
+  }
+  auto r = decode_line(line, settings_.limits.max_depth);
+  if (r.what == decode_result::status::blank) return false;
+  if (r.what == decode_result::status::error) {
+    to.reject(r.error, std::move(r.detail));
+    return false;
+  }
+  return handle_message(to, r.message.channel, std::move(r.message.data), line.size());
+}
+
+bool session::handle_message(protocol::receiver& to, std::string& channel, value&& data,
+                             std::size_t wire_bytes) {
+  if (channel == channels::native) return handle_native(to, data);
+  if (settings_.hub && channel == channels::image) {
+    if (data.is_string()) {
+      receive_image(to, data.get_ref<const std::string&>());
+    } else {
+      to.image_needs_ack(false);
+      to.reject(errc::invalid_base64, "image data is not a string");
+    }
+    return false;
+  }
+  if (settings_.hub && channel == channels::ack) {
+    to.images_acknowledged(1);
+    return false;
+  }
+  if (bytes_hint_ && *bytes_hint_ == channel) {
+    bytes_hint_.reset();
+    if (!data.is_string()) {
+      to.reject(errc::invalid_base64, "bytes value is not a string");
+      return false;
+    }
+    const auto& text = data.get_ref<const std::string&>();
+    value::binary_t::container_type bytes(base64::max_decoded_size(text.size()));
+    auto n = base64::decode(text, bytes.data());
+    if (!n) {
+      to.reject(errc::invalid_base64, "bytes value is not base64");
+      return false;
+    }
+    bytes.resize(*n);
+    to.value_received(channel, value::binary(std::move(bytes)), wire_bytes);
+    return false;
+  }
+  if (channel == channels::name_conn && data.is_string())
+    to.peer_named(data.get_ref<const std::string&>());
+  bool peer_closing = channel == channels::status && data.is_string() &&
+                      data.get_ref<const std::string&>() == channels::closing;
+  std::optional<std::string> image_text;
+  if (!settings_.hub && channel == channels::plain_image && data.is_string())
+    image_text = data.get_ref<const std::string&>();
+  to.value_received(channel, std::move(data), wire_bytes);
+  if (image_text) receive_image(to, *image_text);
+  if (peer_closing) to.peer_closing();
+  return false;
+}
+
+bool session::handle_native(protocol::receiver& to, const value& data) {
+  // Never stored: these lines are the protocol's, not the application's.
+  if (!data.is_object()) return false;
+  if (auto bytes = data.find("bytes"); bytes != data.end()) {
+    // The next value on this channel is bytes, sent as base64 before the
+    // switch (see writer::append_value).
+    if (bytes->is_string()) bytes_hint_ = bytes->get<std::string>();
+    return false;
+  }
+  if (auto offer = data.find("offer"); offer != data.end()) {
+    // A peer offering any version speaks version 1 at least.
+    if (offered_ > 0 && offer->is_number_integer() && offer->get<std::int64_t>() >= 1)
+      to.peer_offered();
+    return false;
+  }
+  auto to_version = data.find("switch");
+  if (to_version == data.end()) return false;
+  if (offered_ == 0 || switched_) {
+    // A peer switches only in answer to our offer, once.
+    to.fail(errc::invalid_frame, "the peer switched to the native protocol unasked");
+    return false;
+  }
+  if (!to_version->is_number_integer() || to_version->get<std::int64_t>() != offered_) {
+    to.fail(errc::invalid_frame, "the peer switched to native protocol version " +
+                                     to_version->dump() + ", not " + std::to_string(offered_));
+    return false;
+  }
+  return true;
+}
+
+void session::receive_image(protocol::receiver& to, std::string_view base64) {
+  // Acknowledged whether or not it decodes: the sender waits for this
+  // before its next frame, and one bad frame must not stall the stream.
+  if (settings_.hub) to.image_needs_ack(false);
+  std::error_code ec;
+  std::string detail;
+  std::optional<image> img;
+  try {
+    img = decode_image_data(base64, settings_.images.max_pixels, ec, detail);
+  } catch (const std::bad_alloc&) {
+    // Within max_pixels but more than the system would give: this image is
+    // lost, the connection is not.
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    detail = "out of memory decoding an image of " + std::to_string(base64.size()) + " characters";
+  }
+  if (!img) return to.reject(ec, std::move(detail));
+  // Host/client images were counted as the value on `image`.
+  to.image_received(std::move(*img), /*counted=*/settings_.hub);
+}
+
+} // namespace socketengine::detail::legacy

@@ -1,0 +1,108 @@
+#include "protocol/native/reader.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include <socketengine/error.hpp>
+
+#include "protocol/legacy/channels.hpp"
+#include "protocol/legacy/line_codec.hpp"
+
+namespace socketengine::detail::native {
+
+namespace {
+// A native frame may always hold the largest raw image accepted (max_pixels
+// of 4 samples) with its headers, whatever max_line_bytes says.
+constexpr std::uint64_t max_image_frame_overhead = 64 * 1024;
+// Bytes of frames taken per read: a few thousand small messages. Held only
+// while frames are coming in (see release_if_idle).
+constexpr std::size_t frame_buffer_size = 64 * 1024;
+} // namespace
+
+reader::reader(const protocol::settings& s, int offered, std::string_view first)
+    : settings_(s),
+      frames_(std::max<std::uint64_t>(s.limits.max_line_bytes,
+                                      s.images.max_pixels * 4 + max_image_frame_overhead),
+              frame_buffer_size),
+      lines_(s, offered, /*switched=*/true) {
+  frames_.assign(first);
+}
+
+protocol::reader::outcome reader::consume(protocol::receiver& to) {
+  bool sound = true;
+  try {
+    sound = frames_.consume([&](std::span<const std::uint8_t> body,
+                                std::shared_ptr<const void> owner) {
+      handle_frame(to, body, std::move(owner));
+      if (!to.open()) frames_.stop();
+    });
+  } catch (const std::bad_alloc&) {
+    // A frame within the limit that the system will not hold: the stream
+    // cannot go on without it.
+    to.fail(std::make_error_code(std::errc::not_enough_memory),
+            "out of memory for a frame of " + std::to_string(frames_.wanted()) +
+                " bytes; closing the connection");
+    return outcome::stopped;
+  }
+  if (!to.open()) return outcome::stopped;
+  if (!sound) {
+    auto size = frames_.bad_size();
+    to.fail(errc::frame_too_large,
+            size > settings_.limits.max_line_bytes
+                ? "frame of " + std::to_string(size) + " bytes is over the limit of " +
+                      std::to_string(settings_.limits.max_line_bytes) + "; closing the connection"
+                : "frame size " + std::to_string(size) +
+                      " is too short for a frame header; closing the connection");
+    return outcome::stopped;
+  }
+  return outcome::more;
+}
+
+void reader::handle_frame(protocol::receiver& to, std::span<const std::uint8_t> body,
+                          std::shared_ptr<const void> owner) {
+  std::string detail;
+  auto f = parse_frame(body, std::move(owner), detail);
+  if (!f) return to.reject(errc::invalid_frame, std::move(detail));
+  std::size_t wire_bytes = body.size() + size_field;
+  switch (f->kind) {
+  case frame_kind::control:
+    switch (static_cast<control_code>(f->payload[0])) {
+    case control_code::image_ack:
+      if (f->payload.size() != 5)
+        return to.reject(errc::invalid_frame, "image acknowledgement without its count");
+      return to.images_acknowledged(load_u32(f->payload.data() + 1));
+    case control_code::closing:
+      to.value_received(legacy::channels::status, value(std::string(legacy::channels::closing)),
+                        wire_bytes);
+      return to.peer_closing();
+    }
+    return to.reject(errc::invalid_frame, "unknown control code " + std::to_string(f->payload[0]));
+  case frame_kind::image: {
+    // Acknowledged whether or not it decodes, as legacy images are, and
+    // written before decoding: the sender encodes its next frame meanwhile.
+    to.image_needs_ack(/*now=*/true);
+    std::error_code ec;
+    std::optional<image> img;
+    try {
+      img = decode_image(*f, settings_.images.max_pixels, ec, detail);
+    } catch (const std::bad_alloc&) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      detail = "out of memory decoding an image frame of " + std::to_string(wire_bytes) + " bytes";
+    }
+    if (!img) return to.reject(ec, std::move(detail));
+    return to.image_received(std::move(*img), /*counted=*/true);
+  }
+  case frame_kind::bytes:
+    // Channel names are checked as UTF-8 when first stored.
+    return to.bytes_received(f->channel, f->payload, wire_bytes);
+  case frame_kind::json: break;
+  }
+  value v;
+  std::string_view text(reinterpret_cast<const char*>(f->payload.data()), f->payload.size());
+  if (auto ec = legacy::decode_value(text, settings_.limits.max_depth, v, detail))
+    return to.reject(ec, std::move(detail));
+  std::string channel(f->channel);
+  lines_.handle_message(to, channel, std::move(v), wire_bytes);
+}
+
+} // namespace socketengine::detail::native

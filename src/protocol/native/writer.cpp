@@ -1,0 +1,43 @@
+#include "protocol/native/writer.hpp"
+
+#include <algorithm>
+
+#include "protocol/encoded.hpp"
+#include "protocol/native/frame_codec.hpp"
+
+namespace socketengine::detail::native {
+
+void writer::append_value(std::string& out, std::string_view channel, const value& v) const {
+  native::append_value(out, channel, v);
+}
+
+void writer::append_bytes(std::string& out, std::string_view channel,
+                          std::span<const std::uint8_t> bytes) const {
+  native::append_bytes(out, channel, bytes);
+}
+
+void writer::append_acks(std::string& out, std::uint32_t count) const {
+  append_ack(out, count);
+}
+
+void writer::append_closing(std::string& out) const {
+  if (settings_.hub) append_control(out, control_code::closing);
+}
+
+std::shared_ptr<const std::string> writer::encode_image(protocol::encoded_image& img) const {
+  const auto& options = img.options();
+  if (img.encoding() != image_encoding::png)
+    return native::encode_image(img.picture(), img.encoding(), options.png_compression,
+                                options.jpeg_quality);
+  const auto& png = img.png();
+  auto frame = std::make_shared<std::string>();
+  append_png_image(*frame, img.picture(),
+                   {reinterpret_cast<const std::uint8_t*>(png.data()), png.size()});
+  return frame;
+}
+
+std::size_t writer::image_window() const noexcept {
+  return static_cast<std::size_t>(std::max(settings_.images.max_frames_in_flight, 1));
+}
+
+} // namespace socketengine::detail::native

@@ -1,0 +1,48 @@
+#pragma once
+// One protocol's input side: the bytes a connection reads go into it, and
+// it hands what they carry to a receiver. A connection reads with one
+// reader at a time: the legacy one from the start, the native one from the
+// peer's switch line on (see suite.hpp).
+//
+// Threading: the I/O thread only.
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include "protocol/receiver.hpp"
+
+namespace socketengine::detail::protocol {
+
+class reader {
+public:
+  /// What consume() leaves the connection to do.
+  enum class outcome {
+    more,     ///< read on
+    switched, ///< the peer switched protocol: rest() goes to the next reader
+    stopped   ///< the connection closed (the receiver was told why)
+  };
+
+  virtual ~reader() = default;
+
+  /// Space to read into.
+  virtual std::span<char> prepare() = 0;
+
+  /// Records that `n` bytes were read into the last prepare() span.
+  virtual void commit(std::size_t n) noexcept = 0;
+
+  /// Hands every complete message read so far to `to`.
+  virtual outcome consume(receiver& to) = 0;
+
+  /// After outcome::switched: the bytes read past the switch, which belong
+  /// to the next protocol. Valid until the next call.
+  [[nodiscard]] virtual std::string_view rest() const noexcept { return {}; }
+
+  /// Lets go of the read buffer if it holds nothing (an idle connection).
+  virtual void release_if_idle() noexcept = 0;
+
+  /// Lets go of every buffer (the connection closed).
+  virtual void release() noexcept = 0;
+};
+
+} // namespace socketengine::detail::protocol

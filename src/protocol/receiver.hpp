@@ -1,0 +1,56 @@
+#pragma once
+// What a protocol's reader hands its decoded input to: the connection. The
+// reader knows the wire (lines or frames, reserved channels, negotiation);
+// the receiver knows what to do with a value, an image or a request to
+// close (store it, tell the callbacks, answer, close).
+//
+// Threading: called on the engine's I/O thread only, from inside
+// reader::consume(). A call may close the connection (peer_closing, fail);
+// readers check open() after each message and stop if it is false.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <socketengine/image.hpp>
+#include <socketengine/value.hpp>
+
+namespace socketengine::detail::protocol {
+
+class receiver {
+public:
+  /// A value arrived on `channel`; `wire_bytes`: what it took on the wire.
+  virtual void value_received(std::string_view channel, value&& v, std::size_t wire_bytes) = 0;
+  /// Bytes arrived on `channel` (stored as a binary value).
+  virtual void bytes_received(std::string_view channel, std::span<const std::uint8_t> bytes,
+                              std::size_t wire_bytes) = 0;
+  /// A decoded image arrived; `counted`: it counts as a message received.
+  virtual void image_received(image&& img, bool counted) = 0;
+  /// The peer named this connection (`__name_conn`).
+  virtual void peer_named(const std::string& name) = 0;
+  /// An image arrived that the peer expects to be acknowledged; `now`:
+  /// write the acknowledgement at once (the image is not decoded yet and the
+  /// sender encodes its next frame meanwhile), otherwise with the next write.
+  virtual void image_needs_ack(bool now) = 0;
+  /// The peer acknowledged `count` of the images sent to it.
+  virtual void images_acknowledged(std::uint32_t count) = 0;
+  /// The peer offered the native protocol: the output may switch.
+  virtual void peer_offered() = 0;
+  /// The peer said it is closing: the connection closes (errc::peer_closing).
+  virtual void peer_closing() = 0;
+  /// A piece of bad input, dropped: counted and reported; reading goes on.
+  virtual void reject(std::error_code ec, std::string detail) = 0;
+  /// Input the stream cannot go on after: reported, and the connection
+  /// closes with `ec` as its reason.
+  virtual void fail(std::error_code ec, std::string detail) = 0;
+  /// False once the connection has closed: the reader stops handing input.
+  [[nodiscard]] virtual bool open() const noexcept = 0;
+
+protected:
+  ~receiver() = default;
+};
+
+} // namespace socketengine::detail::protocol

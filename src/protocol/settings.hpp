@@ -1,0 +1,24 @@
+#pragma once
+// What an engine's options say about the protocols its connections speak.
+
+#include <cstddef>
+
+#include <socketengine/options.hpp>
+
+namespace socketengine::detail::protocol {
+
+struct settings {
+  /// The hub flavour of the legacy protocol: `__name_conn` first on a dial,
+  /// images on `__image` acknowledged with `__ack`, `__status` / `__closing`
+  /// before closing. Otherwise the host/client flavour: images on `image`,
+  /// unacknowledged, and no closing message.
+  bool hub = false;
+  /// Offer the native protocol (hub_options::native).
+  bool offer_native = true;
+  /// Bytes asked for per read of lines (at least 4096).
+  std::size_t read_size = 4096;
+  socketengine::limits limits;
+  image_options images;
+};
+
+} // namespace socketengine::detail::protocol

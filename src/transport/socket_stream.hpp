@@ -1,0 +1,64 @@
+#pragma once
+// A stream over any Asio stream socket: what TCP and Unix domain sockets
+// have in common. A transport folder instantiates it with its protocol.
+
+#include <asio.hpp>
+
+#include <sys/socket.h>
+
+#include "transport/stream.hpp"
+
+namespace socketengine::detail::transport {
+
+template <class Protocol>
+class socket_stream final : public stream {
+public:
+  using socket_type = asio::basic_stream_socket<Protocol>;
+
+  /// Takes a connected socket. It is made non-blocking, so that read_some()
+  /// never waits. \throws std::system_error if that fails.
+  socket_stream(socket_type socket, peer p)
+      : stream(std::move(p)), socket_(std::move(socket)), fd_(socket_.native_handle()) {
+    socket_.non_blocking(true);
+  }
+
+  std::size_t read_some(std::span<char> into, std::error_code& ec) override {
+    return socket_.read_some(asio::buffer(into.data(), into.size()), ec);
+  }
+
+  void async_wait_readable(std::shared_ptr<stream_user> user) override {
+    socket_.async_wait(asio::socket_base::wait_read,
+                       [user = std::move(user)](std::error_code ec) { user->on_readable(ec); });
+  }
+
+  void async_write(std::vector<asio::const_buffer> buffers,
+                   std::shared_ptr<stream_user> user) override {
+    asio::async_write(socket_, std::move(buffers),
+                      [user = std::move(user)](std::error_code ec, std::size_t n) {
+                        user->on_written(ec, n);
+                      });
+  }
+
+  std::size_t try_write(std::string_view bytes) noexcept override {
+    // Straight to the descriptor: Asio's socket object belongs to the I/O
+    // thread, the kernel's socket does not.
+    auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+
+  void shutdown_send() noexcept override {
+    std::error_code ignored;
+    socket_.shutdown(socket_type::shutdown_send, ignored);
+  }
+
+  void close() noexcept override {
+    std::error_code ignored;
+    socket_.close(ignored);
+  }
+
+private:
+  socket_type socket_;
+  const int fd_; // for try_write from other threads
+};
+
+} // namespace socketengine::detail::transport
