@@ -1,6 +1,7 @@
 #include "transport/transports.hpp"
 
 #include "transport/tcp/tcp.hpp"
+#include "transport/unix/unix.hpp"
 
 namespace socketengine::detail::transport {
 
@@ -8,6 +9,7 @@ namespace {
 // One line per transport. The first whose scheme begins the address serves
 // it; TCP, with no scheme, comes last.
 const transport_ops* const all[] = {
+    &unix_socket::ops,
     &tcp::ops,
 };
 } // namespace

@@ -1,0 +1,190 @@
+#include "transport/unix/unix.hpp"
+
+#include <asio.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "transport/socket_listener.hpp"
+#include "transport/socket_stream.hpp"
+#include "transport/system.hpp"
+
+namespace socketengine::detail::transport::unix_socket {
+
+namespace {
+
+using protocol_type = asio::local::stream_protocol;
+constexpr std::string_view scheme = "unix:";
+
+// What fits in sockaddr_un::sun_path, with its terminating zero.
+constexpr std::size_t max_path = sizeof(sockaddr_un::sun_path) - 1;
+
+std::error_code check_path(std::string_view path) {
+  if (path.empty()) return std::make_error_code(std::errc::invalid_argument);
+  if (path.size() > max_path) return std::make_error_code(std::errc::filename_too_long);
+  return {};
+}
+
+class unix_listener final : public socket_listener<protocol_type> {
+public:
+  unix_listener(protocol_type::acceptor acceptor, std::string path, struct stat made)
+      : socket_listener(std::move(acceptor)), path_(std::move(path)), made_(made) {}
+
+  ~unix_listener() override { close(); }
+
+  void close() noexcept override {
+    socket_listener::close();
+    if (removed_) return;
+    removed_ = true;
+    // Only the file this listener made: another process may have replaced
+    // it since (after deciding it was stale), and its socket must stay.
+    struct stat now {};
+    if (::lstat(path_.c_str(), &now) == 0 && now.st_dev == made_.st_dev &&
+        now.st_ino == made_.st_ino)
+      ::unlink(path_.c_str());
+  }
+
+  [[nodiscard]] std::string name() const override { return std::string(scheme) + path_; }
+
+private:
+  bool admit(protocol_type::socket&, peer& who) override {
+    // The peer's end is unnamed: the listening path says where it came.
+    who = {name(), 0};
+    return true;
+  }
+
+  std::string path_;
+  struct stat made_;
+  bool removed_ = false;
+};
+
+// A socket file already at `path`: in use if a listener answers there (a
+// busy one, its backlog full, would block: that is an answer too), stale if
+// nobody does (its process died without removing it).
+bool answers(asio::io_context& io, const std::string& path, std::error_code& ec) {
+  protocol_type::socket probe(io);
+  probe.open(protocol_type(), ec);
+  if (!ec) probe.non_blocking(true, ec);
+  if (!ec) probe.connect(protocol_type::endpoint(path), ec);
+  if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec.clear();
+    return true;
+  }
+  if (ec == asio::error::connection_refused) ec.clear();
+  return false;
+}
+
+std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& request,
+                                 std::error_code& ec, std::string& what) {
+  std::string path(request.address.substr(scheme.size()));
+  what = "cannot listen on " + request.address;
+  if ((ec = check_path(path))) {
+    what += path.empty() ? ": no path" : ": longer than " + std::to_string(max_path) + " bytes";
+    return nullptr;
+  }
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) {
+      ec = std::make_error_code(std::errc::file_exists);
+      what += ": a file that is not a socket is in the way";
+      return nullptr;
+    }
+    bool live = answers(io, path, ec);
+    if (ec) {
+      ec = portable(ec);
+      return nullptr;
+    }
+    if (live) {
+      ec = std::make_error_code(std::errc::address_in_use);
+      what += ": another process is listening there";
+      return nullptr;
+    }
+    ::unlink(path.c_str()); // stale: left by a process that is gone
+  }
+  protocol_type::acceptor acceptor(io);
+  acceptor.open(protocol_type(), ec);
+  if (!ec) set_cloexec(acceptor.native_handle());
+  if (!ec) acceptor.bind(protocol_type::endpoint(path), ec);
+  if (ec) {
+    ec = portable(ec);
+    return nullptr;
+  }
+  // The mode is set before listening: until then a connect is refused, so
+  // nobody gets in under the umask's looser bits meanwhile.
+  struct stat made {};
+  if ((request.file_mode && ::chmod(path.c_str(), static_cast<mode_t>(*request.file_mode)) != 0) ||
+      ::lstat(path.c_str(), &made) != 0) {
+    ec = std::error_code(errno, std::system_category());
+    ::unlink(path.c_str());
+    return nullptr;
+  }
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    ec = portable(ec);
+    ::unlink(path.c_str());
+    return nullptr;
+  }
+  what.clear();
+  return std::make_unique<unix_listener>(std::move(acceptor), std::move(path), made);
+}
+
+class unix_dialer final : public dialer {
+public:
+  unix_dialer(asio::io_context& io, std::string address)
+      : socket_(io), address_(std::move(address)), path_(address_.substr(scheme.size())) {}
+
+  void async_connect(done_fn done) override {
+    done_ = std::move(done);
+    std::error_code ignored;
+    socket_.close(ignored); // a failed attempt leaves it open
+    socket_.async_connect(protocol_type::endpoint(path_), [this](std::error_code ec) {
+      if (ec) return report(ec);
+      set_cloexec(socket_.native_handle());
+      std::unique_ptr<stream> s;
+      try {
+        s = std::make_unique<socket_stream<protocol_type>>(std::move(socket_),
+                                                           peer{address_, 0});
+      } catch (const std::system_error& e) {
+        return report(e.code());
+      }
+      auto done = std::move(done_);
+      done({}, std::move(s));
+    });
+  }
+
+  void cancel() noexcept override {
+    std::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  [[nodiscard]] bool worth_retrying(std::error_code ec) const noexcept override {
+    // Refused: a stale socket file, its listener not back yet; missing: the
+    // peer has not made its socket yet.
+    return ec == std::errc::connection_refused || ec == std::errc::no_such_file_or_directory;
+  }
+
+private:
+  void report(std::error_code ec) {
+    auto done = std::move(done_);
+    done(portable(ec), nullptr);
+  }
+
+  protocol_type::socket socket_;
+  std::string address_;
+  std::string path_;
+  done_fn done_;
+};
+
+std::unique_ptr<dialer> dial(asio::io_context& io, std::string_view address, std::uint16_t,
+                             std::error_code& ec) {
+  if ((ec = check_path(address.substr(scheme.size())))) return nullptr;
+  return std::make_unique<unix_dialer>(io, std::string(address));
+}
+
+} // namespace
+
+const transport_ops ops{scheme, &listen, &dial};
+
+} // namespace socketengine::detail::transport::unix_socket
