@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,16 +32,32 @@ public:
   /// Closes the host (see engine::close).
   ~host();
 
-  /// Binds and listens (seed `open()`); does nothing if already open.
-  /// \throws std::system_error naming the address and port if it cannot bind;
-  ///         errc::engine_closed after close() (a closed host stays closed).
+  /// Binds and listens (seed `open()`) on its address and on
+  /// host_options::listen_on; does nothing if already open.
+  /// \throws std::system_error naming the address and port (or endpoint) if
+  ///         it cannot bind; errc::engine_closed after close() (a closed host
+  ///         stays closed).
   void open();
 
   /// Starts accepting clients (seed `start()`); before it, clients wait in the
   /// listen backlog. Opens first if needed. Idempotent.
   host& start();
 
-  /// The port bound (useful with port 0); 0 before `open()`.
+  /// Listens on `endpoint` too, as if it were in host_options::listen_on
+  /// (with host_options::socket_file_mode); once started, accepts clients
+  /// there at once.
+  /// \throws std::system_error naming the endpoint; errc::engine_closed after
+  ///         close().
+  void listen(std::string_view endpoint);
+
+  /// As above, with this socket file's permission bits.
+  void listen(std::string_view endpoint, std::uint32_t socket_file_mode);
+
+  /// True once open() has bound the host's address.
+  [[nodiscard]] bool listening() const noexcept;
+
+  /// The TCP port bound (useful with port 0); 0 before `open()`, and for a
+  /// host that listens on a `unix:` address.
   [[nodiscard]] std::uint16_t port() const noexcept;
 
   /// Seed `getClients()`: the connections of all clients, in the order they
@@ -74,6 +91,8 @@ private:
   std::mutex mu_; // serialises open()
   std::string address_;
   std::uint16_t port_;
+  std::vector<std::string> listen_on_;
+  std::optional<std::uint32_t> socket_file_mode_;
 };
 
 } // namespace socketengine

@@ -31,23 +31,38 @@ namespace socketengine {
 /// `write_to_remote`; socketengine does not.)
 class hub : public engine {
 public:
-  /// Starts listening (unless `options.listen` is false) and starts the I/O
-  /// thread.
+  /// Starts listening (on TCP unless `options.listen` is false, and on
+  /// `options.listen_on`) and starts the I/O thread.
   /// \throws std::system_error naming the port when an explicit port is in
-  ///         use, or when none of 8080..8179 is free if no port was given.
+  ///         use, or when none of 8080..8179 is free if no port was given;
+  ///         naming the endpoint when one of listen_on cannot be listened on
+  ///         (std::errc::address_in_use: another process listens there).
   explicit hub(hub_options options = {});
 
   /// Closes the hub (see engine::close).
   ~hub();
 
-  /// The port the hub listens on; 0 for a hub that does not listen.
+  /// The TCP port the hub listens on; 0 for a hub without a TCP listener.
   [[nodiscard]] std::uint16_t port() const noexcept;
 
-  /// Dials `address`:`port`, names the connection `name` and sends the name to
-  /// the peer (`__name_conn`). Blocks until connected; retries while the peer
-  /// refuses, for up to hub_options::connect_timeout (0 or less: one attempt).
-  /// A host name is resolved first; a resolution in progress cannot be
-  /// interrupted, so close() may wait for it.
+  /// Listens on `endpoint` too, as if it were in hub_options::listen_on,
+  /// with hub_options::socket_file_mode, and accepts peers there at once.
+  /// \throws std::system_error naming the endpoint (std::errc::address_in_use:
+  ///         another process listens there); errc::engine_closed after
+  ///         close().
+  void listen(std::string_view endpoint);
+
+  /// As above, with this socket file's permission bits (see
+  /// hub_options::socket_file_mode).
+  void listen(std::string_view endpoint, std::uint32_t socket_file_mode);
+
+  /// Dials `address`:`port` (or `address` alone for a `unix:PATH` endpoint:
+  /// see hub_options), names the connection `name` and sends the name to
+  /// the peer (`__name_conn`). Blocks until connected; retries while nobody
+  /// listens there (a refused connection, a socket file not made yet), for
+  /// up to hub_options::connect_timeout (0 or less: one attempt). A host name
+  /// is resolved first; a resolution in progress cannot be interrupted, so
+  /// close() may wait for it.
   /// \returns the new connection, already listed in connections().
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
   ///         error, or errc::engine_closed.
@@ -68,6 +83,14 @@ public:
   std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
                                       std::uint16_t port, std::error_code& ec,
                                       const std::function<bool()>& keep_waiting);
+
+  /// Dials an endpoint that carries no port, such as
+  /// `"unix:/run/robot.sock"`; otherwise as connect(name, address, port).
+  std::shared_ptr<connection> connect(std::string_view name, std::string_view endpoint);
+
+  /// As above, reporting failure in `ec` and returning null.
+  std::shared_ptr<connection> connect(std::string_view name, std::string_view endpoint,
+                                      std::error_code& ec);
 
   /// Seed `getConnections()`: the same as connections().
   [[nodiscard]] std::vector<std::shared_ptr<connection>> get_connections() const {
@@ -117,6 +140,9 @@ public:
   std::size_t write_image_to_local(const image& img);
   /// As write_image_all, to the open remote connections.
   std::size_t write_image_to_remote(const image& img);
+
+private:
+  std::optional<std::uint32_t> socket_file_mode_;
 };
 
 } // namespace socketengine

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace socketengine {
 
@@ -99,17 +100,35 @@ struct image_options {
 };
 
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
+///
+/// Where an engine listens or dials is an address: a numeric IPv4 or IPv6
+/// address or a host name with a TCP port, or an endpoint that names its
+/// transport, `unix:PATH` for a Unix domain socket (`unix:/run/robot.sock`;
+/// PATH may be relative, and holds at most 107 bytes). Unix domain sockets
+/// join processes of one machine, faster than TCP over loopback; a port
+/// given with them is ignored.
 struct hub_options {
   /// Port to listen on. Empty: the first free port of 8080..8179, as the seed.
   /// 0: a port chosen by the operating system (see `hub::port()`).
-  std::optional<std::uint16_t> port;
+  std::optional<std::uint16_t> port{};
   /// Address to listen on. Default: all IPv4 interfaces, as the seed.
   /// "::" listens on IPv6 and (where the system allows) IPv4 too.
   std::string bind_address = "0.0.0.0";
-  /// False: the hub only dials (`connect`) and has no listening socket;
-  /// `port` and `bind_address` are then ignored and `hub::port()` is 0. This
-  /// is what the seed's stand-alone `connection(name).connect(...)` is.
+  /// Listen on TCP, at `bind_address` and `port`. False: no TCP listener;
+  /// `port` and `bind_address` are then ignored and `hub::port()` is 0, and
+  /// the hub listens on `listen_on` only, or, with that empty, only dials
+  /// (`connect`): the seed's stand-alone `connection(name).connect(...)`.
   bool listen = true;
+  /// Endpoints to listen on besides the TCP port, such as
+  /// `{"unix:/run/robot.sock"}`. A socket file left by a process that is
+  /// gone is replaced; one where a listener still answers is not (the
+  /// constructor throws std::errc::address_in_use naming it), nor is a file of
+  /// another kind. The hub removes its socket files when it closes.
+  std::vector<std::string> listen_on{};
+  /// Permission bits of the socket files made for `unix:` endpoints, as
+  /// chmod(2) takes them: 0660 lets the owner's group connect too, 0600
+  /// only the owner. Empty (default): what the process's umask leaves.
+  std::optional<std::uint32_t> socket_file_mode{};
   /// Seed `timeout`: how long `close()` waits for queued bytes to be written,
   /// and how long a write blocks on a full queue. Default 2 s.
   std::chrono::milliseconds timeout{2000};
@@ -132,11 +151,16 @@ struct hub_options {
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
 /// size=256, open=True)`).
 struct host_options {
-  /// Address to bind. The host binds exactly this (the Python seed bound all
-  /// interfaces whatever it was given).
+  /// Address to bind (see hub_options for the forms): the host binds
+  /// exactly this (the Python seed bound all interfaces whatever it was
+  /// given); `unix:PATH` listens on a Unix domain socket instead of TCP.
   std::string address = "127.0.0.1";
   /// Port to bind; 0 lets the operating system choose (see `host::port()`).
   std::uint16_t port = 8080;
+  /// Endpoints to listen on besides `address`, as hub_options::listen_on.
+  std::vector<std::string> listen_on{};
+  /// As hub_options::socket_file_mode.
+  std::optional<std::uint32_t> socket_file_mode{};
   /// Seed `timeout`, as for hub_options::timeout.
   std::chrono::milliseconds timeout{2000};
   /// Seed `size`, as for hub_options::read_size.
@@ -152,9 +176,10 @@ struct host_options {
 /// Options of a client (seed: `client(addr='127.0.0.1', port=8080, timeout=2,
 /// size=256, open=True)`).
 struct client_options {
-  /// Address of the host: a numeric IPv4/IPv6 address or a host name.
+  /// Address of the host: a numeric IPv4/IPv6 address, a host name, or
+  /// `unix:PATH` (see hub_options).
   std::string address = "127.0.0.1";
-  /// Port of the host.
+  /// Port of the host; ignored for `unix:` addresses.
   std::uint16_t port = 8080;
   /// Seed `timeout`, as for hub_options::timeout.
   std::chrono::milliseconds timeout{2000};

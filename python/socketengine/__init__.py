@@ -105,15 +105,16 @@ class connection(_context):
 
     # --- the seed's calls --------------------------------------------------
 
-    def connect(self, name, addr, port, timeout=None):
+    def connect(self, name, addr, port=None, timeout=None):
         """Dials the hub at (addr, port) as ``name``; blocks until connected
         (retrying while refused, as the seed did) or ``timeout`` seconds
-        pass. Raises RuntimeError when it cannot connect."""
+        pass. ``addr`` may be ``'unix:PATH'``, a Unix domain socket, with no
+        port. Raises RuntimeError when it cannot connect."""
         if self._c is not None:
             raise RuntimeError("socketengine: connection is already connected")
         own = _core.Hub(None, self._timeout, self._size, listen=False)
         try:
-            self._c = own.dial(name, addr, port, timeout)
+            self._c = own.dial(name, addr, port or 0, timeout)
         except BaseException:
             own.close()
             raise
@@ -335,12 +336,19 @@ class hub(_engine, _core.Hub):
     ``size`` is accepted for the seed's signature. Raises RuntimeError when
     the port is in use.
 
+    ``port='unix:/run/robot.sock'`` listens on a Unix domain socket instead
+    of TCP (``port`` then reads 0); ``listen('unix:...')`` adds one to a hub
+    that listens on TCP. RuntimeError when another process listens there.
+
     Native: write_all, write_to_name, write_to_local, write_to_remote and
     the write_image_* calls (each returns the hub), set_timeout.
     """
 
     def __init__(self, port=None, timeout=2, size=256):
-        _core.Hub.__init__(self, port, timeout, size)
+        if isinstance(port, str):
+            _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port])
+        else:
+            _core.Hub.__init__(self, port, timeout, size)
         self._track()
         self.timeout = timeout
         self.size = size
@@ -354,12 +362,22 @@ class hub(_engine, _core.Hub):
         """Every connection, in the order made, closed ones included."""
         return self._connections()
 
-    def connect(self, name, addr, port, timeout=None):
+    def connect(self, name, addr, port=None, timeout=None):
         """Dials (addr, port) and names the connection ``name``. Blocks until
         connected, retrying while refused (Ctrl-C interrupts; ``timeout``
-        seconds, if given, bound it). Raises RuntimeError when it cannot
+        seconds, if given, bound it). ``addr`` may be ``'unix:PATH'``, a Unix
+        domain socket, with no port. Raises RuntimeError when it cannot
         connect. Returns self."""
-        self.dial(name, addr, port, timeout)
+        self.dial(name, addr, port or 0, timeout)
+        return self
+
+    def listen(self, endpoint, socket_file_mode=None):
+        """Listens on ``endpoint`` too, such as ``'unix:/run/robot.sock'`` (a
+        Unix domain socket; ``socket_file_mode=0o660`` sets its file's
+        permissions), and accepts peers there. A socket file left by a dead
+        process is replaced; RuntimeError when another process listens
+        there. The file is removed on close(). Returns self."""
+        self.listen_at(endpoint, socket_file_mode)
         return self
 
     def getConnections(self):
@@ -405,7 +423,8 @@ class host(_engine, _core.Host):
 
     ``open=True`` binds at once (RuntimeError when the port is in use);
     ``start()`` begins accepting clients and returns the host. ``port=0``
-    lets the system choose.
+    lets the system choose. ``addr='unix:PATH'`` listens on a Unix domain
+    socket instead of TCP; ``listen(...)`` adds one, as for a hub.
 
     Native: open, start, write_ALL and writeLock_ALL, writeImg_ALL and
     writeImgLock_ALL (each returns the host), set_timeout.
@@ -431,7 +450,12 @@ class host(_engine, _core.Host):
 
     @property
     def opened(self):
-        return self.is_open() and self.bound_port() != 0
+        return self.is_open() and self.listening()
+
+    def listen(self, endpoint, socket_file_mode=None):
+        """Listens on ``endpoint`` too, as hub.listen does. Returns self."""
+        self.listen_at(endpoint, socket_file_mode)
+        return self
 
     def get_ALL(self, channel):
         if channel == self._image_channel:
@@ -462,6 +486,7 @@ class host(_engine, _core.Host):
 class client(_engine, _core.Client):
     """Connects to a host. ``open=True`` connects at once, blocking until
     the host accepts (retrying while refused; Ctrl-C interrupts).
+    ``addr='unix:PATH'`` dials a Unix domain socket (``port`` is ignored).
 
     Native: write and writeLock, writeImg and writeImgLock (each returns
     None, as the seed's; RuntimeError when the client is not open),

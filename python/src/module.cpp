@@ -510,10 +510,14 @@ Options engine_options(double timeout, std::size_t size) {
 }
 
 std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeout,
-                                 std::size_t size, bool listen) {
+                                 std::size_t size, bool listen,
+                                 std::vector<std::string> listen_on,
+                                 std::optional<std::uint32_t> socket_file_mode) {
   auto o = engine_options<se::hub_options>(timeout, size);
   o.port = port;
   o.listen = listen;
+  o.listen_on = std::move(listen_on);
+  o.socket_file_mode = socket_file_mode;
   o.connect_timeout = ms::max(); // bounded by dial_until
   std::unique_ptr<se::hub> h;
   {
@@ -528,7 +532,8 @@ std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& nam
                                             std::optional<double> timeout) {
   auto& h = self.get();
   std::shared_ptr<se::connection> c;
-  dial_until(timeout, address + " port " + std::to_string(port),
+  // A unix: endpoint has no port.
+  dial_until(timeout, port == 0 ? address : address + " port " + std::to_string(port),
              [&](const std::function<bool()>& keep_waiting) {
                std::error_code ec;
                c = h.connect(name, address, port, ec, keep_waiting);
@@ -576,6 +581,19 @@ void client_open(py_client& self, std::optional<double> timeout) {
       return e.code();
     }
   });
+}
+
+// listen() on a hub or host, with the GIL released: it waits for the I/O
+// thread.
+template <class Engine>
+void engine_listen(Engine& self, const std::string& endpoint,
+                   std::optional<std::uint32_t> socket_file_mode) {
+  auto& e = self.get();
+  without_gil nogil;
+  if (socket_file_mode)
+    e.listen(endpoint, *socket_file_mode);
+  else
+    e.listen(endpoint);
 }
 
 // --- connections ----------------------------------------------------------------
@@ -711,8 +729,11 @@ PYBIND11_MODULE(_core, m) {
   // Python layer, which gives the seed's names to what differs.
   py::class_<py_hub>(m, "Hub")
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
-           py::arg("listen") = true)
+           py::arg("listen") = true, py::arg("listen_on") = std::vector<std::string>(),
+           py::arg("socket_file_mode") = py::none())
       .def("bound_port", [](py_hub& h) { return h.get().port(); })
+      .def("listen_at", &engine_listen<py_hub>, py::arg("endpoint"),
+           py::arg("socket_file_mode") = py::none())
       .def("dial", &hub_connect, py::arg("name"), py::arg("address"), py::arg("port"),
            py::arg("timeout") = py::none())
       .def("connection_list", &py_hub::connections)
@@ -769,6 +790,9 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_host>(m, "Host")
       .def(py::init(&make_host), py::arg("address"), py::arg("port"), py::arg("timeout"),
            py::arg("size"), py::arg("open"))
+      .def("listening", [](py_host& h) { return h.get().listening(); })
+      .def("listen_at", &engine_listen<py_host>, py::arg("endpoint"),
+           py::arg("socket_file_mode") = py::none())
       .def("open", [](py_host& h) {
         without_gil nogil;
         h.get().open();

@@ -102,6 +102,13 @@ void engine_core::listen(const transport::listen_request& request) {
   if (ec) throw std::system_error(ec, "socketengine: " + cfg_.label + ": " + what);
 }
 
+void engine_core::listen(std::string_view endpoint, std::optional<std::uint32_t> file_mode) {
+  transport::listen_request r;
+  r.address = endpoint;
+  r.file_mode = file_mode;
+  listen(r);
+}
+
 void engine_core::start_accepting() {
   post_unless_closing([this] {
     if (accepting_ || closing_) return;

@@ -95,6 +95,9 @@ public:
   /// names; accepting starts with start_accepting().
   /// \throws std::system_error naming the endpoint.
   void listen(const transport::listen_request& request);
+  /// Listens on an endpoint that carries no port, such as "unix:PATH",
+  /// making its socket file with `file_mode` (see listen_request).
+  void listen(std::string_view endpoint, std::optional<std::uint32_t> file_mode);
   /// The TCP port listened on; 0 if none.
   [[nodiscard]] std::uint16_t listen_port() const noexcept { return listen_port_.load(); }
   [[nodiscard]] bool listening() const noexcept { return listening_.load(); }

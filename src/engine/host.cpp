@@ -15,7 +15,8 @@ std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
 } // namespace
 
 host::host(host_options options)
-    : engine(make_host_core(options)), address_(options.address), port_(options.port) {
+    : engine(make_host_core(options)), address_(options.address), port_(options.port),
+      listen_on_(std::move(options.listen_on)), socket_file_mode_(options.socket_file_mode) {
   if (options.open) open();
 }
 
@@ -27,7 +28,9 @@ void host::open() {
   detail::transport::listen_request request;
   request.address = address_;
   request.port = port_;
+  request.file_mode = socket_file_mode_;
   core_->listen(request);
+  for (const auto& endpoint : listen_on_) core_->listen(endpoint, socket_file_mode_);
 }
 
 host& host::start() {
@@ -37,6 +40,14 @@ host& host::start() {
 }
 
 std::uint16_t host::port() const noexcept { return core_->listen_port(); }
+
+bool host::listening() const noexcept { return core_->listening(); }
+
+void host::listen(std::string_view endpoint) { core_->listen(endpoint, socket_file_mode_); }
+
+void host::listen(std::string_view endpoint, std::uint32_t socket_file_mode) {
+  core_->listen(endpoint, socket_file_mode);
+}
 
 std::vector<value> host::get_all(std::string_view channel) const {
   return core_->collect([](const connection&) { return true; }, channel);

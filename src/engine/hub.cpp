@@ -18,13 +18,22 @@ std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
 bool any(const connection&) { return true; }
 } // namespace
 
-hub::hub(hub_options options) : engine(make_hub_core(options)) {
-  if (!options.listen) return;
-  detail::transport::listen_request tcp;
-  tcp.address = options.bind_address;
-  tcp.port = options.port;
-  core_->listen(tcp);
+hub::hub(hub_options options)
+    : engine(make_hub_core(options)), socket_file_mode_(options.socket_file_mode) {
+  if (options.listen) {
+    detail::transport::listen_request tcp;
+    tcp.address = options.bind_address;
+    tcp.port = options.port;
+    core_->listen(tcp);
+  }
+  for (const auto& endpoint : options.listen_on) core_->listen(endpoint, socket_file_mode_);
   core_->start_accepting();
+}
+
+void hub::listen(std::string_view endpoint) { core_->listen(endpoint, socket_file_mode_); }
+
+void hub::listen(std::string_view endpoint, std::uint32_t socket_file_mode) {
+  core_->listen(endpoint, socket_file_mode);
 }
 
 hub::~hub() = default;
@@ -50,6 +59,15 @@ std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view
     throw std::system_error(ec, "socketengine: hub: cannot connect to " + std::string(address) +
                                     " port " + std::to_string(port));
   return c;
+}
+
+std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view endpoint) {
+  return connect(name, endpoint, 0);
+}
+
+std::shared_ptr<connection> hub::connect(std::string_view name, std::string_view endpoint,
+                                         std::error_code& ec) {
+  return connect(name, endpoint, 0, ec);
 }
 
 std::vector<value> hub::get_all(std::string_view channel) const {

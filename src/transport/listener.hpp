@@ -21,14 +21,14 @@ namespace socketengine::detail::transport {
 struct listen_request {
   /// An endpoint: an IP address for TCP, or a transport's own form such as
   /// "unix:/run/robot.sock" (see transports.hpp).
-  std::string address;
+  std::string address{};
   /// TCP: the port; empty: the first free one of first..last.
-  std::optional<std::uint16_t> port;
+  std::optional<std::uint16_t> port{};
   std::uint16_t first = 8080;
   std::uint16_t last = 8179;
   /// Filesystem endpoints: the permission bits of the socket file (chmod);
   /// empty: as the process's umask makes them.
-  std::optional<std::uint32_t> file_mode;
+  std::optional<std::uint32_t> file_mode{};
 };
 
 class listener {
