@@ -3,10 +3,42 @@
 
 #include "compare.hpp"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 
 namespace compare {
+
+namespace {
+// The run's directory for socket files: made when first asked for, removed
+// at exit.
+class socket_dir {
+public:
+  socket_dir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "socketengine-bench-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw failure("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~socket_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  socket_dir(const socket_dir&) = delete;
+  socket_dir& operator=(const socket_dir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+} // namespace
+
+std::string socket_path(const std::string& name) {
+  static const socket_dir dir;
+  return (dir.path() / name).string();
+}
 
 double seconds_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double>(b - a).count();

@@ -49,6 +49,14 @@ struct settings {
   std::string only;       // run only the cases whose title contains this
 };
 
+// Where a case's two ends meet: TCP over loopback (127.0.0.1), or a Unix
+// domain socket (ZeroMQ's ipc://) in a directory of the run's own.
+enum class link { tcp, unix_socket };
+
+// A path for a socket file named `name` in the run's directory, which is
+// made on first use and removed, with what is left in it, at exit.
+std::string socket_path(const std::string& name);
+
 // Runs `body` on a thread; the exception it throws, if any, is kept and
 // thrown again by join(), so a case's threads fail the case, not the program.
 class worker {
@@ -122,20 +130,20 @@ frame_rate tcp_frames(const settings& s, const std::vector<socketengine::image>&
 
 // --- ZeroMQ (compare_zmq.cpp) ----------------------------------------------
 
-double zmq_stream(std::size_t payload, std::uint64_t count);
-std::vector<double> zmq_round_trips(const settings& s);
+double zmq_stream(std::size_t payload, std::uint64_t count, link over = link::tcp);
+std::vector<double> zmq_round_trips(const settings& s, link over = link::tcp);
 // REQ/REP, one frame per request: the raw pixels, or a JPEG of `quality`.
 frame_rate zmq_frames(const settings& s, const std::vector<socketengine::image>& frames, bool jpeg,
-                      int quality);
+                      int quality, link over = link::tcp);
 
 // --- socketengine (compare_engine.cpp) -------------------------------------
 
-// A receiving hub and a sending hub connected to it, both speaking `native`
-// (false: the legacy JSON lines only), which stay connected for every
-// repetition of a throughput case.
+// A receiving hub and a sending hub connected to it over `over`, both
+// speaking `native` (false: the legacy JSON lines only), which stay
+// connected for every repetition of a throughput case.
 class engine_stream {
 public:
-  engine_stream(bool native, std::size_t payload);
+  engine_stream(bool native, std::size_t payload, link over = link::tcp);
   ~engine_stream();
   engine_stream(const engine_stream&) = delete;
   engine_stream& operator=(const engine_stream&) = delete;
@@ -146,9 +154,10 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-std::vector<double> engine_round_trips(const settings& s, bool native);
+std::vector<double> engine_round_trips(const settings& s, bool native, link over = link::tcp);
 frame_rate engine_frames(const settings& s, const std::vector<socketengine::image>& frames,
-                         bool native, socketengine::image_encoding encoding, int quality);
+                         bool native, socketengine::image_encoding encoding, int quality,
+                         link over = link::tcp);
 
 // Bytes of resident memory one idle accepted connection costs a hub.
 double idle_connection_bytes(const settings& s);

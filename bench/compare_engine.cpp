@@ -1,7 +1,8 @@
 // socketengine cases of socketengine-bench, through the public API only:
-// a receiving hub (port 0) and a sending hub that dials it, each with an
-// engine of its own, in this process; and the idle-connection memory, with
-// the connections dialled from a child process.
+// a receiving hub (port 0, or a socket file) and a sending hub that dials
+// it, each with an engine of its own, in this process; and the
+// idle-connection memory, with the connections dialled from a child
+// process.
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -70,12 +71,19 @@ struct hub_pair {
   std::shared_ptr<connection> out; // the sender's connection
   std::shared_ptr<connection> in;  // the receiver's connection, the same link
 
-  explicit hub_pair(bool native, socketengine::image_options images = {})
-      : receiver({.port = 0, .native = native}),
-        sender({.port = 0, .listen = false, .native = native, .images = images}) {
+  hub_pair(bool native, link over, socketengine::image_options images = {})
+      : receiver({.port = 0, .listen = over == link::tcp, .native = native}),
+        sender({.listen = false, .native = native, .images = images}) {
     receiver.on_error(log.handler("receiving hub"));
     sender.on_error(log.handler("sending hub"));
-    out = sender.connect("bench", "127.0.0.1", receiver.port());
+    if (over == link::tcp) {
+      out = sender.connect("bench", "127.0.0.1", receiver.port());
+    } else {
+      static std::atomic<int> files{0};
+      const auto endpoint = "unix:" + socket_path("hub-" + std::to_string(++files) + ".sock");
+      receiver.listen(endpoint);
+      out = sender.connect("bench", endpoint);
+    }
     in = receiver.wait_for_connection(patience);
     if (!in) throw failure("socketengine: the receiving hub saw no connection");
     // A round trip before anything is measured: both hubs have then done
@@ -172,16 +180,17 @@ private:
 // --- one-way messages --------------------------------------------------------
 
 struct engine_stream::impl {
-  impl(bool native, std::size_t payload)
-      : native(native), pair(native), text(std::string(payload, 'x')), bytes(payload, 'x') {}
+  impl(bool native, std::size_t payload, link over)
+      : native(native), pair(native, over), text(std::string(payload, 'x')),
+        bytes(payload, 'x') {}
   bool native;
   hub_pair pair;
   const value text;                      // legacy: a string of `payload` characters
   const std::vector<std::uint8_t> bytes; // native: `payload` bytes
 };
 
-engine_stream::engine_stream(bool native, std::size_t payload)
-    : impl_(std::make_unique<impl>(native, payload)) {}
+engine_stream::engine_stream(bool native, std::size_t payload, link over)
+    : impl_(std::make_unique<impl>(native, payload, over)) {}
 
 engine_stream::~engine_stream() = default;
 
@@ -215,8 +224,8 @@ double engine_stream::operator()(std::uint64_t count) {
 
 // --- round trips -------------------------------------------------------------
 
-std::vector<double> engine_round_trips(const settings& s, bool native) {
-  hub_pair p(native);
+std::vector<double> engine_round_trips(const settings& s, bool native, link over) {
+  hub_pair p(native, over);
   std::atomic<bool> stop{false};
   // Side B: every ping goes back on "pong". `since` is the version of the
   // ping answered last: side A sends the next only after the pong, so the
@@ -265,10 +274,10 @@ std::vector<double> engine_round_trips(const settings& s, bool native) {
 // --- frames ------------------------------------------------------------------
 
 frame_rate engine_frames(const settings& s, const std::vector<image>& frames, bool native,
-                         socketengine::image_encoding encoding, int quality) {
+                         socketengine::image_encoding encoding, int quality, link over) {
   const image& first = frames.front();
   std::atomic<std::uint64_t> decoded{0};
-  hub_pair p(native, {.encoding = encoding, .jpeg_quality = quality});
+  hub_pair p(native, over, {.encoding = encoding, .jpeg_quality = quality});
   p.receiver.on_image([&](const std::shared_ptr<connection>&, const image& img) {
     if (img.width() != first.width() || img.height() != first.height())
       p.log.add("a frame of the wrong size arrived");

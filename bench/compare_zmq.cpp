@@ -64,9 +64,14 @@ public:
     if (zmq_setsockopt(p_, option, &value, sizeof value) != 0) fail_zmq("zmq_setsockopt");
   }
 
-  // Binds to a free port of 127.0.0.1 and returns the endpoint to connect to.
-  std::string bind_loopback() {
-    if (zmq_bind(p_, "tcp://127.0.0.1:*") != 0) fail_zmq("zmq_bind");
+  // Binds to a free port of 127.0.0.1, or to a new socket file, and returns
+  // the endpoint to connect to.
+  std::string bind(link over) {
+    static std::atomic<int> files{0};
+    const auto where = over == link::tcp
+                           ? std::string("tcp://127.0.0.1:*")
+                           : "ipc://" + socket_path("zmq-" + std::to_string(++files) + ".sock");
+    if (zmq_bind(p_, where.c_str()) != 0) fail_zmq("zmq_bind " + where);
     char endpoint[256];
     std::size_t size = sizeof endpoint;
     if (zmq_getsockopt(p_, ZMQ_LAST_ENDPOINT, endpoint, &size) != 0) fail_zmq("ZMQ_LAST_ENDPOINT");
@@ -115,13 +120,13 @@ struct message {
 
 } // namespace
 
-double zmq_stream(std::size_t payload, std::uint64_t count) {
+double zmq_stream(std::size_t payload, std::uint64_t count, link over) {
   context pub_ctx, sub_ctx;
   socket pub(pub_ctx, ZMQ_PUB);
   // High-water mark 0 means no limit: PUB drops messages at the mark, and a
   // benchmark that loses messages measures nothing.
   pub.set(ZMQ_SNDHWM, 0);
-  const auto endpoint = pub.bind_loopback();
+  const auto endpoint = pub.bind(over);
 
   // A subscriber's subscription reaches the publisher some time after it
   // connects, and PUB drops what it sends before then (the slow joiner). So
@@ -169,12 +174,12 @@ double zmq_stream(std::size_t payload, std::uint64_t count) {
   return seconds_between(*start, end);
 }
 
-std::vector<double> zmq_round_trips(const settings& s) {
+std::vector<double> zmq_round_trips(const settings& s, link over) {
   constexpr std::size_t size = 16;
   const std::uint64_t total = s.rtt_warmup + s.rtt_samples;
   context rep_ctx, req_ctx;
   auto rep = std::make_unique<socket>(rep_ctx, ZMQ_REP);
-  const auto endpoint = rep->bind_loopback();
+  const auto endpoint = rep->bind(over);
   // A socket may move to another thread across a full memory barrier, which
   // starting the thread is.
   worker echo([&, rep = std::move(rep)] {
@@ -210,12 +215,13 @@ std::vector<double> zmq_round_trips(const settings& s) {
   return samples;
 }
 
-frame_rate zmq_frames(const settings& s, const std::vector<image>& frames, bool jpeg, int quality) {
+frame_rate zmq_frames(const settings& s, const std::vector<image>& frames, bool jpeg, int quality,
+                      link over) {
   const image& first = frames.front();
   const auto max_pixels = socketengine::image_options{}.max_pixels;
   context rep_ctx, req_ctx;
   auto rep = std::make_unique<socket>(rep_ctx, ZMQ_REP);
-  const auto endpoint = rep->bind_loopback();
+  const auto endpoint = rep->bind(over);
 
   std::atomic<std::uint64_t> decoded{0}, bytes{0};
   std::atomic<bool> stop{false};

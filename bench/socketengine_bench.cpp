@@ -266,6 +266,8 @@ struct row {
   std::string key;
   std::string zmq_key = {}; // ratio socketengine / this, when it applies
   std::string tcp_key = {};
+  std::string versus_key = {};   // one more ratio, in the notes,
+  std::string versus_label = {}; // with this to say what it is to
 };
 
 struct section {
@@ -299,10 +301,23 @@ std::vector<section> layout() {
                     {"socketengine legacy, counter", key("legacy"), key("zmq"), key("tcp")},
                     {"socketengine native, counter", key("native"), key("zmq"), key("tcp")}}};
   };
-  return {messages(16),
+  // Over a Unix domain socket, next to ZeroMQ over ipc:// (the /ZeroMQ ratio
+  // is to that), and to socketengine over TCP in the notes.
+  auto unix_rows = [](section sec, const std::string& zmq_label, const std::string& zmq_key,
+                      const std::string& label, const std::string& key,
+                      const std::string& tcp_key) {
+    sec.rows.push_back({zmq_label, zmq_key});
+    sec.rows.push_back({label, key, zmq_key, "", tcp_key, "of native over TCP"});
+    return sec;
+  };
+  return {unix_rows(messages(16), "ZeroMQ PUB/SUB, ipc://", "zmq_ipc_16B_msgs_per_s",
+                    "socketengine native, Unix socket", "unix_16B_msgs_per_s",
+                    "native_16B_msgs_per_s"),
           messages(256),
-          round_trips("p50"),
-          round_trips("p99"),
+          unix_rows(round_trips("p50"), "ZeroMQ REQ/REP, ipc://", "zmq_ipc_rtt_p50_us",
+                    "socketengine native, Unix socket", "unix_rtt_p50_us", "native_rtt_p50_us"),
+          unix_rows(round_trips("p99"), "ZeroMQ REQ/REP, ipc://", "zmq_ipc_rtt_p99_us",
+                    "socketengine native, Unix socket", "unix_rtt_p99_us", "native_rtt_p99_us"),
           {"640x480 BGR frames decoded at the receiver",
            "frames/s",
            1,
@@ -312,7 +327,10 @@ std::vector<section> layout() {
             {"socketengine native, raw", "native_raw_frames_per_s", "zmq_raw_frames_per_s",
              "tcp_raw_frames_per_s"},
             {"socketengine native, JPEG q90", "native_jpeg_frames_per_s", "zmq_jpeg_frames_per_s"},
-            {"socketengine legacy, PNG", "legacy_png_frames_per_s"}}},
+            {"socketengine legacy, PNG", "legacy_png_frames_per_s"},
+            {"ZeroMQ REQ/REP, raw pixels, ipc://", "zmq_ipc_raw_frames_per_s"},
+            {"socketengine native, raw, Unix socket", "unix_raw_frames_per_s",
+             "zmq_ipc_raw_frames_per_s", "", "native_raw_frames_per_s", "of native over TCP"}}},
           {"memory of an idle connection (1,000 accepted by one hub)",
            "bytes",
            0,
@@ -347,10 +365,13 @@ void print_table(const results& r, const settings& s) {
         std::snprintf(text, sizeof text, "%.2fx", *v / *o);
         return text;
       };
+      auto notes = r.note_for(rw.key);
+      if (auto versus = ratio(rw.versus_key); !versus.empty())
+        notes += (notes.empty() ? "" : "; ") + versus + " " + rw.versus_label;
       std::printf("  %-40s %14s %-9s %8s %8s  %s\n", rw.label.c_str(),
                   v ? format_value(*v, sec.decimals).c_str() : s.only.empty() ? "FAILED" : "-",
-                  sec.unit.c_str(),
-                  ratio(rw.zmq_key).c_str(), ratio(rw.tcp_key).c_str(), r.note_for(rw.key).c_str());
+                  sec.unit.c_str(), ratio(rw.zmq_key).c_str(), ratio(rw.tcp_key).c_str(),
+                  notes.c_str());
     }
   }
 }
@@ -384,6 +405,16 @@ void print_json(const results& r, const settings& s, double cores_busy, double w
                                      "native_raw_bytes_per_frame",
                                      "native_jpeg_bytes_per_frame",
                                      "legacy_png_bytes_per_frame",
+                                     "unix_16B_msgs_per_s",
+                                     "unix_rtt_p50_us",
+                                     "unix_rtt_p99_us",
+                                     "unix_raw_frames_per_s",
+                                     "zmq_ipc_16B_msgs_per_s",
+                                     "zmq_ipc_rtt_p50_us",
+                                     "zmq_ipc_rtt_p99_us",
+                                     "zmq_ipc_raw_frames_per_s",
+                                     "unix_raw_bytes_per_frame",
+                                     "zmq_ipc_raw_bytes_per_frame",
                                      "idle_connection_bytes"};
   std::string out = "{";
   for (const char* k : keys) {
@@ -503,6 +534,30 @@ int run(const settings& s) {
   attempt("frames: socketengine legacy PNG", [&] {
     record_frames(r, "legacy_png",
                   engine_frames(s, frames, false, image_encoding::png, jpeg_quality));
+  });
+
+  // The same over a Unix domain socket, next to ZeroMQ over ipc://.
+  attempt("16 B messages: ZeroMQ PUB/SUB, Unix socket (ipc://)", [&] {
+    record_rates(r, "zmq_ipc_16B_msgs_per_s", measure_rate(s, [&](std::uint64_t n) {
+                   return zmq_stream(16, n, link::unix_socket);
+                 }));
+  });
+  attempt("16 B messages: socketengine native, Unix socket", [&] {
+    engine_stream stream(true, 16, link::unix_socket);
+    record_rates(r, "unix_16B_msgs_per_s",
+                 measure_rate(s, [&](std::uint64_t n) { return stream(n); }));
+  });
+  attempt("round trips: ZeroMQ REQ/REP, Unix socket (ipc://)",
+          [&] { record_round_trips(r, "zmq_ipc_rtt", zmq_round_trips(s, link::unix_socket)); });
+  attempt("round trips: socketengine native, Unix socket", [&] {
+    record_round_trips(r, "unix_rtt", engine_round_trips(s, true, link::unix_socket));
+  });
+  attempt("frames: ZeroMQ raw, Unix socket (ipc://)", [&] {
+    record_frames(r, "zmq_ipc_raw", zmq_frames(s, frames, false, jpeg_quality, link::unix_socket));
+  });
+  attempt("frames: socketengine native raw, Unix socket", [&] {
+    record_frames(r, "unix_raw", engine_frames(s, frames, true, image_encoding::raw, jpeg_quality,
+                                               link::unix_socket));
   });
 
   print_report(r, s, others, seconds_between(started, clock_type::now()));

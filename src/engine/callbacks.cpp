@@ -145,8 +145,13 @@ void callbacks::report(const std::shared_ptr<connection>& c, std::error_code ec,
       // through to stderr rather than lose the report.
     }
   }
-  std::string who = c ? " " + c->address() + ":" + std::to_string(c->port()) : "";
-  if (c && !c->name().empty()) who += " \"" + c->name() + "\"";
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, wrongly) about
+  // the same string built with operator+ once it is inlined here.
+  std::string who;
+  if (c) {
+    who.append(" ").append(c->address()).append(":").append(std::to_string(c->port()));
+    if (auto name = c->name(); !name.empty()) who.append(" \"").append(name).append("\"");
+  }
   std::fprintf(stderr, "socketengine: %s%s: %s (%s)\n", label_.c_str(), who.c_str(),
                ec.message().c_str(), detail.c_str());
 }

@@ -21,6 +21,17 @@ constexpr std::string_view scheme = "unix:";
 // What fits in sockaddr_un::sun_path, with its terminating zero.
 constexpr std::size_t max_path = sizeof(sockaddr_un::sun_path) - 1;
 
+// A socket's send buffer is all a Unix stream holds in flight (there is no
+// network between). At the default (about 200 KiB) a 640x480 raw frame
+// takes five rounds of the writer filling it and the reader emptying it,
+// each a pair of wake-ups; at 4 MiB it goes in one. The system caps the
+// request at net.core.wmem_max (Linux's default, 208 KiB, leaves it where
+// it was); it is memory the kernel uses only while bytes wait.
+void set_send_buffer(protocol_type::socket& socket) {
+  std::error_code ignored;
+  socket.set_option(asio::socket_base::send_buffer_size(4 << 20), ignored);
+}
+
 std::error_code check_path(std::string_view path) {
   if (path.empty()) return std::make_error_code(std::errc::invalid_argument);
   if (path.size() > max_path) return std::make_error_code(std::errc::filename_too_long);
@@ -49,7 +60,8 @@ public:
   [[nodiscard]] std::string name() const override { return std::string(scheme) + path_; }
 
 private:
-  bool admit(protocol_type::socket&, peer& who) override {
+  bool admit(protocol_type::socket& socket, peer& who) override {
+    set_send_buffer(socket);
     // The peer's end is unnamed: the listening path says where it came.
     who = {name(), 0};
     return true;
@@ -142,6 +154,7 @@ public:
     socket_.async_connect(protocol_type::endpoint(path_), [this](std::error_code ec) {
       if (ec) return report(ec);
       set_cloexec(socket_.native_handle());
+      set_send_buffer(socket_);
       std::unique_ptr<stream> s;
       try {
         s = std::make_unique<socket_stream<protocol_type>>(std::move(socket_),
