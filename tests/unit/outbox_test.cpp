@@ -1,0 +1,289 @@
+// What a connection sends, without a socket: direct writes to an idle
+// stream, queueing behind a write under way, the queue's bound and its
+// policies, the switch of protocol (and writers that encode again), image
+// flow, acknowledgements and the close states. A recording stream and user
+// stand in for the transport and the connection.
+
+#include "connection/outbox.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include <socketengine/error.hpp>
+
+#include "protocol/native/frame_codec.hpp"
+#include "protocol/suite.hpp"
+#include "support/test_images.hpp"
+
+namespace socketengine::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A stream that takes what try_write offers, up to `room` bytes.
+class recording_stream final : public transport::stream {
+public:
+  recording_stream() : stream({"test", 0}) {}
+  std::size_t read_some(std::span<char>, std::error_code& ec) override {
+    ec = std::make_error_code(std::errc::operation_would_block);
+    return 0;
+  }
+  void async_wait_readable(std::shared_ptr<transport::stream_user>) override {}
+  void async_write(std::vector<asio::const_buffer>, std::shared_ptr<transport::stream_user>) override {}
+  std::size_t try_write(std::string_view bytes) noexcept override {
+    auto n = std::min(bytes.size(), room);
+    direct.append(bytes.substr(0, n));
+    room -= n;
+    return n;
+  }
+  void shutdown_send() noexcept override {}
+  void close() noexcept override {}
+
+  std::string direct;
+  std::size_t room = 1 << 20;
+};
+
+class recording_user final : public outbox_user {
+public:
+  void schedule_write() override { ++scheduled; }
+  [[nodiscard]] bool on_io_thread() const noexcept override { return false; }
+  [[nodiscard]] std::chrono::milliseconds write_timeout() const noexcept override { return timeout; }
+  std::atomic<int> scheduled{0};
+  std::chrono::milliseconds timeout = 50ms;
+};
+
+// Everything the I/O thread would write next, as one string; marks it written.
+std::string drain(outbox& o) {
+  auto w = o.take();
+  std::string out;
+  std::size_t n = 0;
+  for (const auto& b : w.buffers) {
+    out.append(static_cast<const char*>(b.data()), b.size());
+    n += b.size();
+  }
+  if (n > 0) o.written(n);
+  return out;
+}
+
+struct fixture {
+  explicit fixture(protocol::settings s = hub_settings())
+      : protocols(s), box(user, stream, protocols.first_writer(), s.limits) {}
+  static protocol::settings hub_settings() {
+    protocol::settings s;
+    s.hub = true;
+    return s;
+  }
+  // Writes `v` on `channel` as connection::write does.
+  void write(std::string_view channel, const value& v, std::error_code& ec) {
+    box.write([&](std::string& out, const protocol::writer& w) { w.append_value(out, channel, v); },
+              ec);
+  }
+  protocol::suite protocols;
+  recording_stream stream;
+  recording_user user;
+  outbox box;
+};
+
+TEST(outbox, a_message_to_an_idle_stream_goes_straight_to_it) {
+  fixture f;
+  std::error_code ec;
+  f.write("x", 1, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(f.stream.direct, "{\"type\":\"x\",\"data\":1}\n");
+  EXPECT_EQ(f.user.scheduled.load(), 0); // the I/O thread was not woken
+  EXPECT_EQ(f.box.messages_out(), 1u);
+  EXPECT_EQ(f.box.bytes_out(), f.stream.direct.size());
+}
+
+TEST(outbox, what_the_stream_does_not_take_is_queued_for_the_io_thread) {
+  fixture f;
+  f.stream.room = 5;
+  std::error_code ec;
+  f.write("x", 1, ec);
+  EXPECT_EQ(f.stream.direct, "{\"typ");
+  EXPECT_EQ(f.user.scheduled.load(), 1);
+  EXPECT_EQ(drain(f.box), "e\":\"x\",\"data\":1}\n");
+}
+
+TEST(outbox, messages_behind_a_write_under_way_are_queued_and_coalesced) {
+  fixture f;
+  f.stream.room = 0;
+  std::error_code ec;
+  for (int i = 0; i < 3; ++i) f.write("n", i, ec);
+  EXPECT_EQ(f.user.scheduled.load(), 1); // one write picks them all up
+  auto w = f.box.take();
+  ASSERT_EQ(w.buffers.size(), 1u);
+  EXPECT_EQ(std::string(static_cast<const char*>(w.buffers[0].data()), w.buffers[0].size()),
+            "{\"type\":\"n\",\"data\":0}\n{\"type\":\"n\",\"data\":1}\n{\"type\":\"n\",\"data\":2}\n");
+  f.write("n", 3, ec); // during the write: queued, not sent directly
+  EXPECT_TRUE(f.stream.direct.empty());
+}
+
+TEST(outbox, a_full_queue_fails_or_blocks_as_the_policy_says) {
+  for (auto policy : {overflow_policy::fail, overflow_policy::block}) {
+    auto s = fixture::hub_settings();
+    s.limits.max_write_queue_bytes = 64;
+    s.limits.on_full_queue = policy;
+    fixture f(s);
+    f.stream.room = 0;
+    std::error_code ec;
+    f.write("big", std::string(100, 'x'), ec); // alone: accepted past the bound
+    ASSERT_FALSE(ec);
+    auto start = std::chrono::steady_clock::now();
+    f.write("more", 1, ec);
+    EXPECT_EQ(ec, errc::queue_full);
+    auto waited = std::chrono::steady_clock::now() - start;
+    if (policy == overflow_policy::block) {
+      EXPECT_GE(waited, 50ms); // the write timeout
+    }
+    drain(f.box); // room again
+    f.write("more", 1, ec);
+    EXPECT_FALSE(ec);
+  }
+}
+
+TEST(outbox, a_blocked_writer_goes_on_once_the_queue_drains) {
+  auto s = fixture::hub_settings();
+  s.limits.max_write_queue_bytes = 64;
+  fixture f(s);
+  f.user.timeout = 10s;
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("big", std::string(100, 'x'), ec);
+  std::error_code blocked_ec = errc::not_connected;
+  std::thread writer([&] { f.write("more", 1, blocked_ec); });
+  // Not a wait for the network: the writer is to be blocked on the full
+  // queue when the write drains it (a lost wake-up then shows as a
+  // queue_full after 10 s).
+  std::this_thread::sleep_for(20ms);
+  auto w = f.box.take(); // the I/O thread takes the queue and writes it
+  std::size_t n = 0;
+  for (const auto& b : w.buffers) n += b.size();
+  f.box.written(n);
+  writer.join();
+  EXPECT_FALSE(blocked_ec);
+}
+
+TEST(outbox, after_the_switch_writers_write_frames_and_the_switch_line_comes_first) {
+  fixture f;
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("before", 1, ec);
+  std::string line;
+  const auto* next = f.protocols.upgrade(line);
+  ASSERT_TRUE(next);
+  f.box.switch_to(*next, line);
+  EXPECT_EQ(&f.box.writer(), next);
+  f.write("after", 2, ec);
+  std::string expected = "{\"type\":\"before\",\"data\":1}\n" + line;
+  native::append_value(expected, "after", value(2));
+  EXPECT_EQ(drain(f.box), expected);
+}
+
+TEST(outbox, a_writer_that_encoded_for_the_old_protocol_encodes_again) {
+  fixture f;
+  f.stream.room = 0;
+  std::error_code ec;
+  int encodings = 0;
+  f.box.write(
+      [&](std::string& out, const protocol::writer& w) {
+        if (++encodings == 1) {
+          // The switch happens between this encoding and the queueing.
+          std::string line;
+          f.box.switch_to(*f.protocols.upgrade(line), line);
+        }
+        w.append_value(out, "c", value(1));
+      },
+      ec);
+  EXPECT_EQ(encodings, 2);
+  auto sent = drain(f.box);
+  std::string frame;
+  native::append_value(frame, "c", value(1));
+  EXPECT_EQ(sent.substr(sent.size() - frame.size()), frame); // once, and as a frame
+  EXPECT_EQ(sent.find("\"c\""), std::string::npos);
+}
+
+TEST(outbox, owed_acknowledgements_go_with_the_next_write_as_one_message) {
+  fixture f;
+  f.box.owe_ack();
+  f.box.owe_ack();
+  EXPECT_EQ(drain(f.box), "{\"type\":\"__ack\",\"data\":\"__ack\"}\n");
+  EXPECT_EQ(drain(f.box), "");
+  std::string line;
+  f.box.switch_to(*f.protocols.upgrade(line), line);
+  drain(f.box);
+  f.box.owe_ack();
+  f.box.owe_ack();
+  f.box.owe_ack();
+  std::string ack;
+  native::append_ack(ack, 3);
+  EXPECT_EQ(drain(f.box), ack);
+}
+
+TEST(outbox, one_image_in_flight_to_a_legacy_hub_and_the_latest_waits) {
+  fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(4, 4, pixel_order::gray, 1);
+  auto b = test::pattern_image(4, 4, pixel_order::gray, 2);
+  auto c = test::pattern_image(4, 4, pixel_order::gray, 3);
+  std::error_code ec;
+  protocol::encoded_image first(a, options.encoding, options);
+  protocol::encoded_image second(b, options.encoding, options);
+  protocol::encoded_image third(c, options.encoding, options);
+  EXPECT_EQ(f.box.write_image(first, true, ec), image_status::sent);
+  EXPECT_FALSE(f.box.can_write_image());
+  EXPECT_EQ(f.box.write_image(second, true, ec), image_status::pending);
+  EXPECT_EQ(f.box.write_image(third, true, ec), image_status::pending); // replaces b
+  EXPECT_EQ(f.box.write_image(second, false, ec), image_status::dropped);
+  drain(f.box); // a is written, but not yet acknowledged
+  EXPECT_TRUE(drain(f.box).empty());
+  f.box.acknowledged(1); // now c takes its place
+  auto sent = drain(f.box);
+  EXPECT_EQ(sent, *third.in(f.protocols.first_writer()));
+  EXPECT_TRUE(f.box.wait_for_image_slot(std::chrono::steady_clock::now()));
+}
+
+TEST(outbox, begin_close_queues_the_closing_message_and_refuses_writes) {
+  fixture f;
+  bool start = false;
+  EXPECT_TRUE(f.box.begin_close(errc::closed_locally, true, start));
+  EXPECT_TRUE(start);
+  EXPECT_FALSE(f.box.is_open());
+  std::error_code ec;
+  f.write("late", 1, ec);
+  EXPECT_EQ(ec, errc::not_connected);
+  EXPECT_EQ(drain(f.box), "{\"type\":\"__status\",\"data\":\"__closing\"}\n");
+  auto w = f.box.take();
+  EXPECT_TRUE(w.buffers.empty());
+  EXPECT_TRUE(w.finish_closing);
+  EXPECT_TRUE(f.box.close(errc::peer_eof));
+  EXPECT_FALSE(f.box.close(errc::peer_eof));
+  EXPECT_TRUE(f.box.closed());
+  EXPECT_EQ(f.box.reason(), errc::closed_locally); // the first reason stays
+}
+
+TEST(outbox, host_and_client_connections_send_no_closing_message) {
+  fixture f(protocol::settings{});
+  bool start = false;
+  f.box.begin_close(errc::closed_locally, true, start);
+  EXPECT_EQ(drain(f.box), "");
+  EXPECT_EQ(f.box.messages_out(), 0u);
+}
+
+TEST(outbox, close_drops_what_is_queued_and_ends_waits) {
+  fixture f;
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("x", 1, ec);
+  std::thread closer([&] { f.box.close(errc::peer_eof); });
+  EXPECT_FALSE(f.box.flush(std::chrono::steady_clock::now() + 10s));
+  EXPECT_TRUE(f.box.wait_closed(std::chrono::steady_clock::now() + 10s));
+  closer.join();
+  EXPECT_TRUE(f.box.take().buffers.empty());
+  EXPECT_FALSE(f.box.wait_for_image_slot(std::chrono::steady_clock::now() + 10s));
+}
+
+} // namespace
+} // namespace socketengine::detail

@@ -1,0 +1,233 @@
+// The protocols without a socket: what the legacy and native readers hand a
+// receiver for each kind of input (reserved channels, the negotiation
+// lines, the bytes hint, control and image frames), and the suite's choice
+// of writers. A recording receiver stands in for the connection.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <socketengine/error.hpp>
+
+#include "protocol/legacy/line_codec.hpp"
+#include "protocol/native/frame_codec.hpp"
+#include "protocol/suite.hpp"
+#include "support/test_images.hpp"
+
+namespace socketengine::detail::protocol {
+namespace {
+
+// Writes down every call, one line each.
+class recording_receiver final : public receiver {
+public:
+  void value_received(std::string_view channel, value&& v, std::size_t) override {
+    log.push_back("value " + std::string(channel) + "=" + v.dump());
+  }
+  void bytes_received(std::string_view channel, std::span<const std::uint8_t> bytes,
+                      std::size_t) override {
+    log.push_back("bytes " + std::string(channel) + " " + std::to_string(bytes.size()));
+  }
+  void image_received(image&& img, bool counted) override {
+    log.push_back("image " + std::to_string(img.width()) + "x" + std::to_string(img.height()) +
+                  (counted ? " counted" : ""));
+  }
+  void peer_named(const std::string& name) override { log.push_back("named " + name); }
+  void image_needs_ack(bool now) override { log.push_back(now ? "ack now" : "ack"); }
+  void images_acknowledged(std::uint32_t count) override {
+    log.push_back("acknowledged " + std::to_string(count));
+  }
+  void peer_offered() override { log.push_back("offered"); }
+  void peer_closing() override {
+    log.push_back("closing");
+    is_open = false;
+  }
+  void reject(std::error_code ec, std::string) override {
+    log.push_back("reject " + std::to_string(ec.value()));
+  }
+  void fail(std::error_code ec, std::string) override {
+    log.push_back("fail " + std::to_string(ec.value()));
+    is_open = false;
+  }
+  [[nodiscard]] bool open() const noexcept override { return is_open; }
+
+  std::vector<std::string> log;
+  bool is_open = true;
+};
+
+settings hub_settings(bool offer = true) {
+  settings s;
+  s.hub = true;
+  s.offer_native = offer;
+  return s;
+}
+
+std::string code(errc e) { return std::to_string(static_cast<int>(e)); }
+
+// Feeds `bytes` to `r` and consumes, as the connection does.
+reader::outcome feed(reader& r, std::string_view bytes, recording_receiver& to) {
+  while (!bytes.empty()) {
+    auto space = r.prepare();
+    auto n = std::min(space.size(), bytes.size());
+    std::memcpy(space.data(), bytes.data(), n);
+    r.commit(n);
+    bytes.remove_prefix(n);
+  }
+  return r.consume(to);
+}
+
+std::string line(std::string_view channel, const value& v) {
+  std::string out;
+  legacy::append_line(out, channel, v);
+  return out;
+}
+
+TEST(legacy_reader, hands_on_values_and_names) {
+  suite s(hub_settings());
+  auto r = s.first_reader();
+  recording_receiver to;
+  EXPECT_EQ(feed(*r, line("__name_conn", "cam") + line("pose", value{{"x", 1}}), to),
+            reader::outcome::more);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"named cam", "value __name_conn=\"cam\"",
+                                              "value pose={\"x\":1}"}));
+}
+
+TEST(legacy_reader, hub_images_are_acknowledged_and_acks_counted) {
+  suite s(hub_settings());
+  auto r = s.first_reader();
+  recording_receiver to;
+  std::string img;
+  legacy::append_image_line(img, "__image", test::pattern_image(3, 2, pixel_order::bgr), 1);
+  feed(*r, img + line("__ack", "__ack") + line("__image", 5), to);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"ack", "image 3x2 counted", "acknowledged 1", "ack",
+                                              "reject " + code(errc::invalid_base64)}));
+}
+
+TEST(legacy_reader, host_and_client_images_are_values_too_and_unacknowledged) {
+  suite s(settings{});
+  auto r = s.first_reader();
+  recording_receiver to;
+  std::string img;
+  legacy::append_image_line(img, "image", test::pattern_image(2, 2, pixel_order::gray), 1);
+  feed(*r, img + line("__ack", "__ack"), to);
+  ASSERT_EQ(to.log.size(), 3u);
+  EXPECT_EQ(to.log[0].rfind("value image=\"", 0), 0u);
+  EXPECT_EQ(to.log[1], "image 2x2");                 // counted as the value already
+  EXPECT_EQ(to.log[2], "value __ack=\"__ack\"");      // no acknowledgements here
+}
+
+TEST(legacy_reader, closing_is_stored_then_closes_and_the_rest_is_not_read) {
+  suite s(hub_settings());
+  auto r = s.first_reader();
+  recording_receiver to;
+  EXPECT_EQ(feed(*r, line("__status", "__closing") + line("after", 1), to),
+            reader::outcome::stopped);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"value __status=\"__closing\"", "closing"}));
+}
+
+TEST(legacy_reader, negotiation_lines_are_never_stored) {
+  suite s(hub_settings());
+  auto r = s.first_reader();
+  recording_receiver to;
+  auto outcome = feed(*r,
+                      line("__native", value{{"offer", 1}}) +
+                          line("__native", value{{"bytes", "b"}}) + line("b", "AAEC") +
+                          line("__native", "not an object") +
+                          line("__native", value{{"switch", 1}}) + "\x01\x02",
+                      to);
+  EXPECT_EQ(outcome, reader::outcome::switched);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"offered", "value b={\"bytes\":[0,1,2],\"subtype\":null}"}));
+  EXPECT_EQ(r->rest(), "\x01\x02"); // what follows the switch is the next reader's
+}
+
+TEST(legacy_reader, a_switch_nobody_offered_or_to_another_version_closes) {
+  for (auto [offer, version] : {std::pair{false, 1}, std::pair{true, 2}}) {
+    suite s(hub_settings(offer));
+    auto r = s.first_reader();
+    recording_receiver to;
+    EXPECT_EQ(feed(*r, line("__native", value{{"switch", version}}), to),
+              reader::outcome::stopped);
+    EXPECT_EQ(to.log, std::vector<std::string>{"fail " + code(errc::invalid_frame)});
+  }
+  suite quiet(hub_settings(false));
+  auto r = quiet.first_reader();
+  recording_receiver to;
+  feed(*r, line("__native", value{{"offer", 1}}), to);
+  EXPECT_TRUE(to.log.empty()); // an offer to a side that does not offer: nothing
+}
+
+TEST(legacy_reader, a_line_past_the_limit_fails_the_stream) {
+  auto st = hub_settings();
+  st.limits.max_line_bytes = 100;
+  suite s(st);
+  auto r = s.first_reader();
+  recording_receiver to;
+  EXPECT_EQ(feed(*r, std::string(200, 'x'), to), reader::outcome::stopped);
+  EXPECT_EQ(to.log, std::vector<std::string>{"fail " + code(errc::line_too_long)});
+}
+
+TEST(native_reader, control_image_bytes_and_json_frames) {
+  suite s(hub_settings());
+  auto r = s.reader_after_switch({});
+  recording_receiver to;
+  std::string frames;
+  native::append_ack(frames, 3);
+  native::append_bytes(frames, "raw", std::vector<std::uint8_t>(10, 1));
+  native::append_value(frames, "v", value(1));
+  native::append_value(frames, "__name_conn", value("arm"));
+  frames += *native::encode_image(test::pattern_image(4, 3, pixel_order::bgr),
+                                  image_encoding::raw, 1, 90);
+  native::append_control(frames, native::control_code::closing);
+  native::append_value(frames, "after", value(1));
+  EXPECT_EQ(feed(*r, frames, to), reader::outcome::stopped);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"acknowledged 3", "bytes raw 10", "value v=1",
+                                              "named arm", "value __name_conn=\"arm\"",
+                                              "ack now", "image 4x3 counted",
+                                              "value __status=\"__closing\"", "closing"}));
+}
+
+TEST(native_reader, a_second_switch_in_a_json_frame_closes) {
+  suite s(hub_settings());
+  auto r = s.reader_after_switch({});
+  recording_receiver to;
+  std::string f;
+  native::append_value(f, "__native", value{{"switch", 1}});
+  EXPECT_EQ(feed(*r, f, to), reader::outcome::stopped);
+  EXPECT_EQ(to.log, std::vector<std::string>{"fail " + code(errc::invalid_frame)});
+}
+
+TEST(native_reader, the_bytes_left_by_the_switch_are_its_first) {
+  suite s(hub_settings());
+  std::string f;
+  native::append_value(f, "v", value(7));
+  auto r = s.reader_after_switch(std::string_view(f).substr(0, 3));
+  recording_receiver to;
+  EXPECT_EQ(feed(*r, std::string_view(f).substr(3), to), reader::outcome::more);
+  EXPECT_EQ(to.log, std::vector<std::string>{"value v=7"});
+}
+
+TEST(suite, writes_legacy_first_and_native_after_the_upgrade_when_offered) {
+  suite s(hub_settings());
+  EXPECT_EQ(s.first_writer().kind(), protocol_kind::legacy);
+  std::string greeting;
+  s.append_greeting(greeting, "cam");
+  EXPECT_EQ(greeting, line("__name_conn", "cam") + line("__native", value{{"offer", 1}}));
+  std::string switch_line;
+  const auto* next = s.upgrade(switch_line);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->kind(), protocol_kind::native);
+  EXPECT_EQ(switch_line, line("__native", value{{"switch", 1}}));
+  EXPECT_NE(next->slot(), s.first_writer().slot());
+
+  suite legacy_only(hub_settings(false));
+  std::string none;
+  EXPECT_EQ(legacy_only.upgrade(none), nullptr);
+  EXPECT_TRUE(none.empty());
+  std::string plain;
+  legacy_only.append_greeting(plain, std::nullopt);
+  EXPECT_TRUE(plain.empty());
+}
+
+} // namespace
+} // namespace socketengine::detail::protocol
