@@ -1,6 +1,8 @@
 #pragma once
 // Command-line handling shared by the examples, so that each example shows
-// only the library calls. Every example takes `[port [address]]`.
+// only the library calls. Every example takes `[port [address]]`, where the
+// address may also be a Unix domain socket, `unix:PATH` (its port is then
+// ignored).
 
 #include <charconv>
 #include <chrono>
@@ -38,7 +40,7 @@ inline std::optional<endpoint> parse_endpoint(int argc, char** argv,
   if (ok && argc > 2) ep.address = argv[2];
   if (!ok) {
     std::cerr << "usage: " << program << " [port [address]]   (default: 8080 " << default_address
-              << ")\n";
+              << "; address may be unix:PATH)\n";
     return std::nullopt;
   }
   return ep;

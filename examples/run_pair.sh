@@ -2,27 +2,31 @@
 # Runs two examples against each other over loopback and checks what they
 # print.
 #
-#   run_pair.sh [--show] [--listener-prints TEXT] [--dialer-prints TEXT] LISTENER DIALER
+#   run_pair.sh [--show] [--unix] [--listener-prints TEXT] [--dialer-prints TEXT] LISTENER DIALER
 #
 # LISTENER is started as `LISTENER 0 127.0.0.1`: it binds a port the system
 # chooses and announces it on stderr as `listening on PORT`. DIALER is then
-# started as `DIALER PORT 127.0.0.1`. Both must exit 0 within 45 s, and each
+# started as `DIALER PORT 127.0.0.1`. With --unix the address is a Unix
+# domain socket in a directory of the run's own (`unix:/tmp/.../pair.sock`)
+# instead of 127.0.0.1; the listener announces port 0. Both must exit 0 within 45 s, and each
 # one's stdout must be exactly TEXT plus a newline (or nothing, when no TEXT
 # is given). On failure, or with --show, both programs' output is printed,
 # each line labelled with the program and stream. Exits 0 on success.
 set -uo pipefail
 
 usage() {
-  echo "usage: $0 [--show] [--listener-prints TEXT] [--dialer-prints TEXT] LISTENER DIALER" >&2
+  echo "usage: $0 [--show] [--unix] [--listener-prints TEXT] [--dialer-prints TEXT] LISTENER DIALER" >&2
   exit 2
 }
 
 show=0
+unix=0
 listener_expect=""
 dialer_expect=""
 while (($#)); do
   case $1 in
     --show) show=1; shift ;;
+    --unix) unix=1; shift ;;
     --listener-prints) (($# >= 2)) || usage; listener_expect=$2; shift 2 ;;
     --dialer-prints) (($# >= 2)) || usage; dialer_expect=$2; shift 2 ;;
     --) shift; break ;;
@@ -48,10 +52,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+address=127.0.0.1
+((unix)) && address="unix:$work/pair.sock"
+
 # The listener's stderr goes through a FIFO so that we can block on its
 # announcement (with a deadline) instead of polling a file.
 mkfifo "$work/listener.fifo"
-timeout "$limit" "$listener" 0 127.0.0.1 >"$work/listener.out" 2>"$work/listener.fifo" &
+timeout "$limit" "$listener" 0 "$address" >"$work/listener.out" 2>"$work/listener.fifo" &
 listener_pid=$!
 exec {announce}<"$work/listener.fifo"
 
@@ -69,7 +76,7 @@ exec {announce}<&-
 
 dialer_status=""
 if [[ -n $port ]]; then
-  timeout "$limit" "$dialer" "$port" 127.0.0.1 >"$work/dialer.out" 2>"$work/dialer.err"
+  timeout "$limit" "$dialer" "$port" "$address" >"$work/dialer.out" 2>"$work/dialer.err"
   dialer_status=$?
 else
   kill "$listener_pid" 2>/dev/null
@@ -108,8 +115,8 @@ label() {
 }
 
 if ((show)) || ((${#failures[@]})); then
-  echo "\$ $listener_name 0 127.0.0.1 &    (exit ${listener_status})"
-  echo "\$ $dialer_name ${port:-?} 127.0.0.1    (exit ${dialer_status:-not run})"
+  echo "\$ $listener_name 0 $address &    (exit ${listener_status})"
+  echo "\$ $dialer_name ${port:-?} $address    (exit ${dialer_status:-not run})"
   label "$listener_name" stderr "$work/listener.err"
   label "$listener_name" stdout "$work/listener.out"
   label "$dialer_name" stderr "$work/dialer.err"

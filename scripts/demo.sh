@@ -2,9 +2,9 @@
 # Builds the README's examples (release preset) and runs them in pairs over
 # loopback, as the README's "Computer 1" and "Computer 2" would: hub_listen
 # with hub_dial, then host with client, then a camera streaming frames to a
-# viewer. Each pair uses a port the system
-# picks, and everything each program prints is shown, labelled with the
-# program and stream. Then the socket.engine 0.3 README's own Python
+# viewer, over TCP and then over a Unix domain socket. Each pair uses a port
+# the system picks (or a socket file of its own), and everything each
+# program prints is shown, labelled with the program and stream. Then the socket.engine 0.3 README's own Python
 # examples run, unchanged but for the port, on the socketengine Python
 # module. Exits non-zero if any pair fails.
 #
@@ -35,6 +35,13 @@ bash examples/run_pair.sh --show --listener-prints 'client is connected!' \
 echo
 echo "== images: camera sends 30 frames of 640x480 as PNG, one in flight; viewer counts them"
 bash examples/run_pair.sh --show \
+  --listener-prints 'viewer: 30 frames from "camera", the last 640x480 with 3 channels' \
+  --dialer-prints 'camera: sent 30 frames, the viewer received 30' \
+  "$bin/viewer" "$bin/camera" || status=1
+
+echo
+echo "== images over a Unix domain socket: the same pair through a socket file (unix:PATH)"
+bash examples/run_pair.sh --show --unix \
   --listener-prints 'viewer: 30 frames from "camera", the last 640x480 with 3 channels' \
   --dialer-prints 'camera: sent 30 frames, the viewer received 30' \
   "$bin/viewer" "$bin/camera" || status=1
@@ -78,6 +85,6 @@ echo
 if ((status)); then
   echo "demo: FAILED" >&2
 else
-  echo "demo: all five pairs talked"
+  echo "demo: all six pairs talked"
 fi
 exit "$status"

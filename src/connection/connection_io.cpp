@@ -8,7 +8,6 @@
 
 #include <socketengine/error.hpp>
 
-#include "protocol/legacy/channels.hpp"
 #include "transport/system.hpp"
 #include "util/deadline.hpp"
 
@@ -38,7 +37,7 @@ connection::impl::impl(connection& handle,
       kind_(kind), address_(stream->remote().address), port_(stream->remote().port),
       stream_(std::move(stream)), in_(protocols_->first_reader()),
       store_(protocols_->settings().limits.max_channels,
-             &detail::legacy::channels::exempt_from_limit),
+             &detail::protocol::suite::exempt_from_limit),
       out_(*this, *stream_, protocols_->first_writer(), protocols_->settings().limits) {
   store_.set_name(std::move(name));
 }

@@ -5,8 +5,9 @@
 // connections and never the other way round.
 //
 // Threading and locks: the connection calls every member without holding
-// any lock of its own, except on_io_thread() and write_timeout(), which it
-// may call under its write lock. The event members (message_arrived and the
+// any lock of its own, except io(), on_io_thread() and timeout(), which it
+// may call under its write lock (to post a write, and to decide whether and
+// how long a writer may wait). The event members (message_arrived and the
 // rest) are called on the I/O thread and must not run user code there: the
 // engine queues them for its callback thread.
 

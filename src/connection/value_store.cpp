@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "protocol/legacy/line_codec.hpp"
+#include "util/utf8.hpp"
 
 namespace socketengine::detail {
 
@@ -17,7 +17,7 @@ value_store::value_store(std::size_t max_channels, bool (*exempt)(std::string_vi
 bool value_store::valid_channel(std::string_view channel) noexcept {
   // A line's channel was checked with the line, but a frame's is checked
   // only here, once, when the channel is first stored.
-  return legacy::is_utf8(channel);
+  return is_utf8(channel);
 }
 
 void value_store::stored_locked() noexcept {

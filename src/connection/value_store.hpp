@@ -20,7 +20,7 @@
 #include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
-#include "connection/waiting_channels.hpp"
+#include "util/waiting_channels.hpp"
 
 namespace socketengine::detail {
 

@@ -124,7 +124,9 @@ void engine_core::accept_on(transport::listener& l) {
         add_connection(make_connection(shared_from_this(), std::move(s), protocols_,
                                        connection_kind::remote, std::nullopt));
       },
-      [this](std::error_code ec, const std::string& what) { callbacks_->error(nullptr, ec, what); });
+      [this](std::error_code ec, const std::string& what) {
+        if (!closing_) callbacks_->error(nullptr, ec, what);
+      });
 }
 
 // --- dialling ----------------------------------------------------------------

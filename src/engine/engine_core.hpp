@@ -32,7 +32,7 @@
 #include <socketengine/options.hpp>
 
 #include "connection/owner.hpp"
-#include "connection/waiting_channels.hpp"
+#include "util/waiting_channels.hpp"
 #include "engine/callbacks.hpp"
 #include "protocol/settings.hpp"
 #include "protocol/suite.hpp"

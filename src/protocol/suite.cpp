@@ -1,5 +1,6 @@
 #include "protocol/suite.hpp"
 
+#include "protocol/legacy/channels.hpp"
 #include "protocol/legacy/reader.hpp"
 #include "protocol/native/frame_codec.hpp"
 #include "protocol/native/reader.hpp"
@@ -16,6 +17,10 @@ std::unique_ptr<reader> suite::first_reader() const {
 
 std::unique_ptr<reader> suite::reader_after_switch(std::string_view rest) const {
   return std::make_unique<native::reader>(settings_, offered_, rest);
+}
+
+bool suite::exempt_from_limit(std::string_view channel) noexcept {
+  return legacy::channels::exempt_from_limit(channel);
 }
 
 const writer* suite::upgrade(std::string& out) const {

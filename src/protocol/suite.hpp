@@ -43,6 +43,10 @@ public:
     legacy_out_.append_greeting(out, name);
   }
 
+  /// Channels a peer may store on past limits::max_channels (the reserved
+  /// ones: a peer at the limit can still name itself and say it is closing).
+  [[nodiscard]] static bool exempt_from_limit(std::string_view channel) noexcept;
+
   /// The peer offered the native protocol: the writer to switch to, with the
   /// line that announces the switch appended to `out`; null if this side
   /// does not offer it.

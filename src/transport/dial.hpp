@@ -22,8 +22,10 @@ public:
   /// there). Retries what d->worth_retrying() accepts, backing off from
   /// 10 ms to 500 ms, unless `retry` is false; gives up with
   /// errc::connect_timeout at `deadline` (time_point::max(): never).
-  /// `done` runs once, on the I/O thread, unless the io_context is
-  /// destroyed first. The attempt keeps itself alive until then.
+  /// `done` runs once, on the I/O thread, when the attempt ends. The attempt
+  /// and its dialer keep each other alive until then, so the caller must
+  /// end every attempt (fail()) before its io_context stops running: one
+  /// whose handlers were dropped unrun would stay in memory, unanswered.
   static std::shared_ptr<dial_attempt> start(asio::io_context& io, std::unique_ptr<dialer> d,
                                              std::chrono::steady_clock::time_point deadline,
                                              bool retry, done_fn done);

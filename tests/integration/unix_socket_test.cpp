@@ -9,7 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -271,6 +273,38 @@ TEST(unix_socket, the_socket_file_gets_the_mode_asked_for) {
     EXPECT_EQ(mode_of(path), 0750u);
   }
   ::umask(old);
+}
+
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(unix_socket, nothing_but_the_socket_file_is_left_beside_it) {
+  temp_dir dir;
+  auto path = dir.file("only.sock");
+  auto folder = std::filesystem::path(path).parent_path().string();
+  {
+    hub h({.listen = false, .listen_on = {"unix:" + path}, .socket_file_mode = 0600});
+    EXPECT_EQ(names_in(folder), std::vector<std::string>{"only.sock"});
+  }
+  EXPECT_TRUE(names_in(folder).empty());
+}
+
+TEST(unix_socket, a_path_with_no_room_beside_it_is_made_in_place) {
+  temp_dir dir;
+  // 107 bytes, the most a socket address holds: no staging name fits.
+  auto base = dir.file("");
+  auto path = base + std::string(107 - base.size(), 'p');
+  ASSERT_EQ(path.size(), 107u);
+  hub h({.listen = false, .listen_on = {"unix:" + path}, .socket_file_mode = 0640});
+  EXPECT_EQ(mode_of(path), 0640u);
+  hub peer({.listen = false});
+  ASSERT_TRUE(peer.connect("p", "unix:" + path));
+  EXPECT_TRUE(h.wait_for_connection(patience));
 }
 
 TEST(unix_socket, the_socket_file_is_removed_on_close) {

@@ -1,7 +1,7 @@
 // The list of channels that waits are waiting for, which decides whom a
 // stored value wakes.
 
-#include "connection/waiting_channels.hpp"
+#include "util/waiting_channels.hpp"
 
 #include <gtest/gtest.h>
 

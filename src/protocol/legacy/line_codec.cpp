@@ -8,6 +8,7 @@
 #include <socketengine/error.hpp>
 
 #include "protocol/legacy/base64.hpp"
+#include "util/utf8.hpp"
 #include "image/png.hpp"
 
 namespace socketengine::detail::legacy {
@@ -81,27 +82,6 @@ void append_json(std::string& out, const value& v) {
   default: break;
   }
   serialize(out, v);
-}
-
-// Length of the UTF-8 sequence starting at `p` (1..4), or 0 if it is not a
-// well-formed sequence (overlong forms, surrogates and code points past
-// U+10FFFF included), following the table in RFC 3629 section 4.
-// Hand-written because neither nlohmann::json nor the standard library offer a
-// validator, and this one shares its pass with the depth check.
-std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
-  unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return p + i < end && p[i] >= lo && p[i] <= hi;
-  };
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
-  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
-  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
-  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
 }
 
 // Steps through a line for the two shortcut readers below, skipping JSON
@@ -299,21 +279,6 @@ decode_result decode_line(std::string_view line, std::size_t max_depth) {
   r.message.channel = std::move(type->get_ref<std::string&>());
   r.message.data = std::move(*data);
   return r;
-}
-
-bool is_utf8(std::string_view text) noexcept {
-  auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  auto* end = p + text.size();
-  while (p < end) {
-    if (*p < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t n = utf8_sequence(p, end);
-    if (n == 0) return false;
-    p += n;
-  }
-  return true;
 }
 
 void append_image_line(std::string& out, std::string_view channel,

@@ -70,9 +70,6 @@ void append_image_line(std::string& out, std::string_view channel, const image& 
 void append_image_line(std::string& out, std::string_view channel,
                        std::span<const std::uint8_t> png);
 
-/// True if `text` is well-formed UTF-8.
-[[nodiscard]] bool is_utf8(std::string_view text) noexcept;
-
 /// If `line` is `{"type": <channel>, "data": "<text>"}` (any JSON spacing,
 /// "type" first, <text> without a backslash), returns <text> as it sits in
 /// the line; empty otherwise. This lets a megabyte of base64 skip the JSON

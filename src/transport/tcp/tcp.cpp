@@ -14,10 +14,9 @@ using asio::ip::tcp;
 
 class tcp_listener final : public socket_listener<tcp> {
 public:
-  explicit tcp_listener(tcp::acceptor acceptor)
-      : socket_listener(std::move(acceptor)), port_(acceptor_.local_endpoint().port()),
-        name_(acceptor_.local_endpoint().address().to_string() + " port " +
-              std::to_string(port_)) {}
+  tcp_listener(tcp::acceptor acceptor, const tcp::endpoint& bound)
+      : socket_listener(std::move(acceptor)), port_(bound.port()),
+        name_(bound.address().to_string() + " port " + std::to_string(port_)) {}
 
   [[nodiscard]] std::string name() const override { return name_; }
   [[nodiscard]] std::uint16_t port() const noexcept override { return port_; }
@@ -57,7 +56,9 @@ std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& req
     if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (!ec) return std::make_unique<tcp_listener>(std::move(acceptor));
+    tcp::endpoint bound;
+    if (!ec) bound = acceptor.local_endpoint(ec);
+    if (!ec) return std::make_unique<tcp_listener>(std::move(acceptor), bound);
   }
   ec = portable(ec);
   what = request.port ? "cannot listen on " + request.address + " port " +

@@ -7,6 +7,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+
 #include "transport/socket_listener.hpp"
 #include "transport/socket_stream.hpp"
 #include "transport/system.hpp"
@@ -72,20 +75,73 @@ private:
   bool removed_ = false;
 };
 
-// A socket file already at `path`: in use if a listener answers there (a
-// busy one, its backlog full, would block: that is an answer too), stale if
-// nobody does (its process died without removing it).
-bool answers(asio::io_context& io, const std::string& path, std::error_code& ec) {
-  protocol_type::socket probe(io);
-  probe.open(protocol_type(), ec);
-  if (!ec) probe.non_blocking(true, ec);
-  if (!ec) probe.connect(protocol_type::endpoint(path), ec);
-  if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec.clear();
-    return true;
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+bool same_file(const struct stat& a, const struct stat& b) noexcept {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// What is at `path` now, for a listener about to take it.
+enum class occupant { nothing, stale, live };
+
+// A socket file at `path` is live if a listener answers there (a busy one
+// answers too: its full backlog refuses us with EAGAIN, which Asio reports
+// as no_buffer_space), stale if nobody does (its process died without
+// removing it). The probe is a real connection: a listening socketengine
+// engine sees a peer come and go.
+occupant probe(asio::io_context& io, const std::string& path, std::error_code& ec) {
+  protocol_type::socket s(io);
+  s.open(protocol_type(), ec);
+  if (!ec) s.non_blocking(true, ec);
+  if (!ec) s.connect(protocol_type::endpoint(path), ec);
+  auto e = portable(ec);
+  ec.clear();
+  if (!e || e == std::errc::no_buffer_space || e == std::errc::resource_unavailable_try_again)
+    return occupant::live;
+  if (e == std::errc::connection_refused) return occupant::stale;
+  if (e == std::errc::no_such_file_or_directory) return occupant::nothing; // gone since we looked
+  ec = e;
+  return occupant::nothing;
+}
+
+// Clears the way to `path`: nothing there, or a stale socket file, which is
+// removed. Refuses a live socket and any other kind of file.
+bool clear_the_way(asio::io_context& io, const std::string& path, std::error_code& ec,
+                   std::string& what) {
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) != 0) return true;
+  if (!S_ISSOCK(existing.st_mode)) {
+    ec = std::make_error_code(std::errc::file_exists);
+    what += ": a file that is not a socket is in the way";
+    return false;
   }
-  if (ec == asio::error::connection_refused) ec.clear();
-  return false;
+  auto there = probe(io, path, ec);
+  if (ec) return false;
+  if (there == occupant::live) {
+    ec = std::make_error_code(std::errc::address_in_use);
+    what += ": another process is listening there";
+    return false;
+  }
+  if (there == occupant::stale) {
+    // Only the file found stale: another process may have put a live one
+    // in its place since.
+    struct stat now {};
+    if (::lstat(path.c_str(), &now) == 0 && same_file(now, existing) &&
+        ::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      ec = last_error();
+      what += ": cannot remove the stale socket file";
+      return false;
+    }
+  }
+  return true;
+}
+
+// A name beside `path` for the socket to be made under before it is
+// published; empty if none fits in a socket address.
+std::string staging_name(const std::string& path) {
+  static std::atomic<unsigned> made{0};
+  auto name = path + ".~" + std::to_string(::getpid()) + "-" + std::to_string(++made);
+  return name.size() > max_path ? std::string() : name;
 }
 
 std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& request,
@@ -96,47 +152,46 @@ std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& req
     what += path.empty() ? ": no path" : ": longer than " + std::to_string(max_path) + " bytes";
     return nullptr;
   }
-  struct stat existing {};
-  if (::lstat(path.c_str(), &existing) == 0) {
-    if (!S_ISSOCK(existing.st_mode)) {
-      ec = std::make_error_code(std::errc::file_exists);
-      what += ": a file that is not a socket is in the way";
-      return nullptr;
-    }
-    bool live = answers(io, path, ec);
-    if (ec) {
-      ec = portable(ec);
-      return nullptr;
-    }
-    if (live) {
-      ec = std::make_error_code(std::errc::address_in_use);
-      what += ": another process is listening there";
-      return nullptr;
-    }
-    ::unlink(path.c_str()); // stale: left by a process that is gone
-  }
+  if (!clear_the_way(io, path, ec, what)) return nullptr;
+
+  // The socket is made under a name of its own, given its mode, set
+  // listening, and only then linked to `path`: nobody finds the path before
+  // it answers with the right permissions, and a process that published
+  // its own socket there meanwhile keeps it (link fails where a file
+  // exists). Where no such name fits, the socket is made in place, its mode
+  // set before it listens, so that nobody connects under the umask's bits.
+  const auto staged = staging_name(path);
+  const auto& made_at = staged.empty() ? path : staged;
   protocol_type::acceptor acceptor(io);
   acceptor.open(protocol_type(), ec);
   if (!ec) set_cloexec(acceptor.native_handle());
-  if (!ec) acceptor.bind(protocol_type::endpoint(path), ec);
+  if (!ec) acceptor.bind(protocol_type::endpoint(made_at), ec);
   if (ec) {
     ec = portable(ec);
     return nullptr;
   }
-  // The mode is set before listening: until then a connect is refused, so
-  // nobody gets in under the umask's looser bits meanwhile.
   struct stat made {};
-  if ((request.file_mode && ::chmod(path.c_str(), static_cast<mode_t>(*request.file_mode)) != 0) ||
-      ::lstat(path.c_str(), &made) != 0) {
-    ec = std::error_code(errno, std::system_category());
-    ::unlink(path.c_str());
+  auto undo = [&](std::error_code why) {
+    ec = why;
+    struct stat now {};
+    if (::lstat(made_at.c_str(), &now) == 0 && same_file(now, made)) ::unlink(made_at.c_str());
     return nullptr;
-  }
+  };
+  if (::lstat(made_at.c_str(), &made) != 0) return undo(last_error());
+  if (request.file_mode && ::chmod(made_at.c_str(), static_cast<mode_t>(*request.file_mode)) != 0)
+    return undo(last_error());
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    ec = portable(ec);
-    ::unlink(path.c_str());
-    return nullptr;
+  if (ec) return undo(portable(ec));
+  if (!staged.empty()) {
+    if (::link(staged.c_str(), path.c_str()) != 0) {
+      auto why = last_error();
+      if (why == std::errc::file_exists) {
+        why = std::make_error_code(std::errc::address_in_use);
+        what += ": another process is listening there";
+      }
+      return undo(why);
+    }
+    ::unlink(staged.c_str());
   }
   what.clear();
   return std::make_unique<unix_listener>(std::move(acceptor), std::move(path), made);
@@ -174,8 +229,10 @@ public:
 
   [[nodiscard]] bool worth_retrying(std::error_code ec) const noexcept override {
     // Refused: a stale socket file, its listener not back yet; missing: the
-    // peer has not made its socket yet.
-    return ec == std::errc::connection_refused || ec == std::errc::no_such_file_or_directory;
+    // peer has not made its socket yet; no buffer space (EAGAIN, as Asio
+    // reports it): a listener whose backlog is full.
+    return ec == std::errc::connection_refused || ec == std::errc::no_such_file_or_directory ||
+           ec == std::errc::no_buffer_space || ec == std::errc::resource_unavailable_try_again;
   }
 
 private:
