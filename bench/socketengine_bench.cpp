@@ -67,7 +67,12 @@
 //      sender loops wait_for_image_slot, write_image (which encodes), so it
 //      encodes the next frame while one travels; the receiver counts frames
 //      in an image callback.
-// 4. Resident memory of one idle connection: the process's RSS
+// 4. The same between two processes of one machine would go over a Unix
+//    domain socket: socketengine native over `unix:PATH` next to ZeroMQ
+//    over `ipc://PATH`, socket files in a directory of the run's own: 16 B
+//    messages (ZeroMQ PUB/SUB), round trips and raw frames (ZeroMQ
+//    REQ/REP), as above.
+// 5. Resident memory of one idle connection: the process's RSS
 //    (/proc/self/statm) before and after one hub has accepted 1,000
 //    connections, which a child process (this program, with the hidden
 //    `--idle-dialer PORT N`) dials from a hub of its own and holds until its
@@ -537,25 +542,25 @@ int run(const settings& s) {
   });
 
   // The same over a Unix domain socket, next to ZeroMQ over ipc://.
-  attempt("16 B messages: ZeroMQ PUB/SUB, Unix socket (ipc://)", [&] {
+  attempt("16 B messages over a Unix socket: ZeroMQ PUB/SUB (ipc://)", [&] {
     record_rates(r, "zmq_ipc_16B_msgs_per_s", measure_rate(s, [&](std::uint64_t n) {
                    return zmq_stream(16, n, link::unix_socket);
                  }));
   });
-  attempt("16 B messages: socketengine native, Unix socket", [&] {
+  attempt("16 B messages over a Unix socket: socketengine native", [&] {
     engine_stream stream(true, 16, link::unix_socket);
     record_rates(r, "unix_16B_msgs_per_s",
                  measure_rate(s, [&](std::uint64_t n) { return stream(n); }));
   });
-  attempt("round trips: ZeroMQ REQ/REP, Unix socket (ipc://)",
+  attempt("round trips over a Unix socket: ZeroMQ REQ/REP (ipc://)",
           [&] { record_round_trips(r, "zmq_ipc_rtt", zmq_round_trips(s, link::unix_socket)); });
-  attempt("round trips: socketengine native, Unix socket", [&] {
+  attempt("round trips over a Unix socket: socketengine native", [&] {
     record_round_trips(r, "unix_rtt", engine_round_trips(s, true, link::unix_socket));
   });
-  attempt("frames: ZeroMQ raw, Unix socket (ipc://)", [&] {
+  attempt("frames over a Unix socket: ZeroMQ raw (ipc://)", [&] {
     record_frames(r, "zmq_ipc_raw", zmq_frames(s, frames, false, jpeg_quality, link::unix_socket));
   });
-  attempt("frames: socketengine native raw, Unix socket", [&] {
+  attempt("frames over a Unix socket: socketengine native raw", [&] {
     record_frames(r, "unix_raw", engine_frames(s, frames, true, image_encoding::raw, jpeg_quality,
                                                link::unix_socket));
   });
