@@ -25,16 +25,7 @@ using namespace std::chrono_literals;
 using test::eventually;
 using test::pattern_image;
 using test::patience;
-
-// A round trip of values: once it is done, each side has read the other's
-// greeting, so whether the connection switched is settled.
-void round_trip(connection& a, connection& b) {
-  auto since = a.version("pong");
-  a.write("ping", 1);
-  ASSERT_TRUE(b.wait_for("ping", patience));
-  b.write("pong", 1);
-  ASSERT_TRUE(a.wait_for_next("pong", patience, since));
-}
+using test::round_trip;
 
 struct switch_case {
   bool dialler_native;

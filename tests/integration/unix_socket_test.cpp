@@ -29,6 +29,7 @@ using namespace std::chrono_literals;
 using test::eventually;
 using test::pattern_image;
 using test::patience;
+using test::round_trip;
 using test::temp_dir;
 
 bool exists(const std::string& path) {
@@ -70,15 +71,6 @@ struct unix_pair {
   std::shared_ptr<connection> out;
   std::shared_ptr<connection> in;
 };
-
-// A round trip of values settles whether the connection switched.
-void round_trip(connection& a, connection& b) {
-  auto since = a.version("pong");
-  a.write("ping", 1);
-  ASSERT_TRUE(b.wait_for("ping", patience));
-  b.write("pong", 1);
-  ASSERT_TRUE(a.wait_for_next("pong", patience, since));
-}
 
 TEST(unix_socket, hubs_talk_native_over_a_socket_file) {
   temp_dir dir;

@@ -1,8 +1,12 @@
 #pragma once
-// Helpers shared by the tests: waiting for a condition with a deadline, and
-// a raw TCP peer for feeding an engine bytes no well-behaved peer would send.
+// Helpers shared by the tests: waiting for a condition with a deadline, a
+// round trip over a link, and a raw TCP peer for feeding an engine bytes no
+// well-behaved peer would send.
 
 #include <asio.hpp>
+#include <gtest/gtest.h>
+
+#include <socketengine/connection.hpp>
 
 #include <chrono>
 #include <string>
@@ -26,6 +30,17 @@ bool eventually(Pred&& pred, std::chrono::milliseconds timeout = patience) {
     std::this_thread::sleep_for(1ms);
   }
   return true;
+}
+
+/// A round trip of values between the two ends of one link (`a` writes
+/// "ping", `b` answers "pong"): once it is done, each side has read the
+/// other's greeting, so whether the connection switched is settled.
+inline void round_trip(connection& a, connection& b) {
+  auto since = a.version("pong");
+  a.write("ping", 1);
+  ASSERT_TRUE(b.wait_for("ping", patience));
+  b.write("pong", 1);
+  ASSERT_TRUE(a.wait_for_next("pong", patience, since));
 }
 
 /// A blocking TCP peer speaking raw bytes, for tests that need exact control

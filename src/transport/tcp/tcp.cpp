@@ -2,6 +2,7 @@
 
 #include <asio.hpp>
 
+#include "transport/socket_dialer.hpp"
 #include "transport/socket_listener.hpp"
 #include "transport/socket_stream.hpp"
 #include "transport/system.hpp"
@@ -68,13 +69,13 @@ std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& req
   return nullptr;
 }
 
-class tcp_dialer final : public dialer {
+class tcp_dialer final : public socket_dialer<tcp> {
 public:
   tcp_dialer(asio::io_context& io, std::string_view host, std::uint16_t port)
-      : resolver_(io), socket_(io), host_(host), port_(port) {}
+      : socket_dialer(io), resolver_(io), host_(host), port_(port) {}
 
   void async_connect(done_fn done) override {
-    done_ = std::move(done);
+    begin(std::move(done));
     if (resolved_) return connect();
     // A numeric address needs no resolver: that keeps the common case off
     // getaddrinfo, which close() could not interrupt.
@@ -88,7 +89,7 @@ public:
     }
     resolver_.async_resolve(host_, std::to_string(port_),
                             [this](std::error_code ec, tcp::resolver::results_type results) {
-                              if (ec) return report(ec);
+                              if (ec) return failed(ec);
                               endpoints_ = std::move(results);
                               resolved_ = true;
                               connect();
@@ -97,8 +98,7 @@ public:
 
   void cancel() noexcept override {
     resolver_.cancel();
-    std::error_code ignored;
-    socket_.close(ignored);
+    socket_dialer::cancel();
   }
 
   [[nodiscard]] bool worth_retrying(std::error_code ec) const noexcept override {
@@ -108,33 +108,18 @@ public:
 private:
   void connect() {
     asio::async_connect(socket_, endpoints_, [this](std::error_code ec, const tcp::endpoint&) {
-      if (ec) return report(ec);
+      if (ec) return failed(ec);
       std::error_code ignored;
       socket_.set_option(tcp::no_delay(true), ignored);
-      set_cloexec(socket_.native_handle());
-      std::unique_ptr<stream> s;
-      try {
-        s = std::make_unique<socket_stream<tcp>>(std::move(socket_), peer{host_, port_});
-      } catch (const std::system_error& e) {
-        return report(e.code());
-      }
-      auto done = std::move(done_);
-      done({}, std::move(s));
+      connected(peer{host_, port_});
     });
   }
 
-  void report(std::error_code ec) {
-    auto done = std::move(done_);
-    done(portable(ec), nullptr);
-  }
-
   tcp::resolver resolver_;
-  tcp::socket socket_;
   std::string host_;
   std::uint16_t port_;
   bool resolved_ = false;
   tcp::resolver::results_type endpoints_;
-  done_fn done_;
 };
 
 std::unique_ptr<dialer> dial(asio::io_context& io, std::string_view address, std::uint16_t port,

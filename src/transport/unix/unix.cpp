@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "transport/socket_dialer.hpp"
 #include "transport/socket_listener.hpp"
 #include "transport/socket_stream.hpp"
 #include "transport/system.hpp"
@@ -197,34 +198,20 @@ std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& req
   return std::make_unique<unix_listener>(std::move(acceptor), std::move(path), made);
 }
 
-class unix_dialer final : public dialer {
+class unix_dialer final : public socket_dialer<protocol_type> {
 public:
   unix_dialer(asio::io_context& io, std::string address)
-      : socket_(io), address_(std::move(address)), path_(address_.substr(scheme.size())) {}
+      : socket_dialer(io), address_(std::move(address)), path_(address_.substr(scheme.size())) {}
 
   void async_connect(done_fn done) override {
-    done_ = std::move(done);
+    begin(std::move(done));
     std::error_code ignored;
     socket_.close(ignored); // a failed attempt leaves it open
     socket_.async_connect(protocol_type::endpoint(path_), [this](std::error_code ec) {
-      if (ec) return report(ec);
-      set_cloexec(socket_.native_handle());
+      if (ec) return failed(ec);
       set_send_buffer(socket_);
-      std::unique_ptr<stream> s;
-      try {
-        s = std::make_unique<socket_stream<protocol_type>>(std::move(socket_),
-                                                           peer{address_, 0});
-      } catch (const std::system_error& e) {
-        return report(e.code());
-      }
-      auto done = std::move(done_);
-      done({}, std::move(s));
+      connected(peer{address_, 0});
     });
-  }
-
-  void cancel() noexcept override {
-    std::error_code ignored;
-    socket_.close(ignored);
   }
 
   [[nodiscard]] bool worth_retrying(std::error_code ec) const noexcept override {
@@ -236,15 +223,8 @@ public:
   }
 
 private:
-  void report(std::error_code ec) {
-    auto done = std::move(done_);
-    done(portable(ec), nullptr);
-  }
-
-  protocol_type::socket socket_;
   std::string address_;
   std::string path_;
-  done_fn done_;
 };
 
 std::unique_ptr<dialer> dial(asio::io_context& io, std::string_view address, std::uint16_t,
