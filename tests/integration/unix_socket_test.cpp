@@ -228,9 +228,8 @@ TEST(unix_socket, a_live_socket_file_is_not_stolen) {
   auto c = peer.connect("p", endpoint);
   ASSERT_TRUE(c);
   c->write("still", "here");
-  auto in = first.wait_for_connection(patience);
-  ASSERT_TRUE(in);
-  EXPECT_EQ(in->wait_for("still", patience), value("here"));
+  // Asked across connections: the probes' connections may still be open.
+  EXPECT_EQ(first.wait_for("still", patience), std::vector<value>{value("here")});
 }
 
 TEST(unix_socket, a_file_that_is_not_a_socket_is_left_alone) {

@@ -106,11 +106,14 @@ TEST(dispatcher, stop_from_a_callback_ends_the_thread_after_that_callback) {
   auto d = std::make_unique<dispatcher>(100, 1 << 20, nullptr);
   std::promise<void> stopped;
   std::atomic<bool> after{false};
+  gate g; // both events are queued before the first of them runs
+  g.block(*d);
   d->post([&] {
     d->stop(); // cannot join itself: returns, and the thread ends after this
     stopped.set_value();
   });
   d->post([&] { after = true; }); // queued before the stop: still runs
+  g.release();
   stopped.get_future().wait();
   d.reset(); // joins
   EXPECT_TRUE(after);
