@@ -29,6 +29,9 @@ public:
     case errc::callback_queue_overflow: return "callback queue overflow";
     case errc::frame_too_large: return "native frame too large";
     case errc::invalid_frame: return "invalid native frame";
+    case errc::receive_timeout: return "message arrived too slowly";
+    case errc::not_identified: return "peer did not identify itself";
+    case errc::peer_unresponsive: return "peer stopped answering heartbeats";
     }
     return "unknown socketengine error";
   }

@@ -43,9 +43,16 @@ enum class errc {
   // Bad input in the native protocol (docs/native-protocol.md).
   frame_too_large, ///< a frame longer than `limits::max_line_bytes`, or one too short to
                    ///< be a frame: the stream cannot be trusted, the connection closes
-  invalid_frame    ///< a frame of an unknown kind or with a malformed header: dropped;
+  invalid_frame,   ///< a frame of an unknown kind or with a malformed header: dropped;
                    ///< and a switch to the native protocol that was not offered, or to
                    ///< an unknown version, which closes the connection
+
+  // Peers that take too long, or too many of them (see limits and
+  // keepalive_options); each closes the connection it names.
+  receive_timeout,   ///< a line or frame arrived slower than `limits::min_receive_rate`
+  not_identified,    ///< a peer did not name itself in time, or too many had not
+  peer_unresponsive  ///< a native peer sent nothing, not even a heartbeat, for
+                     ///< `keepalive_options::heartbeat_misses` intervals
 };
 
 /// The category of `errc` values; its name is "socketengine".

@@ -51,6 +51,57 @@ struct limits {
   /// Closed connections a hub or host keeps listed (their last values stay
   /// readable); the oldest closed ones are forgotten past this. Default 256.
   std::size_t max_closed_connections = 256;
+
+  /// A line or frame that has begun must finish in `receive_grace` plus
+  /// the time its bytes so far take at this rate (bytes per second): a peer
+  /// that starts a message and then trickles it, or goes quiet, is closed
+  /// with errc::receive_timeout instead of holding its partial message for
+  /// ever. 0: no such deadline. Default 16 KiB/s, a slow radio link.
+  std::size_t min_receive_rate = 16 * 1024;
+  /// See min_receive_rate. Default 10 s.
+  std::chrono::milliseconds receive_grace{10000};
+  /// How long a peer that connected to a hub may take to name itself (the
+  /// `__name_conn` line a hub sends first when it dials): past this it is
+  /// closed with errc::not_identified. Hosts do not close silent peers for
+  /// their silence (a socket.engine 0.3 client sends nothing until it
+  /// writes), only for their number (max_unidentified). 0: no such
+  /// deadline. Default 10 s.
+  std::chrono::milliseconds identify_timeout{10000};
+  /// Accepted connections that have not yet named themselves (hub) or sent
+  /// a byte (host) at one time. A new one past this closes the oldest of
+  /// them if it has waited longer than identify_timeout (a host's silent
+  /// clients can be that old), or else is itself closed; either is reported
+  /// as errc::not_identified. A flood of silent sockets thus ends, and
+  /// takes at most this many connections. Default 256.
+  std::size_t max_unidentified = 256;
+};
+
+/// How an engine notices that a peer has stopped or vanished on a link
+/// that is otherwise quiet. Defaults find a dead link within a few seconds
+/// and never drop a healthy idle one.
+struct keepalive_options {
+  /// Between socketengine peers (the native protocol): when nothing has
+  /// arrived for this long, a ping is sent, which the peer answers at once,
+  /// so that a healthy link is never silent for longer. 0 or less: no pings
+  /// and no heartbeat deadline. Default 1 s.
+  std::chrono::milliseconds heartbeat_interval{1000};
+  /// Heartbeat intervals without a byte from a native peer after which the
+  /// link is declared dead and closed with errc::peer_unresponsive: a
+  /// stopped or frozen process, a host gone from the network. Default 3.
+  int heartbeat_misses = 3;
+  /// TCP keepalive on every TCP connection, which is what watches legacy
+  /// peers (they cannot answer pings) on a quiet link: the first probe goes
+  /// after this much idle time, then one every tcp_keepalive_interval;
+  /// tcp_keepalive_count unanswered probes end the connection. It notices
+  /// a vanished machine or network, not a stopped process, whose system
+  /// still answers. 0: keepalive off. Default 5 s, 1 s and 3.
+  std::chrono::seconds tcp_keepalive_idle{5};
+  std::chrono::seconds tcp_keepalive_interval{1};
+  int tcp_keepalive_count = 3;
+  /// TCP_USER_TIMEOUT: how long written bytes may stay unacknowledged
+  /// before the system ends the connection (a peer gone while we send to
+  /// it). 0: the system's default, about 15 minutes. Default 10 s.
+  std::chrono::milliseconds tcp_user_timeout{10000};
 };
 
 /// How an image travels over the native protocol (legacy peers always get
@@ -146,6 +197,7 @@ struct hub_options {
   bool native = true;
   struct limits limits {};
   struct image_options images {};
+  struct keepalive_options keepalive {};
 };
 
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
@@ -171,6 +223,7 @@ struct host_options {
   bool native = true;
   struct limits limits {};
   struct image_options images {};
+  struct keepalive_options keepalive {};
 };
 
 /// Options of a client (seed: `client(addr='127.0.0.1', port=8080, timeout=2,
@@ -194,6 +247,7 @@ struct client_options {
   bool native = true;
   struct limits limits {};
   struct image_options images {};
+  struct keepalive_options keepalive {};
 };
 
 } // namespace socketengine

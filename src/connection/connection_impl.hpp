@@ -23,6 +23,7 @@
 
 #include <socketengine/connection.hpp>
 
+#include "connection/link_watch.hpp"
 #include "connection/outbox.hpp"
 #include "connection/owner.hpp"
 #include "connection/value_store.hpp"
@@ -64,6 +65,12 @@ struct connection::impl final : detail::protocol::receiver,
   void finish_close(std::error_code reason);
   /// Lets go of the read buffer if it holds nothing (an idle connection).
   void release_idle_buffers() noexcept;
+  /// Looks at the connection's clocks (see link_watch): pings the peer,
+  /// or closes a connection that is too slow, silent or anonymous.
+  void watch(const detail::watch_settings& s, std::chrono::steady_clock::time_point now);
+  /// An accepted connection whose peer has not yet named itself (hub) or
+  /// sent anything (host).
+  [[nodiscard]] bool awaiting_identity() const noexcept;
 
   /// Reads as long as the stream has bytes, then waits for more.
   void read();
@@ -87,6 +94,7 @@ struct connection::impl final : detail::protocol::receiver,
   void image_needs_ack(bool now) override;
   void images_acknowledged(std::uint32_t count) override;
   void peer_offered() override;
+  void ping_received() override;
   void peer_closing() override;
   void reject(std::error_code ec, std::string detail) override;
   void fail(std::error_code ec, std::string detail) override;
@@ -125,6 +133,8 @@ struct connection::impl final : detail::protocol::receiver,
   bool read_in_flight_ = false;  // a wait or a posted read will come back
   bool in_read_handler_ = false; // the reader is handing out input
   bool write_in_flight_ = false;
+  bool named_ = false; // the peer sent its name
+  detail::link_watch watch_;
   std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
 
   detail::value_store store_;

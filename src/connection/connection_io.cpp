@@ -36,6 +36,7 @@ connection::impl::impl(connection& handle,
     : handle_(handle), owner_(owner), owner_raw_(owner.get()), protocols_(std::move(protocols)),
       kind_(kind), address_(stream->remote().address), port_(stream->remote().port),
       stream_(std::move(stream)), in_(protocols_->first_reader()),
+      watch_(std::chrono::steady_clock::now()),
       store_(protocols_->settings().limits.max_channels,
              &detail::protocol::suite::exempt_from_limit),
       out_(*this, *stream_, protocols_->first_writer(), protocols_->settings().limits) {
@@ -122,6 +123,31 @@ bool connection::impl::consume() {
 void connection::impl::release_idle_buffers() noexcept {
   // Reads hold no buffer between handlers (see read), so it may go now.
   if (!io_closed_ && !in_read_handler_) in_->release_if_idle();
+}
+
+void connection::impl::watch(const detail::watch_settings& s,
+                             std::chrono::steady_clock::time_point now) {
+  if (io_closed_) return;
+  using verdict = detail::link_watch::verdict;
+  auto v = watch_.check(s, now,
+                        {.bytes_in = bytes_in_.load(std::memory_order_relaxed),
+                         .pending = in_->pending(),
+                         .identified = !awaiting_identity(),
+                         .heartbeats = out_.writer().heartbeats()});
+  switch (v) {
+  case verdict::fine: return;
+  case verdict::ping: return out_.ping();
+  case verdict::too_slow: return fail(errc::receive_timeout, watch_.explain(s, v));
+  case verdict::unidentified: return fail(errc::not_identified, watch_.explain(s, v));
+  case verdict::unresponsive: return fail(errc::peer_unresponsive, watch_.explain(s, v));
+  }
+}
+
+bool connection::impl::awaiting_identity() const noexcept {
+  if (kind_ != connection_kind::remote) return false;
+  // A hub's peer names itself first; a host's client may say nothing until
+  // it writes, and counts as known from its first byte.
+  return protocols_->settings().hub ? !named_ : bytes_in_.load(std::memory_order_relaxed) == 0;
 }
 
 // --- writing ------------------------------------------------------------------
@@ -265,7 +291,12 @@ void connection::impl::image_received(image&& img, bool counted) {
   if (owner_raw_->wants_images()) owner_raw_->image_arrived(self(), std::move(img));
 }
 
-void connection::impl::peer_named(const std::string& name) { store_.set_name(name); }
+void connection::impl::peer_named(const std::string& name) {
+  named_ = true;
+  store_.set_name(name);
+}
+
+void connection::impl::ping_received() { out_.owe_pong(); }
 
 void connection::impl::image_needs_ack(bool now) {
   out_.owe_ack();

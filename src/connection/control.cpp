@@ -31,6 +31,12 @@ void finish_close(const std::shared_ptr<connection>& c, std::error_code reason) 
 
 void release_idle_buffers(connection& c) noexcept { impl::of(c).release_idle_buffers(); }
 
+void watch(connection& c, const watch_settings& s, std::chrono::steady_clock::time_point now) {
+  impl::of(c).watch(s, now);
+}
+
+bool awaiting_identity(const connection& c) noexcept { return impl::of(c).awaiting_identity(); }
+
 bool closed(const connection& c) { return impl::of(c).out_.closed(); }
 
 void write(connection& c, protocol::encoded_message& message, std::error_code& ec) {

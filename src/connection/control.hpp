@@ -6,6 +6,7 @@
 //
 // Threading: as each function says.
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include <socketengine/connection.hpp>
 
+#include "connection/link_watch.hpp"
 #include "connection/owner.hpp"
 #include "protocol/encoded.hpp"
 #include "protocol/suite.hpp"
@@ -43,6 +45,15 @@ void finish_close(const std::shared_ptr<connection>& c, std::error_code reason);
 
 /// Lets an idle connection give back its read buffer. I/O thread.
 void release_idle_buffers(connection& c) noexcept;
+
+/// Keeps the connection to `s` at `now` (see link_watch): pings its peer,
+/// or closes it, reported, if it is too slow, silent or anonymous. The
+/// engine calls it every s.tick(). I/O thread.
+void watch(connection& c, const watch_settings& s, std::chrono::steady_clock::time_point now);
+
+/// True for an accepted connection whose peer has not yet named itself (on
+/// a hub) or sent a byte (on a host). I/O thread.
+[[nodiscard]] bool awaiting_identity(const connection& c) noexcept;
 
 /// True once closed (not merely closing). Any thread.
 [[nodiscard]] bool closed(const connection& c);

@@ -163,6 +163,20 @@ void outbox::owe_ack() {
   kick_locked();
 }
 
+void outbox::owe_pong() {
+  std::lock_guard lk(mu_);
+  if (state_ != state::open) return;
+  pong_owed_ = true;
+  kick_locked();
+}
+
+void outbox::ping() {
+  std::lock_guard lk(mu_);
+  if (state_ != state::open || !writer().heartbeats()) return;
+  ping_due_ = true;
+  kick_locked();
+}
+
 void outbox::acknowledged(std::uint32_t count) {
   {
     std::lock_guard lk(mu_);
@@ -201,6 +215,13 @@ outbox::work outbox::take() {
       writer().append_acks(ack, acks_owed_);
       pending_.append(ack);
       acks_owed_ = 0;
+    }
+    if ((pong_owed_ || ping_due_) && state_ != state::closed) {
+      std::string beat;
+      if (pong_owed_) writer().append_pong(beat);
+      if (ping_due_) writer().append_ping(beat);
+      if (!beat.empty()) pending_.append(beat);
+      pong_owed_ = ping_due_ = false;
     }
     if (!pending_.empty()) {
       // Everything queued since the last write goes out in one call: small
@@ -268,6 +289,7 @@ bool outbox::close(std::error_code reason) {
     pending_.release(); // give the memory back, not just the bytes
     images_.clear();
     acks_owed_ = 0;
+    pong_owed_ = ping_due_ = false;
     open_.store(false);
   }
   cv_.notify_all();

@@ -88,6 +88,13 @@ public:
   /// One more image received is owed an acknowledgement, written with the
   /// next write (as one message however many are owed).
   void owe_ack();
+  /// The peer pinged: a pong goes out with the next write (one however
+  /// many pings came).
+  void owe_pong();
+  /// Sends a heartbeat ping with the next write, if the protocol written
+  /// has heartbeats. Neither it nor a pong is held to the queue's bound:
+  /// each is a few bytes, one at a time.
+  void ping();
   /// The peer acknowledged `count` images.
   void acknowledged(std::uint32_t count);
   [[nodiscard]] bool can_write_image() const;
@@ -162,6 +169,8 @@ private:
   write_queue inflight_; // being written by the I/O thread
   bool writing_ = false; // a write (or a post to start one) is under way
   std::uint32_t acks_owed_ = 0;
+  bool pong_owed_ = false;
+  bool ping_due_ = false;
   std::uint64_t written_total_ = 0; // bytes handed to the operating system
   // Set under the lock at a switch; read without it to choose an encoding,
   // which enqueue checks again under the lock.

@@ -19,7 +19,16 @@ using std::chrono::steady_clock;
 
 engine_core::engine_core(engine_config cfg)
     : cfg_(std::move(cfg)), protocols_(std::make_shared<const protocol::suite>(cfg_.protocols)),
-      timeout_ms_(cfg_.timeout.count()) {}
+      timeout_ms_(cfg_.timeout.count()) {
+  const auto& lim = cfg_.protocols.limits;
+  watch_.min_receive_rate = lim.min_receive_rate;
+  watch_.receive_grace = lim.receive_grace;
+  // A host's clients may be silent until they write: only their number is
+  // bounded (admit_unidentified), not their time.
+  watch_.identify_timeout = cfg_.protocols.hub ? lim.identify_timeout : milliseconds(0);
+  watch_.heartbeat_interval = cfg_.keepalive.heartbeat_interval;
+  watch_.heartbeat_misses = cfg_.keepalive.heartbeat_misses;
+}
 
 engine_core::~engine_core() { close(); }
 
@@ -48,10 +57,16 @@ void engine_core::start() {
 }
 
 void engine_core::arm_sweep() {
-  sweep_->expires_after(std::chrono::seconds(1));
+  sweep_->expires_after(watch_.tick());
   sweep_->async_wait([this](std::error_code ec) {
     if (ec || closing_) return;
-    for (auto& c : connections()) release_idle_buffers(*c);
+    auto now = steady_clock::now();
+    bool release = now - last_release_ >= std::chrono::seconds(1);
+    if (release) last_release_ = now;
+    for (auto& c : connections()) {
+      watch(*c, watch_, now);
+      if (release) release_idle_buffers(*c);
+    }
     arm_sweep();
   });
 }
@@ -121,12 +136,43 @@ void engine_core::accept_on(transport::listener& l) {
   l.start(
       [this](std::unique_ptr<transport::stream> s) {
         if (closing_) return;
-        add_connection(make_connection(shared_from_this(), std::move(s), protocols_,
-                                       connection_kind::remote, std::nullopt));
+        if (!admit_unidentified(s->remote())) return; // s closes as it goes
+        auto c = connect_stream(std::move(s), connection_kind::remote, std::nullopt);
+        unidentified_.push_back({c, steady_clock::now()});
+        add_connection(c);
       },
       [this](std::error_code ec, const std::string& what) {
         if (!closing_) callbacks_->error(nullptr, ec, what);
       });
+}
+
+bool engine_core::admit_unidentified(const transport::peer& who) {
+  std::erase_if(unidentified_, [](const newcomer& n) {
+    auto c = n.conn.lock();
+    return !c || closed(*c) || !awaiting_identity(*c);
+  });
+  const auto& lim = cfg_.protocols.limits;
+  if (unidentified_.size() < lim.max_unidentified) return true;
+  auto why = std::to_string(unidentified_.size()) + " connections have not " +
+             (cfg_.protocols.hub ? "named themselves" : "sent anything") + " yet (the limit)";
+  auto oldest = unidentified_.empty() ? nullptr : unidentified_.front().conn.lock();
+  if (oldest && steady_clock::now() - unidentified_.front().since > lim.identify_timeout) {
+    unidentified_.pop_front();
+    callbacks_->error(oldest, errc::not_identified,
+                      why + ": closing the oldest, to admit one from " + who.address);
+    finish_close(oldest, errc::not_identified);
+    return true;
+  }
+  callbacks_->error(nullptr, errc::not_identified,
+                    why + ": refusing a connection from " + who.address);
+  return false;
+}
+
+std::shared_ptr<connection> engine_core::connect_stream(std::unique_ptr<transport::stream> s,
+                                                        connection_kind kind,
+                                                        std::optional<std::string_view> announce) {
+  s->keep_alive(cfg_.keepalive);
+  return make_connection(shared_from_this(), std::move(s), protocols_, kind, announce);
 }
 
 // --- dialling ----------------------------------------------------------------
@@ -173,9 +219,8 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
         io_, std::move(d), deadline, /*retry=*/!once,
         [this, result, name](std::error_code done_ec, std::unique_ptr<transport::stream> s) {
           if (done_ec) return result->answer(done_ec, nullptr);
-          auto c = make_connection(shared_from_this(), std::move(s), protocols_,
-                                   connection_kind::local,
-                                   name ? std::optional<std::string_view>(*name) : std::nullopt);
+          auto c = connect_stream(std::move(s), connection_kind::local,
+                                  name ? std::optional<std::string_view>(*name) : std::nullopt);
           add_connection(c);
           result->answer({}, c);
         });

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,7 @@
 #include <socketengine/handlers.hpp>
 #include <socketengine/options.hpp>
 
+#include "connection/link_watch.hpp"
 #include "connection/owner.hpp"
 #include "util/waiting_channels.hpp"
 #include "engine/callbacks.hpp"
@@ -49,6 +51,7 @@ struct engine_config {
   /// The protocols: `hub` for a hub's flavour (`__name_conn` on dial,
   /// `__status` on close, acknowledged images on `__image`).
   protocol::settings protocols;
+  keepalive_options keepalive;
 };
 
 class engine_core final : public connection_owner,
@@ -169,6 +172,15 @@ private:
   void accept_on(transport::listener& l);
   void run_on_io(const std::function<void()>& fn);
   void arm_sweep();
+  /// Makes a connection over an accepted or dialled stream, with the
+  /// transport watching the link.
+  std::shared_ptr<connection> connect_stream(std::unique_ptr<transport::stream> s,
+                                             connection_kind kind,
+                                             std::optional<std::string_view> announce);
+  /// Whether an accepted stream may become a connection under
+  /// limits::max_unidentified; may close the oldest unidentified one to
+  /// make room. I/O thread.
+  bool admit_unidentified(const transport::peer& who);
 
   engine_config cfg_;
   std::shared_ptr<const protocol::suite> protocols_;
@@ -183,8 +195,19 @@ private:
   // I/O thread only. Listeners stay until the engine is destroyed, after
   // the I/O thread has ended (see transport/listener.hpp).
   std::vector<std::unique_ptr<transport::listener>> listeners_;
-  // Every second, idle connections let go of their read buffers.
+  // Every watch_.tick(), each connection's clocks are looked at (see
+  // connection/link_watch.hpp); every second, idle connections let go of
+  // their read buffers.
   std::optional<asio::steady_timer> sweep_;
+  watch_settings watch_;
+  std::chrono::steady_clock::time_point last_release_{};
+  // Accepted connections not yet identified, oldest first, with when they
+  // came; entries that have identified or closed are pruned lazily.
+  struct newcomer {
+    std::weak_ptr<connection> conn;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::deque<newcomer> unidentified_;
   bool accepting_ = false;
   std::vector<std::weak_ptr<transport::dial_attempt>> dials_;
   std::atomic<std::uint16_t> listen_port_{0};

@@ -38,6 +38,9 @@ public:
   /// to the next protocol. Valid until the next call.
   [[nodiscard]] virtual std::string_view rest() const noexcept { return {}; }
 
+  /// Bytes held for a message not yet complete (0 between messages).
+  [[nodiscard]] virtual std::size_t pending() const noexcept = 0;
+
   /// Lets go of the read buffer if it holds nothing (an idle connection).
   virtual void release_if_idle() noexcept = 0;
 

@@ -39,6 +39,8 @@ public:
   virtual void images_acknowledged(std::uint32_t count) = 0;
   /// The peer offered the native protocol: the output may switch.
   virtual void peer_offered() = 0;
+  /// The peer sent a heartbeat ping: a pong is owed.
+  virtual void ping_received() = 0;
   /// The peer said it is closing: the connection closes (errc::peer_closing).
   virtual void peer_closing() = 0;
   /// A piece of bad input, dropped: counted and reported; reading goes on.

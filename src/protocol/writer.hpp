@@ -57,6 +57,14 @@ public:
   /// where the protocol has none (host/client connections).
   virtual void append_closing(std::string& out) const = 0;
 
+  /// Whether the protocol has heartbeats (append_ping, append_pong).
+  [[nodiscard]] virtual bool heartbeats() const noexcept { return false; }
+  /// Appends a heartbeat ping, which the peer answers with a pong; nothing
+  /// where the protocol has none.
+  virtual void append_ping(std::string& /*out*/) const {}
+  /// Appends the answer to a ping; nothing where the protocol has none.
+  virtual void append_pong(std::string& /*out*/) const {}
+
   /// Encodes an image as this protocol sends it.
   /// \throws as the image encoders; std::bad_alloc.
   virtual std::shared_ptr<const std::string> encode_image(encoded_image& img) const = 0;

@@ -6,7 +6,10 @@
 
 #include <sys/socket.h>
 
+#include <type_traits>
+
 #include "transport/stream.hpp"
+#include "transport/system.hpp"
 
 namespace socketengine::detail::transport {
 
@@ -49,6 +52,10 @@ public:
   void shutdown_send() noexcept override {
     std::error_code ignored;
     socket_.shutdown(socket_type::shutdown_send, ignored);
+  }
+
+  void keep_alive(const keepalive_options& o) noexcept override {
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) tcp_keep_alive(fd_, o);
   }
 
   void close() noexcept override {

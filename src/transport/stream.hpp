@@ -11,6 +11,8 @@
 
 #include <asio/buffer.hpp>
 
+#include <socketengine/options.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -79,6 +81,11 @@ public:
   /// Closes the stream; a pending wait or write completes with
   /// operation_aborted.
   virtual void close() noexcept = 0;
+
+  /// Has the transport watch the link as `o` says, where it can (TCP
+  /// keepalive and user timeout); nothing where the system knows of a
+  /// vanished peer by itself (Unix sockets).
+  virtual void keep_alive(const keepalive_options& /*o*/) noexcept {}
 
   /// Where the stream leads.
   [[nodiscard]] const transport::peer& remote() const noexcept { return peer_; }

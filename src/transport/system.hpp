@@ -3,6 +3,8 @@
 
 #include <system_error>
 
+#include <socketengine/options.hpp>
+
 namespace socketengine::detail::transport {
 
 /// Asio reports OS errors in its own category, which does not compare equal
@@ -13,5 +15,10 @@ std::error_code portable(std::error_code ec);
 /// inherited the engine's sockets would keep its port bound and its peers
 /// connected after close().
 void set_cloexec(int fd) noexcept;
+
+/// Turns on TCP keepalive and sets TCP_USER_TIMEOUT on a TCP socket, as
+/// `o` says (see keepalive_options). Best effort: a system without one of
+/// them still connects.
+void tcp_keep_alive(int fd, const keepalive_options& o) noexcept;
 
 } // namespace socketengine::detail::transport

@@ -154,6 +154,12 @@ public:
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  /// Sends `sig` to the child, if it is still there (SIGSTOP freezes it,
+  /// SIGCONT thaws it).
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+
   /// Kills the child (SIGKILL) and reaps it, if it is still there. Its end
   /// of the stdout pipe is closed then, so read_some soon returns eof.
   void kill() {

@@ -39,6 +39,7 @@ public:
     log.push_back("acknowledged " + std::to_string(count));
   }
   void peer_offered() override { log.push_back("offered"); }
+  void ping_received() override { log.push_back("ping"); }
   void peer_closing() override {
     log.push_back("closing");
     is_open = false;
@@ -185,6 +186,62 @@ TEST(native_reader, control_image_bytes_and_json_frames) {
                                               "named arm", "value __name_conn=\"arm\"",
                                               "ack now", "image 4x3 counted",
                                               "value __status=\"__closing\"", "closing"}));
+}
+
+TEST(native_reader, a_ping_is_owed_a_pong_and_a_pong_is_only_bytes) {
+  suite s(hub_settings());
+  auto r = s.reader_after_switch({});
+  recording_receiver to;
+  std::string frames;
+  native::append_control(frames, native::control_code::ping);
+  native::append_control(frames, native::control_code::pong);
+  native::append_control(frames, native::control_code::ping);
+  EXPECT_EQ(feed(*r, frames, to), reader::outcome::more);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"ping", "ping"}));
+  // And the native writer makes exactly those frames; the legacy one none.
+  std::string line, ping, pong;
+  const auto* native = s.upgrade(line);
+  ASSERT_NE(native, nullptr);
+  native->append_ping(ping);
+  native->append_pong(pong);
+  EXPECT_EQ(ping + pong, frames.substr(0, ping.size() + pong.size()));
+  EXPECT_TRUE(native->heartbeats());
+  std::string none;
+  s.first_writer().append_ping(none);
+  s.first_writer().append_pong(none);
+  EXPECT_TRUE(none.empty());
+  EXPECT_FALSE(s.first_writer().heartbeats());
+}
+
+TEST(native_reader, pending_counts_the_bytes_of_an_unfinished_frame) {
+  suite s(hub_settings());
+  auto r = s.reader_after_switch({});
+  recording_receiver to;
+  std::string frame;
+  native::append_value(frame, "v", value(std::string(100, 'x')));
+  EXPECT_EQ(feed(*r, frame.substr(0, 50), to), reader::outcome::more);
+  EXPECT_EQ(r->pending(), 50u);
+  EXPECT_EQ(feed(*r, frame.substr(50), to), reader::outcome::more);
+  EXPECT_EQ(r->pending(), 0u);
+  // A frame too big for the shared buffer is counted as it fills its own.
+  std::string big;
+  native::append_bytes(big, "b", std::vector<std::uint8_t>(200 * 1024, 7));
+  for (std::size_t at = 0; at < 150 * 1024; at += 10 * 1024) // read by read, as a connection
+    EXPECT_EQ(feed(*r, std::string_view(big).substr(at, 10 * 1024), to), reader::outcome::more);
+  EXPECT_EQ(r->pending(), 150u * 1024);
+  EXPECT_EQ(feed(*r, std::string_view(big).substr(150 * 1024), to), reader::outcome::more);
+  EXPECT_EQ(r->pending(), 0u);
+  EXPECT_EQ(to.log.back(), "bytes b " + std::to_string(200 * 1024));
+}
+
+TEST(legacy_reader, pending_counts_the_bytes_of_an_unfinished_line) {
+  suite s(hub_settings());
+  auto r = s.first_reader();
+  recording_receiver to;
+  EXPECT_EQ(feed(*r, "{\"type\":\"a\",\"data\":1}\n{\"type\"", to), reader::outcome::more);
+  EXPECT_EQ(r->pending(), 7u);
+  EXPECT_EQ(feed(*r, ":\"b\",\"data\":2}\n", to), reader::outcome::more);
+  EXPECT_EQ(r->pending(), 0u);
 }
 
 TEST(native_reader, a_second_switch_in_a_json_frame_closes) {

@@ -18,6 +18,7 @@ public:
   void commit(std::size_t n) noexcept override { lines_.commit(n); }
   outcome consume(protocol::receiver& to) override;
   [[nodiscard]] std::string_view rest() const noexcept override { return lines_.rest(); }
+  [[nodiscard]] std::size_t pending() const noexcept override { return lines_.pending(); }
   void release_if_idle() noexcept override;
   void release() noexcept override { lines_.release(); }
 

@@ -48,7 +48,9 @@ enum class frame_kind : std::uint8_t {
 
 enum class control_code : std::uint8_t {
   image_ack = 1, ///< one image was received: the sender may have one more in flight
-  closing = 2    ///< the sender is closing the connection (legacy `__status`)
+  closing = 2,   ///< the sender is closing the connection (legacy `__status`)
+  ping = 3,      ///< a heartbeat: answer with pong
+  pong = 4       ///< the answer to a ping
 };
 
 /// How an image payload's data is encoded, on the wire.
@@ -67,7 +69,7 @@ void append_bytes(std::string& out, std::string_view channel, std::span<const st
 /// frame otherwise. \throws as append_json.
 void append_value(std::string& out, std::string_view channel, const value& v);
 
-/// Appends a control frame without arguments (closing).
+/// Appends a control frame without arguments (closing, ping, pong).
 void append_control(std::string& out, control_code code);
 
 /// Appends an image acknowledgement for `count` images.

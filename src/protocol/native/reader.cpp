@@ -75,6 +75,8 @@ void reader::handle_frame(protocol::receiver& to, std::span<const std::uint8_t> 
       to.value_received(legacy::channels::status, value(std::string(legacy::channels::closing)),
                         wire_bytes);
       return to.peer_closing();
+    case control_code::ping: return to.ping_received();
+    case control_code::pong: return; // its bytes are what the heartbeat wanted
     }
     return to.reject(errc::invalid_frame, "unknown control code " + std::to_string(f->payload[0]));
   case frame_kind::image: {

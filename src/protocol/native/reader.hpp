@@ -19,6 +19,7 @@ public:
   std::span<char> prepare() override { return frames_.prepare(); }
   void commit(std::size_t n) noexcept override { frames_.commit(n); }
   outcome consume(protocol::receiver& to) override;
+  [[nodiscard]] std::size_t pending() const noexcept override { return frames_.pending(); }
   void release_if_idle() noexcept override { frames_.release_if_empty(); }
   void release() noexcept override { frames_.release(); }
 

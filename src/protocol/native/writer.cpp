@@ -20,6 +20,10 @@ void writer::append_acks(std::string& out, std::uint32_t count) const {
   append_ack(out, count);
 }
 
+void writer::append_ping(std::string& out) const { append_control(out, control_code::ping); }
+
+void writer::append_pong(std::string& out) const { append_control(out, control_code::pong); }
+
 void writer::append_closing(std::string& out) const {
   if (settings_.hub) append_control(out, control_code::closing);
 }

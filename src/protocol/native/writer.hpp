@@ -24,6 +24,10 @@ public:
   /// The closing control frame between hubs (which alone send `__status`
   /// in the legacy protocol); nothing between a host and its clients.
   void append_closing(std::string& out) const override;
+  /// Ping and pong control frames.
+  [[nodiscard]] bool heartbeats() const noexcept override { return true; }
+  void append_ping(std::string& out) const override;
+  void append_pong(std::string& out) const override;
   /// An image frame in the image's encoding; a PNG one shares the PNG a
   /// legacy peer gets.
   std::shared_ptr<const std::string> encode_image(protocol::encoded_image& img) const override;

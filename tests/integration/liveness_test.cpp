@@ -1,0 +1,324 @@
+// Links that notice trouble in time: a message that trickles is cut at the
+// minimum rate, peers that do not name themselves are bounded in time and
+// number, native links carry heartbeats and drop a stopped peer on either
+// side, a healthy idle link is never dropped, and TCP connections get the
+// keepalive and user timeout the options ask for.
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <socketengine/socketengine.hpp>
+
+#include "support/child_process.hpp"
+#include "support/test_support.hpp"
+
+namespace socketengine {
+namespace {
+
+using namespace std::chrono_literals;
+using test::eventually;
+using test::patience;
+using test::raw_peer;
+
+// What an engine's error handler heard.
+class reports {
+public:
+  template <class Engine>
+  explicit reports(Engine& e) {
+    e.on_error([this](const std::shared_ptr<connection>&, std::error_code ec,
+                      const std::string& what) {
+      std::lock_guard lk(mu_);
+      seen_.push_back({ec, what});
+    });
+  }
+  [[nodiscard]] bool heard(std::error_code ec) const {
+    return eventually([&] {
+      std::lock_guard lk(mu_);
+      for (auto& r : seen_)
+        if (r.first == ec) return true;
+      return false;
+    });
+  }
+  [[nodiscard]] std::size_t count(std::error_code ec) const {
+    std::lock_guard lk(mu_);
+    std::size_t n = 0;
+    for (auto& r : seen_) n += r.first == ec ? 1 : 0;
+    return n;
+  }
+
+private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::error_code, std::string>> seen_;
+};
+
+std::shared_ptr<connection> find_named(const engine& e, std::string_view name) {
+  for (auto& c : e.connections())
+    if (c->name() == name) return c;
+  return nullptr;
+}
+
+std::string name_line(std::string_view name) {
+  return R"({"type":"__name_conn","data":")" + std::string(name) + "\"}\n";
+}
+
+// --- deadlines -------------------------------------------------------------
+
+limits slow_limits() {
+  return {.min_receive_rate = 1000, .receive_grace = 200ms, .identify_timeout = 60s};
+}
+
+TEST(liveness, a_line_begun_and_left_unfinished_is_cut_at_the_minimum_rate) {
+  hub h({.port = 0, .limits = slow_limits()});
+  reports heard(h);
+  raw_peer p;
+  p.connect(h.port());
+  p.send(name_line("slow"));
+  auto c = h.wait_for_connection(patience);
+  ASSERT_TRUE(c);
+  auto began = std::chrono::steady_clock::now();
+  p.send(R"({"type":"x","data":")"); // and nothing more
+  EXPECT_TRUE(p.wait_closed(patience));
+  // 200 ms of grace and 20 bytes at 1,000 bytes/s: not before 220 ms.
+  EXPECT_GE(std::chrono::steady_clock::now() - began, 220ms);
+  EXPECT_TRUE(heard.heard(errc::receive_timeout));
+  EXPECT_TRUE(eventually([&] { return !c->is_open(); }));
+  EXPECT_EQ(c->close_reason(), errc::receive_timeout);
+}
+
+TEST(liveness, a_line_that_keeps_coming_at_the_rate_is_not_cut) {
+  hub h({.port = 0, .limits = slow_limits()});
+  reports heard(h);
+  raw_peer p;
+  p.connect(h.port());
+  p.send(name_line("steady"));
+  auto c = h.wait_for_connection(patience);
+  ASSERT_TRUE(c);
+  // 2,000 bytes/s for about a second: well past the grace, above the rate.
+  std::string line = R"({"type":"x","data":")" + std::string(2000, 'a') + "\"}\n";
+  for (std::size_t at = 0; at < line.size(); at += 100) {
+    p.send(std::string_view(line).substr(at, 100));
+    std::this_thread::sleep_for(50ms); // pacing the sender, not waiting for the engine
+  }
+  EXPECT_TRUE(c->wait_for("x", patience));
+  EXPECT_TRUE(c->is_open());
+  EXPECT_EQ(heard.count(errc::receive_timeout), 0u);
+}
+
+TEST(liveness, a_hub_closes_a_peer_that_does_not_name_itself_in_time) {
+  hub h({.port = 0, .limits = {.identify_timeout = 200ms}});
+  reports heard(h);
+  raw_peer anonymous, named;
+  named.connect(h.port());
+  named.send(name_line("known"));
+  anonymous.connect(h.port());
+  EXPECT_TRUE(anonymous.wait_closed(patience));
+  EXPECT_TRUE(heard.heard(errc::not_identified));
+  // The one that named itself stays, well past the deadline.
+  EXPECT_FALSE(named.wait_closed(600ms));
+  auto known = find_named(h, "known");
+  ASSERT_TRUE(known);
+  EXPECT_TRUE(known->is_open());
+}
+
+TEST(liveness, a_hub_refuses_anonymous_peers_past_their_number) {
+  hub h({.port = 0, .limits = {.identify_timeout = 60s, .max_unidentified = 3}});
+  reports heard(h);
+  raw_peer first[3];
+  for (auto& p : first) p.connect(h.port());
+  ASSERT_TRUE(h.wait_for_connections(3, patience));
+  raw_peer fourth;
+  fourth.connect(h.port());
+  EXPECT_TRUE(fourth.wait_closed(patience));
+  EXPECT_TRUE(heard.heard(errc::not_identified));
+  EXPECT_EQ(h.connections().size(), 3u);
+  // Once one of them names itself, there is room again.
+  first[0].send(name_line("late"));
+  ASSERT_TRUE(eventually([&] { return find_named(h, "late") != nullptr; }));
+  raw_peer fifth;
+  fifth.connect(h.port());
+  EXPECT_TRUE(h.wait_for_connections(4, patience));
+  EXPECT_FALSE(fifth.wait_closed(200ms));
+}
+
+TEST(liveness, a_host_keeps_silent_clients_but_a_flood_of_them_ends) {
+  host h({.port = 0, .limits = {.identify_timeout = 100ms, .max_unidentified = 2}});
+  reports heard(h);
+  h.start();
+  raw_peer a, b;
+  a.connect(h.port());
+  ASSERT_TRUE(h.wait_for_connections(1, patience));
+  b.connect(h.port());
+  ASSERT_TRUE(h.wait_for_connections(2, patience));
+  // Silence alone closes nobody on a host: a client may say nothing until
+  // it writes. Past the identify timeout they are still there.
+  EXPECT_FALSE(a.wait_closed(300ms));
+  // But one more silent socket past the number closes the oldest.
+  raw_peer c;
+  c.connect(h.port());
+  EXPECT_TRUE(a.wait_closed(patience));
+  EXPECT_TRUE(heard.heard(errc::not_identified));
+  EXPECT_FALSE(b.wait_closed(100ms));
+  EXPECT_FALSE(c.wait_closed(100ms));
+}
+
+// --- heartbeats ------------------------------------------------------------
+
+keepalive_options quick_beats() { return {.heartbeat_interval = 100ms, .heartbeat_misses = 3}; }
+
+TEST(liveness, a_healthy_idle_native_link_carries_heartbeats_and_is_never_dropped) {
+  hub a({.port = 0, .keepalive = quick_beats()});
+  // b sends no pings of its own, so what keeps a's side alive is b's pongs.
+  hub b({.listen = false, .keepalive = {.heartbeat_interval = 0ms}});
+  auto out = b.connect("idle", "127.0.0.1", a.port());
+  ASSERT_TRUE(out);
+  auto in = a.wait_for_connection(patience);
+  ASSERT_TRUE(in);
+  test::round_trip(*out, *in);
+  ASSERT_TRUE(out->is_native());
+  auto before_in = in->stats().bytes_in, before_out = out->stats().bytes_in;
+  // Ten heartbeat intervals with nothing to say: bytes still flow both ways
+  // (pings and pongs), and neither side gives up on the other.
+  EXPECT_FALSE(eventually([&] { return !in->is_open() || !out->is_open(); }, 1s));
+  EXPECT_GT(in->stats().bytes_in, before_in);
+  EXPECT_GT(out->stats().bytes_in, before_out);
+  EXPECT_EQ(in->stats().errors, 0u);
+  EXPECT_EQ(out->stats().errors, 0u);
+}
+
+// A hub in a process of its own, to be stopped.
+class stoppable {
+public:
+  explicit stoppable(std::vector<std::string> args) : child_(with_program(std::move(args))) {}
+
+  /// Reads the child's output until it holds `word`, then returns the rest
+  /// of that line.
+  std::string expect(std::string_view word) {
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    for (;;) {
+      if (auto at = out_.find(word); at != std::string::npos) {
+        auto end = out_.find('\n', at);
+        if (end != std::string::npos) return out_.substr(at + word.size(), end - at - word.size());
+      }
+      if (child_.read_some(out_, deadline) != test::child_process::read_result::data)
+        throw std::runtime_error("the peer said: " + out_);
+    }
+  }
+  void stop() { child_.signal(SIGSTOP); }
+
+private:
+  static std::vector<std::string> with_program(std::vector<std::string> args) {
+    args.insert(args.begin(), SOCKETENGINE_LIVENESS_PEER);
+    return args;
+  }
+  test::child_process child_;
+  std::string out_;
+};
+
+TEST(liveness, a_hub_drops_a_stopped_peer_within_the_heartbeat_deadline) {
+  hub h({.port = 0, .keepalive = quick_beats()});
+  reports heard(h);
+  stoppable peer({"dial", std::to_string(h.port())});
+  peer.expect("connected");
+  auto c = h.wait_for_connection(patience);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(eventually([&] { return c->is_native(); }));
+  auto stopped = std::chrono::steady_clock::now();
+  peer.stop();
+  EXPECT_TRUE(eventually([&] { return !c->is_open(); }));
+  auto took = std::chrono::steady_clock::now() - stopped;
+  EXPECT_EQ(c->close_reason(), errc::peer_unresponsive);
+  EXPECT_TRUE(heard.heard(errc::peer_unresponsive));
+  // Three intervals of 100 ms, checked every 25 ms, with room for a slow
+  // machine; but far from the minutes TCP alone would take.
+  EXPECT_LT(took, 3s);
+}
+
+TEST(liveness, a_dialler_notices_a_stopped_hub) {
+  stoppable peer({"listen"});
+  auto port = static_cast<std::uint16_t>(std::stoi(peer.expect("port ")));
+  hub h({.listen = false, .keepalive = quick_beats()});
+  auto c = h.connect("watcher", "127.0.0.1", port);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(eventually([&] { return c->is_native(); }));
+  peer.stop();
+  EXPECT_TRUE(eventually([&] { return !c->is_open(); }));
+  EXPECT_EQ(c->close_reason(), errc::peer_unresponsive);
+}
+
+// --- TCP keepalive ----------------------------------------------------------
+
+// The options of this process's TCP socket whose peer is at `port`: the
+// engine's side of a connection, found among our descriptors.
+struct tcp_settings {
+  int keepalive = -1, idle = -1, interval = -1, count = -1, user_timeout = -1;
+};
+std::optional<tcp_settings> settings_of_socket_to(std::uint16_t port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = std::stoi(entry.path().filename().string());
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    if (peer.ss_family != AF_INET) continue;
+    if (ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port) != port) continue;
+    tcp_settings s;
+    auto get = [fd](int level, int name, int& out) {
+      socklen_t l = sizeof out;
+      ::getsockopt(fd, level, name, &out, &l);
+    };
+    get(SOL_SOCKET, SO_KEEPALIVE, s.keepalive);
+    get(IPPROTO_TCP, TCP_KEEPIDLE, s.idle);
+    get(IPPROTO_TCP, TCP_KEEPINTVL, s.interval);
+    get(IPPROTO_TCP, TCP_KEEPCNT, s.count);
+    get(IPPROTO_TCP, TCP_USER_TIMEOUT, s.user_timeout);
+    return s;
+  }
+  return std::nullopt;
+}
+
+TEST(liveness, tcp_connections_get_the_keepalive_and_user_timeout_asked_for) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto port = acceptor.local_endpoint().port();
+  hub dialler({.listen = false,
+               .keepalive = {.tcp_keepalive_idle = 7s,
+                             .tcp_keepalive_interval = 2s,
+                             .tcp_keepalive_count = 4,
+                             .tcp_user_timeout = 12345ms}});
+  raw_peer accepted;
+  std::thread accept([&] { accepted.accept(acceptor); });
+  auto c = dialler.connect("k", "127.0.0.1", port);
+  accept.join();
+  ASSERT_TRUE(c);
+  auto s = settings_of_socket_to(port);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->keepalive, 1);
+  EXPECT_EQ(s->idle, 7);
+  EXPECT_EQ(s->interval, 2);
+  EXPECT_EQ(s->count, 4);
+  EXPECT_EQ(s->user_timeout, 12345);
+
+  // And an accepted connection, with keepalive off.
+  hub listener({.port = 0, .bind_address = "127.0.0.1",
+                .keepalive = {.tcp_keepalive_idle = 0s, .tcp_user_timeout = 0ms}});
+  raw_peer in;
+  in.connect(listener.port());
+  ASSERT_TRUE(listener.wait_for_connection(patience));
+  auto local = in.socket().local_endpoint().port();
+  auto off = settings_of_socket_to(local);
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->keepalive, 0);
+  EXPECT_EQ(off->user_timeout, 0);
+}
+
+} // namespace
+} // namespace socketengine
