@@ -32,6 +32,7 @@ public:
     case errc::receive_timeout: return "message arrived too slowly";
     case errc::not_identified: return "peer did not identify itself";
     case errc::peer_unresponsive: return "peer stopped answering heartbeats";
+    case errc::slow_consumer: return "peer too slow to take what is written to it";
     }
     return "unknown socketengine error";
   }

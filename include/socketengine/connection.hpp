@@ -31,6 +31,8 @@ struct connection_stats {
   std::uint64_t bytes_in = 0;     ///< bytes read from the socket
   std::uint64_t bytes_out = 0;    ///< bytes written to the socket
   std::uint64_t errors = 0;       ///< lines, frames and images dropped as bad input
+  std::uint64_t conflated = 0;    ///< messages to the peer replaced by a newer one on their
+                                  ///< channel while its queue was full (overflow_policy::conflate)
 };
 
 /// A connection between this engine and one peer.
@@ -93,9 +95,11 @@ public:
 
   /// Queues `{"type": channel, "data": v}` for sending and returns at once.
   /// When the write queue is full, the engine's overflow policy applies
-  /// (block up to the engine's timeout, or fail).
+  /// (see overflow_policy: by default the message is held as the latest on
+  /// its channel, replacing an older one still held, and sent once the peer
+  /// has caught up; or block up to the engine's timeout, or fail).
   /// \throws std::system_error errc::not_connected if closed or closing,
-  ///         errc::queue_full if no room was made in time, errc::invalid_utf8 if
+  ///         errc::queue_full if the policy refused it, errc::invalid_utf8 if
   ///         the channel or a string in `v` is not valid UTF-8.
   void write(std::string_view channel, const value& v);
 

@@ -51,8 +51,10 @@ enum class errc {
   // keepalive_options); each closes the connection it names.
   receive_timeout,   ///< a line or frame arrived slower than `limits::min_receive_rate`
   not_identified,    ///< a peer did not name itself in time, or too many had not
-  peer_unresponsive  ///< a native peer sent nothing, not even a heartbeat, for
+  peer_unresponsive, ///< a native peer sent nothing, not even a heartbeat, for
                      ///< `keepalive_options::heartbeat_misses` intervals
+  slow_consumer      ///< the peer did not drain its full write queue within
+                     ///< `limits::slow_peer_timeout` (overflow_policy::disconnect)
 };
 
 /// The category of `errc` values; its name is "socketengine".

@@ -115,7 +115,8 @@ public:
 
   /// Writes to every open connection. Returns how many accepted the message;
   /// a connection that fails (closed, queue full) is skipped. The message is
-  /// encoded once. Under overflow_policy::block a full connection is waited
+  /// encoded once. A peer that does not keep up never delays the others,
+  /// except under overflow_policy::block, where a full connection is waited
   /// for (up to the timeout) before the next one is written.
   /// \throws std::system_error errc::invalid_utf8 if the channel or a string
   ///         in `v` is not valid UTF-8 (then no connection is written).

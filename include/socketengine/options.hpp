@@ -12,10 +12,24 @@
 
 namespace socketengine {
 
-/// What a write does when the connection's write queue is full.
+/// What a write does when the connection's write queue is full: the peer is
+/// not reading as fast as this side writes.
 enum class overflow_policy {
-  block, ///< wait up to the engine's `timeout` for room, then fail with errc::queue_full
-  fail   ///< fail at once with errc::queue_full
+  /// Keep only the latest value per channel for that peer, replacing an
+  /// older one still waiting, and send them once the queue has drained: the
+  /// peer catches up with the newest state and a write never waits. The
+  /// first message held is reported (errc::queue_full); each one replaced
+  /// counts in connection_stats::conflated. The default.
+  conflate,
+  /// Wait up to the engine's `timeout` for room, then fail with
+  /// errc::queue_full. One stuck peer then delays write_all to every peer.
+  block,
+  /// Fail at once with errc::queue_full.
+  fail,
+  /// Fail at once with errc::queue_full, and once the queue has been full
+  /// for limits::slow_peer_timeout without draining, close the connection
+  /// (errc::slow_consumer), reported: a peer that cannot keep up is cut off.
+  disconnect
 };
 
 /// Bounds that keep a misbehaving peer or a slow reader from growing memory
@@ -38,8 +52,11 @@ struct limits {
   /// however many are owed) and `__closing` may pass the bound by a line.
   /// Images are not held to it (see connection::write_image).
   std::size_t max_write_queue_bytes = std::size_t{16} << 20;
-  /// What a write does when the queue is full. Default: block.
-  overflow_policy on_full_queue = overflow_policy::block;
+  /// What a write does when the queue is full. Default: conflate.
+  overflow_policy on_full_queue = overflow_policy::conflate;
+  /// Under overflow_policy::disconnect: how long the queue may stay full,
+  /// without draining once, before the peer is cut off. Default 5 s.
+  std::chrono::milliseconds slow_peer_timeout{5000};
   /// Message and error events waiting for the callback thread; past this (or
   /// max_pending_callback_bytes), new ones are dropped and reported as
   /// errc::callback_queue_overflow. Connect and disconnect events have a

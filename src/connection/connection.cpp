@@ -43,9 +43,10 @@ namespace {
 // outbox::write, with what encoding throws reported in `ec`: an invalid
 // string, a channel name too long for a frame, or no memory.
 template <class Encode>
-void write_reporting(detail::outbox& out, Encode&& encode, std::error_code& ec) noexcept {
+void write_reporting(detail::outbox& out, std::string_view channel, Encode&& encode,
+                     std::error_code& ec) noexcept {
   try {
-    out.write(encode, ec);
+    out.write(channel, encode, ec);
   } catch (const std::system_error& e) {
     ec = e.code();
   } catch (const std::bad_alloc&) {
@@ -64,7 +65,7 @@ void connection::write(std::string_view channel, const value& v) {
 
 void connection::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
   write_reporting(
-      impl_->out_,
+      impl_->out_, channel,
       [&](std::string& out, const detail::protocol::writer& w) { w.append_value(out, channel, v); },
       ec);
 }
@@ -78,7 +79,7 @@ void connection::write_bytes(std::string_view channel, std::span<const std::uint
 void connection::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes,
                              std::error_code& ec) noexcept {
   write_reporting(
-      impl_->out_,
+      impl_->out_, channel,
       [&](std::string& out, const detail::protocol::writer& w) {
         w.append_bytes(out, channel, bytes);
       },
@@ -180,7 +181,7 @@ connection_kind connection::kind() const noexcept { return impl_->kind_; }
 connection_stats connection::stats() const noexcept {
   auto& me = *impl_;
   return {me.store_.messages(), me.out_.messages_out(), me.bytes_in_.load(), me.out_.bytes_out(),
-          me.errors_.load()};
+          me.errors_.load(), me.out_.conflated()};
 }
 
 } // namespace socketengine

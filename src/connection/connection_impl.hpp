@@ -108,6 +108,7 @@ struct connection::impl final : detail::protocol::receiver,
   void schedule_write() override;
   [[nodiscard]] bool on_io_thread() const noexcept override;
   [[nodiscard]] std::chrono::milliseconds write_timeout() const noexcept override;
+  void conflating(std::size_t queued_bytes) override;
 
   /// A value was stored: the owner's callbacks (given `copy`, if the owner
   /// wants messages) and waits hear of it.

@@ -133,13 +133,17 @@ void connection::impl::watch(const detail::watch_settings& s,
                         {.bytes_in = bytes_in_.load(std::memory_order_relaxed),
                          .pending = in_->pending(),
                          .identified = !awaiting_identity(),
-                         .heartbeats = out_.writer().heartbeats()});
+                         .heartbeats = out_.writer().heartbeats(),
+                         .full_since = s.slow_peer_timeout.count() > 0
+                                           ? out_.full_since()
+                                           : std::nullopt});
   switch (v) {
   case verdict::fine: return;
   case verdict::ping: return out_.ping();
   case verdict::too_slow: return fail(errc::receive_timeout, watch_.explain(s, v));
   case verdict::unidentified: return fail(errc::not_identified, watch_.explain(s, v));
   case verdict::unresponsive: return fail(errc::peer_unresponsive, watch_.explain(s, v));
+  case verdict::slow_consumer: return fail(errc::slow_consumer, watch_.explain(s, v));
   }
 }
 
@@ -192,6 +196,16 @@ bool connection::impl::on_io_thread() const noexcept { return owner_raw_->on_io_
 
 std::chrono::milliseconds connection::impl::write_timeout() const noexcept {
   return owner_raw_->timeout();
+}
+
+void connection::impl::conflating(std::size_t queued_bytes) {
+  // On the writer's thread, which may outlive the engine: the owner only
+  // through its weak reference.
+  if (auto owner = owner_.lock())
+    owner->report(self(), errc::queue_full,
+                  "the peer is not keeping up (" + std::to_string(queued_bytes) +
+                      " bytes queued): keeping only the latest value per channel for it until "
+                      "it has caught up");
 }
 
 // --- closing ------------------------------------------------------------------

@@ -16,6 +16,7 @@ std::chrono::milliseconds watch_settings::tick() const noexcept {
   if (min_receive_rate > 0) consider(receive_grace);
   consider(identify_timeout);
   consider(heartbeat_interval);
+  consider(slow_peer_timeout);
   return std::max(shortest, milliseconds(10));
 }
 
@@ -43,6 +44,11 @@ link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point
     }
   } else {
     partial_since_.reset();
+  }
+
+  if (r.full_since && s.slow_peer_timeout.count() > 0) {
+    full_for_ = now - *r.full_since;
+    if (full_for_ > s.slow_peer_timeout) return verdict::slow_consumer;
   }
 
   if (!r.identified && s.identify_timeout.count() > 0 && now - born_ > s.identify_timeout)
@@ -77,6 +83,9 @@ std::string link_watch::explain(const watch_settings& s, verdict v) const {
     return "nothing from the peer for " + ms(silent_for_) + ", not even a heartbeat (" +
            std::to_string(s.heartbeat_misses) + " intervals of " + ms(s.heartbeat_interval) +
            "); closing the connection";
+  case verdict::slow_consumer:
+    return "the peer has not drained its full write queue for " + ms(full_for_) +
+           " (the limit is " + ms(s.slow_peer_timeout) + "); cutting it off";
   case verdict::fine:
   case verdict::ping: break;
   }

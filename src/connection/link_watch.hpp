@@ -30,6 +30,9 @@ struct watch_settings {
   /// keepalive_options: 0 or less is no heartbeat.
   std::chrono::milliseconds heartbeat_interval{0};
   int heartbeat_misses = 3;
+  /// limits::slow_peer_timeout under overflow_policy::disconnect; 0 or
+  /// less: a full queue is never a reason to close.
+  std::chrono::milliseconds slow_peer_timeout{0};
 
   /// How often check() should run for these settings to be kept to within
   /// a quarter of the shortest of them (at most once a second).
@@ -46,7 +49,8 @@ public:
     ping,         ///< send a heartbeat ping
     too_slow,     ///< close: errc::receive_timeout
     unidentified, ///< close: errc::not_identified
-    unresponsive  ///< close: errc::peer_unresponsive
+    unresponsive, ///< close: errc::peer_unresponsive
+    slow_consumer ///< close: errc::slow_consumer
   };
 
   /// What the connection reports of itself at a check.
@@ -55,6 +59,8 @@ public:
     std::size_t pending = 0;    ///< bytes held for an unfinished message
     bool identified = true;     ///< named itself, or need not
     bool heartbeats = false;    ///< the peer answers pings (native)
+    /// Since when the write queue has been full without draining.
+    std::optional<clock::time_point> full_since{};
   };
 
   explicit link_watch(clock::time_point born) noexcept : born_(born), last_heard_(born) {}
@@ -76,6 +82,7 @@ private:
   std::size_t partial_bytes_ = 0;
   clock::duration partial_age_{};
   clock::duration silent_for_{};
+  clock::duration full_for_{};
 };
 
 } // namespace socketengine::detail

@@ -26,8 +26,8 @@ outbox::outbox(outbox_user& user, transport::stream& stream, const protocol::wri
 
 // --- writing ------------------------------------------------------------------
 
-bool outbox::enqueue(std::string_view bytes, const protocol::writer* encoded_with,
-                     std::error_code& ec) {
+bool outbox::enqueue(std::string_view bytes, std::string_view channel,
+                     const protocol::writer* encoded_with, std::error_code& ec) {
   ec.clear();
   std::unique_lock lk(mu_);
   if (state_ != state::open) {
@@ -39,9 +39,19 @@ bool outbox::enqueue(std::string_view bytes, const protocol::writer* encoded_wit
     // An oversized message still goes out alone, or it never could.
     return queued() > 0 && queued() + bytes.size() > limits_.max_write_queue_bytes;
   };
+  const auto policy = limits_.on_full_queue;
+  if (policy == overflow_policy::conflate && (!held_.empty() || full())) {
+    if (writer_.load(std::memory_order_relaxed) != encoded_with) return false;
+    if (!full_since_) full_since_ = std::chrono::steady_clock::now();
+    if (held_.empty()) conflation_news_.store(true, std::memory_order_relaxed);
+    hold_locked(channel, bytes);
+    add(messages_out_, 1);
+    return true;
+  }
   if (full()) {
+    if (!full_since_) full_since_ = std::chrono::steady_clock::now();
     // The I/O thread cannot wait for itself to drain the queue.
-    if (limits_.on_full_queue == overflow_policy::fail || user_.on_io_thread()) {
+    if (policy != overflow_policy::block || user_.on_io_thread()) {
       ec = errc::queue_full;
       return true;
     }
@@ -79,7 +89,43 @@ bool outbox::enqueue(std::string_view bytes, const protocol::writer* encoded_wit
 
 void outbox::write(protocol::encoded_message& message, std::error_code& ec) {
   const auto* w = &writer();
-  while (!enqueue(message.in(*w), w, ec) && !ec) w = &writer(); // it switched meanwhile
+  while (!enqueue(message.in(*w), message.channel(), w, ec) && !ec)
+    w = &writer(); // it switched meanwhile
+  report_conflation();
+}
+
+void outbox::hold_locked(std::string_view channel, std::string_view bytes) {
+  // A linear search: the channels one side writes are few, and this runs
+  // only while a peer is behind.
+  for (auto& h : held_)
+    if (h.channel == channel) {
+      h.bytes.assign(bytes);
+      add(conflated_, 1);
+      return;
+    }
+  held_.push_back({std::string(channel), std::string(bytes)});
+}
+
+void outbox::release_held_locked() {
+  for (auto& h : held_) pending_.append(h.bytes);
+  held_.clear();
+  held_.shrink_to_fit();
+}
+
+void outbox::report_conflation() {
+  if (!conflation_news_.load(std::memory_order_relaxed) || !conflation_news_.exchange(false))
+    return;
+  std::size_t queued;
+  {
+    std::lock_guard lk(mu_);
+    queued = pending_.size() + inflight_.size();
+  }
+  user_.conflating(queued);
+}
+
+std::optional<std::chrono::steady_clock::time_point> outbox::full_since() const {
+  std::lock_guard lk(mu_);
+  return full_since_;
 }
 
 void outbox::kick_locked() {
@@ -100,6 +146,7 @@ void outbox::switch_to(const protocol::writer& next, std::string_view switch_lin
   // A pending frame was encoded in the protocol written until now: it goes
   // ahead of the switch line. The peer reads frames in a row either way.
   if (images_.has_pending()) start_image_locked(images_.take_pending(), writer());
+  release_held_locked(); // encoded in the protocol written until now, too
   pending_.append(switch_line);
   writer_.store(&next, std::memory_order_release);
   kick_locked();
@@ -223,6 +270,11 @@ outbox::work outbox::take() {
       if (!beat.empty()) pending_.append(beat);
       pong_owed_ = ping_due_ = false;
     }
+    if (pending_.empty()) {
+      // Drained: the peer has caught up. Messages held meanwhile go now.
+      full_since_.reset();
+      release_held_locked();
+    }
     if (!pending_.empty()) {
       // Everything queued since the last write goes out in one call: small
       // messages coalesce into few system calls under load.
@@ -287,6 +339,8 @@ bool outbox::close(std::error_code reason) {
     if (!reason_) reason_ = reason;
     stream_ = nullptr;
     pending_.release(); // give the memory back, not just the bytes
+    held_.clear();
+    held_.shrink_to_fit();
     images_.clear();
     acks_owed_ = 0;
     pong_owed_ = ping_due_ = false;

@@ -44,6 +44,10 @@ public:
   [[nodiscard]] virtual bool on_io_thread() const noexcept = 0;
   /// How long a write waits for room in a full queue.
   [[nodiscard]] virtual std::chrono::milliseconds write_timeout() const noexcept = 0;
+  /// The queue filled and messages are now held, the latest per channel
+  /// (overflow_policy::conflate); once per time it fills. Called on the
+  /// writer's thread, without the lock.
+  virtual void conflating(std::size_t queued_bytes) = 0;
 
 protected:
   ~outbox_user() = default;
@@ -61,10 +65,10 @@ public:
   // --- writing ------------------------------------------------------------
   /// Encodes with `encode(std::string& out, const protocol::writer& w)` in
   /// the protocol the connection writes, and queues the result (see
-  /// enqueue). If the protocol switched meanwhile, encodes again.
-  /// \throws what `encode` throws.
+  /// enqueue) as a message on `channel`. If the protocol switched
+  /// meanwhile, encodes again. \throws what `encode` throws.
   template <class Encode>
-  void write(Encode&& encode, std::error_code& ec);
+  void write(std::string_view channel, Encode&& encode, std::error_code& ec);
 
   /// Queues `message` in the protocol the connection writes.
   /// \throws what the writer throws.
@@ -138,13 +142,26 @@ public:
 
   [[nodiscard]] std::uint64_t messages_out() const noexcept { return messages_out_.load(); }
   [[nodiscard]] std::uint64_t bytes_out() const noexcept { return bytes_out_.load(); }
+  [[nodiscard]] std::uint64_t conflated() const noexcept { return conflated_.load(); }
+  /// Since when the queue has been full without draining (a write found it
+  /// full and it has not been empty since); empty when it is not.
+  [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> full_since() const;
 
 private:
-  /// Appends encoded bytes to the queue, applying the overflow policy;
-  /// sends them straight to the stream when it is idle. If the protocol
-  /// switched since `encoded_with` was read, queues nothing and returns
-  /// false, for the caller to encode again.
-  bool enqueue(std::string_view bytes, const protocol::writer* encoded_with, std::error_code& ec);
+  /// Appends encoded bytes, a message on `channel`, to the queue, applying
+  /// the overflow policy; sends them straight to the stream when it is
+  /// idle. If the protocol switched since `encoded_with` was read, queues
+  /// nothing and returns false, for the caller to encode again.
+  bool enqueue(std::string_view bytes, std::string_view channel,
+               const protocol::writer* encoded_with, std::error_code& ec);
+  /// With the lock held: keeps `bytes` as the latest message on `channel`
+  /// until the queue drains.
+  void hold_locked(std::string_view channel, std::string_view bytes);
+  /// With the lock held: queues the held messages, in the order their
+  /// channels were first held.
+  void release_held_locked();
+  /// Tells the user if the queue just began to hold messages.
+  void report_conflation();
   /// With the lock held: makes sure a write will pick up what is queued.
   void kick_locked();
   /// With the lock held: queues an image and marks it in flight.
@@ -168,6 +185,17 @@ private:
   write_queue pending_;  // appended by writers
   write_queue inflight_; // being written by the I/O thread
   bool writing_ = false; // a write (or a post to start one) is under way
+  // Messages held while the queue is full (overflow_policy::conflate), the
+  // latest per channel; new writes join them until they are queued, so a
+  // channel's messages never overtake each other.
+  struct held {
+    std::string channel;
+    std::string bytes;
+  };
+  std::vector<held> held_;
+  std::optional<std::chrono::steady_clock::time_point> full_since_;
+  std::atomic<bool> conflation_news_{false};
+  std::atomic<std::uint64_t> conflated_{0};
   std::uint32_t acks_owed_ = 0;
   bool pong_owed_ = false;
   bool ping_due_ = false;
@@ -183,16 +211,17 @@ private:
 };
 
 template <class Encode>
-void outbox::write(Encode&& encode, std::error_code& ec) {
+void outbox::write(std::string_view channel, Encode&& encode, std::error_code& ec) {
   // One encoding buffer per thread saves an allocation per message.
   thread_local std::string buffer;
   const auto* w = &writer();
   for (;;) {
     buffer.clear();
     encode(buffer, *w);
-    if (enqueue(buffer, w, ec) || ec) break;
+    if (enqueue(buffer, channel, w, ec) || ec) break;
     w = &writer(); // it switched meanwhile
   }
+  report_conflation();
   // A buffer that held one large message is given back.
   if (buffer.capacity() > 256 * 1024) std::string().swap(buffer);
 }

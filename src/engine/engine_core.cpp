@@ -28,6 +28,7 @@ engine_core::engine_core(engine_config cfg)
   watch_.identify_timeout = cfg_.protocols.hub ? lim.identify_timeout : milliseconds(0);
   watch_.heartbeat_interval = cfg_.keepalive.heartbeat_interval;
   watch_.heartbeat_misses = cfg_.keepalive.heartbeat_misses;
+  if (lim.on_full_queue == overflow_policy::disconnect) watch_.slow_peer_timeout = lim.slow_peer_timeout;
 }
 
 engine_core::~engine_core() { close(); }

@@ -35,6 +35,8 @@ public:
     return form;
   }
 
+  [[nodiscard]] std::string_view channel() const noexcept { return channel_; }
+
 private:
   std::string_view channel_;
   const value& value_;

@@ -425,7 +425,9 @@ TEST(hub, write_queue_bound_fails_fast_with_the_fail_policy) {
 TEST(hub, write_queue_bound_blocks_then_fails_with_the_block_policy) {
   asio::io_context io;
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  hub h({.port = 0, .timeout = 100ms, .limits = {.max_write_queue_bytes = 1 << 20}});
+  hub h({.port = 0,
+         .timeout = 100ms,
+         .limits = {.max_write_queue_bytes = 1 << 20, .on_full_queue = overflow_policy::block}});
   test::raw_peer sink;
   std::thread t([&] { sink.accept(acceptor); });
   auto c = h.connect("sink", "127.0.0.1", acceptor.local_endpoint().port());

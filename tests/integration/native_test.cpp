@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -460,6 +461,11 @@ TEST(native_images, a_hub_sends_one_image_to_native_and_legacy_peers) {
   auto n = native_peer.connect("n", "127.0.0.1", centre.port());
   auto l = legacy_peer.connect("l", "127.0.0.1", centre.port());
   ASSERT_TRUE(centre.wait_for_connections(2, patience));
+  // Connections are listed on accept; their names come with the first line.
+  ASSERT_TRUE(eventually([&] {
+    auto cs = centre.connections();
+    return std::all_of(cs.begin(), cs.end(), [](auto& c) { return !c->name().empty(); });
+  }));
   for (auto& c : centre.connections()) round_trip(*c, c->name() == "n" ? *n : *l);
   auto img = pattern_image(20, 10, pixel_order::bgr);
   EXPECT_EQ(centre.write_image_all(img), 2u);

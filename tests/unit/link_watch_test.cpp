@@ -120,6 +120,19 @@ TEST(link_watch, a_peer_without_heartbeats_or_with_them_off_is_never_pinged) {
   EXPECT_EQ(off.check(s, t0 + 1h, {.heartbeats = true}), verdict::fine);
 }
 
+TEST(link_watch, a_queue_full_past_the_slow_peer_timeout_cuts_the_peer_off) {
+  watch_settings s;
+  s.slow_peer_timeout = 2s;
+  link_watch w(t0);
+  EXPECT_EQ(w.check(s, t0 + 10s, {.full_since = std::nullopt}), verdict::fine);
+  EXPECT_EQ(w.check(s, t0 + 10s, {.full_since = t0 + 8500ms}), verdict::fine);
+  EXPECT_EQ(w.check(s, t0 + 10s, {.full_since = t0 + 7500ms}), verdict::slow_consumer);
+  EXPECT_NE(w.explain(s, verdict::slow_consumer).find("2500 ms"), std::string::npos)
+      << w.explain(s, verdict::slow_consumer);
+  s.slow_peer_timeout = 0ms; // another policy: a full queue is no reason to close
+  EXPECT_EQ(w.check(s, t0 + 1h, {.full_since = t0}), verdict::fine);
+}
+
 TEST(link_watch, the_tick_is_a_quarter_of_the_shortest_deadline_within_bounds) {
   watch_settings s;
   EXPECT_EQ(s.tick(), 1000ms); // nothing to watch: once a second

@@ -50,7 +50,9 @@ public:
   void schedule_write() override { ++scheduled; }
   [[nodiscard]] bool on_io_thread() const noexcept override { return false; }
   [[nodiscard]] std::chrono::milliseconds write_timeout() const noexcept override { return timeout; }
+  void conflating(std::size_t) override { ++conflation_reports; }
   std::atomic<int> scheduled{0};
+  std::atomic<int> conflation_reports{0};
   std::chrono::milliseconds timeout = 50ms;
 };
 
@@ -77,8 +79,9 @@ struct fixture {
   }
   // Writes `v` on `channel` as connection::write does.
   void write(std::string_view channel, const value& v, std::error_code& ec) {
-    box.write([&](std::string& out, const protocol::writer& w) { w.append_value(out, channel, v); },
-              ec);
+    box.write(
+        channel,
+        [&](std::string& out, const protocol::writer& w) { w.append_value(out, channel, v); }, ec);
   }
   protocol::suite protocols;
   recording_stream stream;
@@ -144,9 +147,82 @@ TEST(outbox, a_full_queue_fails_or_blocks_as_the_policy_says) {
   }
 }
 
+TEST(outbox, a_full_queue_conflates_to_the_latest_value_per_channel_by_default) {
+  auto s = fixture::hub_settings();
+  s.limits.max_write_queue_bytes = 64;
+  ASSERT_EQ(s.limits.on_full_queue, overflow_policy::conflate);
+  fixture f(s);
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("big", std::string(100, 'x'), ec); // fills the queue
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 100; ++i) {
+    f.write("a", i, ec); // held: never waits, never fails
+    ASSERT_FALSE(ec);
+    f.write("b", -i, ec);
+    ASSERT_FALSE(ec);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 50ms * 10); // not one write timeout each
+  EXPECT_EQ(f.user.conflation_reports.load(), 1); // once, when it began
+  EXPECT_EQ(f.box.conflated(), 198u);             // 99 older values on each channel
+  EXPECT_TRUE(f.box.full_since());
+  // The queue drains; then the latest of each channel goes, in the order
+  // their channels were first held.
+  EXPECT_EQ(drain(f.box), "{\"type\":\"big\",\"data\":\"" + std::string(100, 'x') + "\"}\n");
+  EXPECT_EQ(drain(f.box), "{\"type\":\"a\",\"data\":100}\n{\"type\":\"b\",\"data\":-100}\n");
+  EXPECT_FALSE(f.box.full_since());
+  // Caught up: writes queue as usual, and a new episode is reported anew.
+  f.write("c", 1, ec);
+  EXPECT_EQ(drain(f.box), "{\"type\":\"c\",\"data\":1}\n");
+  f.write("big", std::string(100, 'x'), ec);
+  f.write("a", 1, ec);
+  EXPECT_EQ(f.user.conflation_reports.load(), 2);
+}
+
+TEST(outbox, while_values_are_held_a_new_one_on_their_channel_never_overtakes_them) {
+  auto s = fixture::hub_settings();
+  s.limits.max_write_queue_bytes = 64;
+  fixture f(s);
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("big", std::string(40, 'x'), ec);
+  f.write("a", 1, ec); // 40 + 20 bytes: still room, queued
+  f.write("a", 2, ec); // full: held
+  // Part of the queue drains, leaving room, but "a" = 2 is still held: a
+  // newer "a" must join it, not pass it in the queue.
+  auto w = f.box.take();
+  f.box.written(10);
+  f.write("a", 3, ec);
+  f.box.written(0);
+  std::string rest;
+  for (int i = 0; i < 3; ++i) rest += drain(f.box);
+  EXPECT_EQ(rest.find("\"data\":2"), std::string::npos); // replaced, never sent
+  EXPECT_TRUE(rest.ends_with("{\"type\":\"a\",\"data\":3}\n")) << rest;
+}
+
+TEST(outbox, under_disconnect_a_full_queue_fails_and_says_since_when) {
+  auto s = fixture::hub_settings();
+  s.limits.max_write_queue_bytes = 64;
+  s.limits.on_full_queue = overflow_policy::disconnect;
+  fixture f(s);
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("big", std::string(100, 'x'), ec);
+  EXPECT_FALSE(f.box.full_since()); // one message past the bound is not full
+  auto before = std::chrono::steady_clock::now();
+  f.write("more", 1, ec);
+  EXPECT_EQ(ec, errc::queue_full);
+  ASSERT_TRUE(f.box.full_since());
+  EXPECT_GE(*f.box.full_since(), before);
+  drain(f.box);
+  drain(f.box);
+  EXPECT_FALSE(f.box.full_since()); // drained: no longer behind
+}
+
 TEST(outbox, a_blocked_writer_goes_on_once_the_queue_drains) {
   auto s = fixture::hub_settings();
   s.limits.max_write_queue_bytes = 64;
+  s.limits.on_full_queue = overflow_policy::block;
   fixture f(s);
   f.user.timeout = 10s;
   f.stream.room = 0;
@@ -188,6 +264,7 @@ TEST(outbox, a_writer_that_encoded_for_the_old_protocol_encodes_again) {
   std::error_code ec;
   int encodings = 0;
   f.box.write(
+      "c",
       [&](std::string& out, const protocol::writer& w) {
         if (++encodings == 1) {
           // The switch happens between this encoding and the queueing.
