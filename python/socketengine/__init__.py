@@ -341,7 +341,8 @@ class hub(_engine, _core.Hub):
     that listens on TCP. RuntimeError when another process listens there.
 
     Native: write_all, write_to_name, write_to_local, write_to_remote and
-    the write_image_* calls (each returns the hub), set_timeout.
+    the write_image_* calls (each returns how many connections took it),
+    set_timeout.
     """
 
     def __init__(self, port=None, timeout=2, size=256):
@@ -427,7 +428,7 @@ class host(_engine, _core.Host):
     socket instead of TCP; ``listen(...)`` adds one, as for a hub.
 
     Native: open, start, write_ALL and writeLock_ALL, writeImg_ALL and
-    writeImgLock_ALL (each returns the host), set_timeout.
+    writeImgLock_ALL (each returns how many clients took it), set_timeout.
     """
 
     _image_channel = _HOST_IMAGE

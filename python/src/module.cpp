@@ -653,25 +653,19 @@ py::object connection_wait_for_image(se::connection& c, std::optional<double> ti
 // Python API derives from: no Python frame between the call and the engine.
 // The value is converted with the GIL; the write runs without it.
 template <class Engine, class F>
-py::object write_value(py::object self, py::handle data, F&& write) {
+std::size_t write_value(py::object self, py::handle data, F&& write) {
   auto& e = self.cast<py_engine<Engine>&>().get();
   auto v = to_value(data);
-  {
-    without_gil nogil;
-    write(e, v);
-  }
-  return self;
+  without_gil nogil;
+  return write(e, v); // how many connections took it, as the C++ call says
 }
 
 template <class Engine, class F>
-py::object write_image(py::object self, py::handle data, F&& write) {
+std::size_t write_image(py::object self, py::handle data, F&& write) {
   auto& e = self.cast<py_engine<Engine>&>().get();
   auto img = to_image(data);
-  {
-    without_gil nogil; // PNG encoding happens here
-    write(e, img);
-  }
-  return self;
+  without_gil nogil; // PNG encoding happens here
+  return write(e, img);
 }
 
 } // namespace
@@ -747,39 +741,39 @@ PYBIND11_MODULE(_core, m) {
       .def("wait_for", &py_hub::wait_for_any, py::arg("channel"), py::arg("timeout") = py::none())
       .def("write_all",
            [](py::object self, const std::string& ch, py::handle data) {
-             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { h.write_all(ch, v); });
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { return h.write_all(ch, v); });
            })
       .def("write_to_name",
            [](py::object self, const std::string& name, const std::string& ch, py::handle data) {
              return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) {
-               h.write_to_name(name, ch, v);
+               return h.write_to_name(name, ch, v);
              });
            })
       .def("write_to_local",
            [](py::object self, const std::string& ch, py::handle data) {
-             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { h.write_to_local(ch, v); });
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { return h.write_to_local(ch, v); });
            })
       .def("write_to_remote",
            [](py::object self, const std::string& ch, py::handle data) {
-             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { h.write_to_remote(ch, v); });
+             return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { return h.write_to_remote(ch, v); });
            })
       .def("write_image_all",
            [](py::object self, py::handle data) {
-             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { h.write_image_all(i); });
+             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { return h.write_image_all(i); });
            })
       .def("write_image_to_name",
            [](py::object self, const std::string& name, py::handle data) {
              return write_image<se::hub>(self, data, [&](se::hub& h, const se::image& i) {
-               h.write_image_to_name(name, i);
+               return h.write_image_to_name(name, i);
              });
            })
       .def("write_image_to_local",
            [](py::object self, py::handle data) {
-             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { h.write_image_to_local(i); });
+             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { return h.write_image_to_local(i); });
            })
       .def("write_image_to_remote",
            [](py::object self, py::handle data) {
-             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { h.write_image_to_remote(i); });
+             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { return h.write_image_to_remote(i); });
            })
       .def("on_channel", &py_hub::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("on_connection", &py_hub::on_connection)
@@ -809,11 +803,11 @@ PYBIND11_MODULE(_core, m) {
       .def("wait_for", &py_host::wait_for_any, py::arg("channel"), py::arg("timeout") = py::none())
       .def("write_all",
            [](py::object self, const std::string& ch, py::handle data) {
-             return write_value<se::host>(self, data, [&](se::host& h, const se::value& v) { h.write_all(ch, v); });
+             return write_value<se::host>(self, data, [&](se::host& h, const se::value& v) { return h.write_all(ch, v); });
            })
       .def("write_image_all",
            [](py::object self, py::handle data) {
-             return write_image<se::host>(self, data, [](se::host& h, const se::image& i) { h.write_image_all(i); });
+             return write_image<se::host>(self, data, [](se::host& h, const se::image& i) { return h.write_image_all(i); });
            })
       .def("on_channel", &py_host::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("on_connection", &py_host::on_connection)

@@ -100,19 +100,19 @@ def test_host_get_all_in_the_order_clients_connected(pair, closer):
     assert pair.host.get_ALL("id") == ["first", "second"]
 
 
-def test_host_writers_return_self_and_reach_every_client(pair, closer):
+def test_host_writers_return_how_many_clients_took_it_and_reach_every_client(pair, closer):
     second = closer(client(port=pair.host.port))
     eventually(lambda: len(pair.host.getClients()) == 2)
-    assert pair.host.write_ALL("a", 1) is pair.host
-    assert pair.host.writeLock_ALL("b", 2) is pair.host
+    assert pair.host.write_ALL("a", 1) == 2
+    assert pair.host.writeLock_ALL("b", 2) == 2
     for c in (pair.client, second):
         assert c.wait_for("a", 5) == 1
         assert c.wait_for("b", 5) == 2
 
 
-def test_host_image_writers_return_self_and_deliver(pair, image):
+def test_host_image_writers_return_the_count_and_deliver(pair, image):
     assert pair.client.getImg() is None
-    assert pair.host.writeImg_ALL(image) is pair.host
+    assert pair.host.writeImg_ALL(image) == 1
     eventually(lambda: pair.client.getImg() is not None)
     np.testing.assert_array_equal(pair.client.getImg(), image)
     # The seed's client reads images with get("image") too.
@@ -120,7 +120,7 @@ def test_host_image_writers_return_self_and_deliver(pair, image):
 
     flipped = image[::-1].copy()
     eventually(lambda: pair.conn.canWrite)
-    assert pair.host.writeImgLock_ALL(flipped) is pair.host
+    assert pair.host.writeImgLock_ALL(flipped) == 1
     eventually(lambda: np.array_equal(pair.client.getImg(), flipped))
 
 
