@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -90,6 +91,7 @@ struct connection::impl final : detail::protocol::receiver,
   void bytes_received(std::string_view channel, std::span<const std::uint8_t> bytes,
                       std::size_t wire_bytes) override;
   void image_received(image&& img, bool counted) override;
+  void image_to_decode(image_decoder decode, bool counted, bool acknowledge) override;
   void peer_named(const std::string& name) override;
   void image_needs_ack(bool now) override;
   void images_acknowledged(std::uint32_t count) override;
@@ -113,6 +115,10 @@ struct connection::impl final : detail::protocol::receiver,
   /// A value was stored: the owner's callbacks (given `copy`, if the owner
   /// wants messages) and waits hear of it.
   void stored(std::string_view channel, std::optional<value>&& copy, std::size_t wire_bytes);
+  /// Decodes the images waiting, newest only, one after another. The
+  /// owner's work thread.
+  void run_decodes();
+
   /// Why a store was refused, for the error handler.
   void refused(detail::value_store::refusal why, std::string_view channel);
 
@@ -140,6 +146,19 @@ struct connection::impl final : detail::protocol::receiver,
 
   detail::value_store store_;
   detail::outbox out_;
+
+  // The image waiting to be decoded on the work thread (the newest one:
+  // an older one still waiting is replaced), and whether a decode runs.
+  struct decode_job {
+    image_decoder decode;
+    bool counted;
+    bool acknowledge;
+  };
+  struct decoding {
+    std::mutex mu;
+    std::optional<decode_job> next;
+    bool running = false;
+  } decoding_;
 
   std::atomic<std::uint64_t> bytes_in_{0};
   std::atomic<std::uint64_t> errors_{0};

@@ -6,6 +6,8 @@
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 
+#include <utility>
+
 #include <socketengine/error.hpp>
 
 #include "transport/system.hpp"
@@ -303,6 +305,60 @@ void connection::impl::bytes_received(std::string_view channel,
 void connection::impl::image_received(image&& img, bool counted) {
   store_.store_image(img, counted);
   if (owner_raw_->wants_images()) owner_raw_->image_arrived(self(), std::move(img));
+}
+
+void connection::impl::image_to_decode(image_decoder decode, bool counted, bool acknowledge) {
+  bool start = false;
+  bool replaced_owed_ack = false;
+  {
+    std::lock_guard lk(decoding_.mu);
+    replaced_owed_ack = decoding_.next && decoding_.next->acknowledge;
+    decoding_.next = decode_job{std::move(decode), counted, acknowledge};
+    // A decode under way takes the new image when it is done.
+    start = !std::exchange(decoding_.running, true);
+  }
+  // The image replaced is never decoded: the peer may send another.
+  if (replaced_owed_ack) image_needs_ack(/*now=*/true);
+  if (start && !owner_raw_->post_work([self = self()] { self->impl_->run_decodes(); })) {
+    // The owner is closing: nothing will be decoded.
+    std::lock_guard lk(decoding_.mu);
+    decoding_.next.reset();
+    decoding_.running = false;
+  }
+}
+
+void connection::impl::run_decodes() {
+  for (;;) {
+    std::optional<decode_job> job;
+    {
+      std::lock_guard lk(decoding_.mu);
+      if (!decoding_.next || !out_.is_open()) { // closing: not worth decoding
+        decoding_.next.reset();
+        decoding_.running = false;
+        return;
+      }
+      job = std::move(decoding_.next);
+      decoding_.next.reset();
+    }
+    std::error_code ec;
+    std::string detail;
+    std::optional<image> img;
+    try {
+      img = job->decode(ec, detail);
+    } catch (const std::bad_alloc&) {
+      // Within max_pixels but more than the system would give: this image
+      // is lost, the connection is not.
+      ec = std::make_error_code(std::errc::not_enough_memory);
+      detail = "out of memory decoding an image";
+    }
+    if (img)
+      image_received(std::move(*img), job->counted);
+    else
+      reject(ec, std::move(detail));
+    // Decoded or not, the peer may send the next one (owe_ack posts the
+    // write to the I/O thread).
+    if (job->acknowledge) out_.owe_ack();
+  }
 }
 
 void connection::impl::peer_named(const std::string& name) {

@@ -43,8 +43,13 @@ public:
   /// Posts `fn` to the I/O thread unless the owner is closing (whose own
   /// close then ends every connection); returns whether it was posted.
   virtual bool post_unless_closing(std::function<void()> fn) = 0;
+  /// Runs `fn` on the owner's work thread, where work in proportion to
+  /// what a peer sent (decoding images) cannot delay the I/O thread.
+  /// Returns false if it will not run (the owner is closing). `fn` may
+  /// call the event members below.
+  virtual bool post_work(std::function<void()> fn) = 0;
 
-  // --- events, on the I/O thread ---------------------------------------------
+  // --- events, on the I/O thread (or the work thread) -------------------------
   /// Whether anyone listens for messages (images): if not, the connection
   /// spares the copy it would hand over.
   [[nodiscard]] bool wants_messages() const noexcept {

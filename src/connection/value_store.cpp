@@ -32,6 +32,9 @@ void value_store::store_image(image img, bool counted) {
   bool wake = false;
   {
     std::lock_guard lk(mu_);
+    // Decoded off the I/O thread, an image may come after the close, which
+    // let go of the last one for good.
+    if (closed_) return;
     image_ = std::move(img);
     image_version_ = ++version_;
     stored_locked();

@@ -148,7 +148,7 @@ value_store::refusal value_store::store_with(std::string_view channel, Assign&& 
     it->second.version = ++version_;
     stored_locked();
     // Counted before waiters wake, so a reader that saw the value sees the
-    // count. One writer (the I/O thread), so no locked read-modify-write.
+    // count. Written under the lock, so no locked read-modify-write.
     messages_.store(messages_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // Only a reader of this channel is woken: one waiting for "done" while
     // thousands of values flow on "x" would otherwise wake for each.

@@ -37,6 +37,8 @@ void engine_core::start() {
   callbacks_ = std::make_shared<callbacks>(cfg_.label);
   callbacks_->start(cfg_.protocols.limits.max_pending_callbacks,
                     cfg_.protocols.limits.max_pending_callback_bytes);
+  // Bounded by the connections: each has at most one job queued.
+  worker_ = std::make_unique<dispatcher>(std::size_t{1} << 20, std::size_t{1} << 20, nullptr);
   work_.emplace(io_.get_executor());
   io_thread_ = std::thread([this] {
     for (;;) {
@@ -77,6 +79,11 @@ bool engine_core::post_unless_closing(std::function<void()> fn) {
   if (closing_) return false;
   asio::post(io_, std::move(fn));
   return true;
+}
+
+bool engine_core::post_work(std::function<void()> fn) {
+  if (closing_) return false;
+  return worker_->post(std::move(fn));
 }
 
 void engine_core::run_on_io(const std::function<void()>& fn) {
@@ -454,6 +461,9 @@ void engine_core::close() {
       });
       work_.reset();
       io_thread_.join();
+      // After the I/O thread: nothing posts work any more, and what is
+      // queued finds its connection closed.
+      worker_->stop();
       closed_ = true;
     }
   }

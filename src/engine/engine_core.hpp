@@ -36,6 +36,7 @@
 #include "connection/owner.hpp"
 #include "util/waiting_channels.hpp"
 #include "engine/callbacks.hpp"
+#include "engine/dispatcher.hpp"
 #include "protocol/settings.hpp"
 #include "protocol/suite.hpp"
 #include "transport/dial.hpp"
@@ -82,6 +83,9 @@ public:
   /// Closing and posting exclude each other, so nothing is posted after the
   /// I/O thread may have run out of work.
   bool post_unless_closing(std::function<void()> fn) override;
+  /// On the work thread, one job at a time (each connection has at most
+  /// one queued: see connection::impl::image_to_decode).
+  bool post_work(std::function<void()> fn) override;
   void message_arrived(const std::shared_ptr<connection>& c, std::string_view channel, value v,
                        std::size_t bytes) override;
   void image_arrived(const std::shared_ptr<connection>& c, image img) override;
@@ -191,6 +195,8 @@ private:
   std::thread io_thread_;
   std::thread::id io_thread_id_;
   std::shared_ptr<callbacks> callbacks_;
+  // Decodes images off the I/O thread (see post_work).
+  std::unique_ptr<dispatcher> worker_;
 
   // I/O thread only. Listeners stay until the engine is destroyed, after
   // the I/O thread has ended (see transport/listener.hpp).

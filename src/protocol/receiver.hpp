@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +31,19 @@ public:
                               std::size_t wire_bytes) = 0;
   /// A decoded image arrived; `counted`: it counts as a message received.
   virtual void image_received(image&& img, bool counted) = 0;
+  /// Decodes an image: work in proportion to what the peer sent, which
+  /// must not hold up the I/O thread. Returns the image, or empty with
+  /// `ec` and `detail` saying why. May throw std::bad_alloc. Owns its input.
+  using image_decoder = std::function<std::optional<image>(std::error_code& ec,
+                                                           std::string& detail)>;
+  /// An image arrived that takes decoding: the receiver runs `decode` off
+  /// the I/O thread, then treats the image as image_received would (or the
+  /// failure as reject). With `acknowledge`, the peer is owed an
+  /// acknowledgement once the image is decoded: its window of images in
+  /// flight then paces it to the speed of decoding. Only the newest image
+  /// waiting for its decoding is kept (one replaced is acknowledged at
+  /// once): a peer that sends past its window gets its latest.
+  virtual void image_to_decode(image_decoder decode, bool counted, bool acknowledge) = 0;
   /// The peer named this connection (`__name_conn`).
   virtual void peer_named(const std::string& name) = 0;
   /// An image arrived that the peer expects to be acknowledged; `now`:

@@ -10,7 +10,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -19,6 +22,7 @@
 
 #include <socketengine/socketengine.hpp>
 
+#include "protocol/legacy/line_codec.hpp"
 #include "support/child_process.hpp"
 #include "support/test_support.hpp"
 
@@ -318,6 +322,61 @@ TEST(liveness, tcp_connections_get_the_keepalive_and_user_timeout_asked_for) {
   ASSERT_TRUE(off);
   EXPECT_EQ(off->keepalive, 0);
   EXPECT_EQ(off->user_timeout, 0);
+}
+
+// --- heavy work off the I/O thread -----------------------------------------------
+
+// A round trip between `a` and `b`, in microseconds.
+double round_trip_us(connection& a, connection& b, int i) {
+  auto start = std::chrono::steady_clock::now();
+  auto since = a.version("pong");
+  auto pings = b.version("ping");
+  a.write("ping", i);
+  if (!b.wait_for_next("ping", patience, pings)) return 1e12;
+  b.write("pong", i);
+  if (!a.wait_for_next("pong", patience, since)) return 1e12;
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+TEST(liveness, image_bombs_from_one_peer_do_not_delay_another_peers_messages) {
+  // A flat 4096x4096 RGBA image: a PNG of some 100 KB that inflates to
+  // 64 MiB. Made once, as the image line a legacy hub sends.
+  std::string line;
+  detail::legacy::append_image_line(line, "__image", image(4096, 4096, pixel_order::rgba), 9);
+  hub centre({.port = 0});
+  hub good({.listen = false});
+  auto mine = good.connect("good", "127.0.0.1", centre.port());
+  ASSERT_TRUE(mine);
+  raw_peer bomber;
+  bomber.connect(centre.port());
+  bomber.send(name_line("bomber"));
+  std::shared_ptr<connection> from_bomber, theirs;
+  ASSERT_TRUE(eventually([&] {
+    from_bomber = find_named(centre, "bomber");
+    theirs = find_named(centre, "good");
+    return from_bomber && theirs;
+  }));
+  test::round_trip(*mine, *theirs);
+
+  // One bomb, and round trips from the good peer until it has been decoded.
+  // Decoded on the I/O thread, it would hold up every round trip behind it:
+  // one or two would complete meanwhile. Off the I/O thread they go on.
+  auto version = from_bomber->image_version();
+  auto start = std::chrono::steady_clock::now();
+  bomber.send(line);
+  std::vector<double> rtts;
+  for (int i = 0; from_bomber->image_version() == version; ++i) {
+    rtts.push_back(round_trip_us(*mine, *theirs, i));
+    ASSERT_LT(std::chrono::steady_clock::now() - start, patience);
+  }
+  auto decoded_after =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::sort(rtts.begin(), rtts.end());
+  std::printf("a bomb decoded in %.0f ms; meanwhile %zu round trips, median %.0f us, max %.0f us\n",
+              decoded_after, rtts.size(), rtts[rtts.size() / 2], rtts.back());
+  EXPECT_GE(rtts.size(), 10u);
+  EXPECT_TRUE(from_bomber->is_open());
 }
 
 } // namespace

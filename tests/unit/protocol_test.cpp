@@ -33,6 +33,18 @@ public:
     log.push_back("image " + std::to_string(img.width()) + "x" + std::to_string(img.height()) +
                   (counted ? " counted" : ""));
   }
+  // Decodes at once, after saying that it was asked to decode, and then
+  // says whether it owes an acknowledgement.
+  void image_to_decode(image_decoder decode, bool counted, bool acknowledge) override {
+    log.push_back("to decode");
+    std::error_code ec;
+    std::string detail;
+    if (auto img = decode(ec, detail))
+      image_received(std::move(*img), counted);
+    else
+      reject(ec, detail);
+    if (acknowledge) log.push_back("ack when decoded");
+  }
   void peer_named(const std::string& name) override { log.push_back("named " + name); }
   void image_needs_ack(bool now) override { log.push_back(now ? "ack now" : "ack"); }
   void images_acknowledged(std::uint32_t count) override {
@@ -67,7 +79,7 @@ settings hub_settings(bool offer = true) {
 std::string code(errc e) { return std::to_string(static_cast<int>(e)); }
 
 // Feeds `bytes` to `r` and consumes, as the connection does.
-reader::outcome feed(reader& r, std::string_view bytes, recording_receiver& to) {
+reader::outcome feed(reader& r, std::string_view bytes, receiver& to) {
   while (!bytes.empty()) {
     auto space = r.prepare();
     auto n = std::min(space.size(), bytes.size());
@@ -101,7 +113,10 @@ TEST(legacy_reader, hub_images_are_acknowledged_and_acks_counted) {
   std::string img;
   legacy::append_image_line(img, "__image", test::pattern_image(3, 2, pixel_order::bgr), 1);
   feed(*r, img + line("__ack", "__ack") + line("__image", 5), to);
-  EXPECT_EQ(to.log, (std::vector<std::string>{"ack", "image 3x2 counted", "acknowledged 1", "ack",
+  // The PNG is handed on to be decoded off the I/O thread; bad base64 is
+  // refused at once.
+  EXPECT_EQ(to.log, (std::vector<std::string>{"to decode", "image 3x2 counted",
+                                              "ack when decoded", "acknowledged 1", "ack",
                                               "reject " + code(errc::invalid_base64)}));
 }
 
@@ -112,10 +127,11 @@ TEST(legacy_reader, host_and_client_images_are_values_too_and_unacknowledged) {
   std::string img;
   legacy::append_image_line(img, "image", test::pattern_image(2, 2, pixel_order::gray), 1);
   feed(*r, img + line("__ack", "__ack"), to);
-  ASSERT_EQ(to.log.size(), 3u);
+  ASSERT_EQ(to.log.size(), 4u);
   EXPECT_EQ(to.log[0].rfind("value image=\"", 0), 0u);
-  EXPECT_EQ(to.log[1], "image 2x2");                 // counted as the value already
-  EXPECT_EQ(to.log[2], "value __ack=\"__ack\"");      // no acknowledgements here
+  EXPECT_EQ(to.log[1], "to decode");
+  EXPECT_EQ(to.log[2], "image 2x2");                 // counted as the value already
+  EXPECT_EQ(to.log[3], "value __ack=\"__ack\"");      // no acknowledgements here
 }
 
 TEST(legacy_reader, closing_is_stored_then_closes_and_the_rest_is_not_read) {
@@ -186,6 +202,54 @@ TEST(native_reader, control_image_bytes_and_json_frames) {
                                               "named arm", "value __name_conn=\"arm\"",
                                               "ack now", "image 4x3 counted",
                                               "value __status=\"__closing\"", "closing"}));
+}
+
+TEST(native_reader, png_and_jpeg_frames_are_decoded_later_from_bytes_of_their_own) {
+  suite s(hub_settings());
+  auto r = s.reader_after_switch({});
+  auto img = test::pattern_image(8, 6, pixel_order::bgr);
+  std::string frames = *native::encode_image(img, image_encoding::png, 1, 90) +
+                       *native::encode_image(img, image_encoding::jpeg, 1, 90);
+  // A receiver that keeps the decoders for later, as the connection does.
+  class keeping_receiver final : public receiver {
+  public:
+    void value_received(std::string_view, value&&, std::size_t) override {}
+    void bytes_received(std::string_view, std::span<const std::uint8_t>, std::size_t) override {}
+    void image_received(image&&, bool) override { ++in_line; }
+    void image_to_decode(image_decoder decode, bool counted, bool acknowledge) override {
+      later.push_back(std::move(decode));
+      EXPECT_TRUE(counted);
+      acks += acknowledge ? 1 : 0;
+    }
+    void peer_named(const std::string&) override {}
+    void image_needs_ack(bool now) override { acks += now ? 1 : 0; }
+    void images_acknowledged(std::uint32_t) override {}
+    void peer_offered() override {}
+    void ping_received() override {}
+    void peer_closing() override {}
+    void reject(std::error_code, std::string) override {}
+    void fail(std::error_code, std::string) override {}
+    [[nodiscard]] bool open() const noexcept override { return true; }
+    std::vector<image_decoder> later;
+    int in_line = 0;
+    int acks = 0;
+  } to;
+  EXPECT_EQ(feed(*r, frames, to), reader::outcome::more);
+  EXPECT_EQ(to.acks, 2); // each to be acknowledged once decoded
+  EXPECT_EQ(to.in_line, 0);
+  ASSERT_EQ(to.later.size(), 2u);
+  // The reader's buffer is overwritten before the decoders run: they hold
+  // copies of their frames.
+  auto space = r->prepare();
+  std::memset(space.data(), 0xff, space.size());
+  for (auto& decode : to.later) {
+    std::error_code ec;
+    std::string detail;
+    auto got = decode(ec, detail);
+    ASSERT_TRUE(got) << detail;
+    EXPECT_EQ(got->width(), 8);
+    EXPECT_EQ(got->height(), 6);
+  }
 }
 
 TEST(native_reader, a_ping_is_owed_a_pong_and_a_pong_is_only_bytes) {

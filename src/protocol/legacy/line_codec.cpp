@@ -388,4 +388,23 @@ std::optional<image> decode_image_data(std::string_view base64, std::uint64_t ma
   return img;
 }
 
+std::optional<std::vector<std::uint8_t>> decode_image_base64(std::string_view base64,
+                                                             std::error_code& ec,
+                                                             std::string& detail) {
+  std::vector<std::uint8_t> png(base64::max_decoded_size(base64.size()));
+  auto n = base64::decode(base64, png.data());
+  if (!n) {
+    ec = errc::invalid_base64;
+    detail = "image data of " + std::to_string(base64.size()) + " characters is not base64";
+    return std::nullopt;
+  }
+  png.resize(*n);
+  return png;
+}
+
+std::optional<image> decode_image_png(std::span<const std::uint8_t> png, std::uint64_t max_pixels,
+                                      std::error_code& ec, std::string& detail) {
+  return png::decode(png, max_pixels, ec, detail);
+}
+
 } // namespace socketengine::detail::legacy

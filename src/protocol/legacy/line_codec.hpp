@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
@@ -83,5 +84,14 @@ std::optional<std::string_view> match_image_line(std::string_view line, std::str
 /// errc::image_too_large and `detail` saying why.
 std::optional<image> decode_image_data(std::string_view base64, std::uint64_t max_pixels,
                                        std::error_code& ec, std::string& detail);
+
+/// The two halves of decode_image_data: the base64 of an image message to
+/// the PNG it holds (empty, with errc::invalid_base64, if it is not
+/// base64), and that PNG to an image.
+std::optional<std::vector<std::uint8_t>> decode_image_base64(std::string_view base64,
+                                                             std::error_code& ec,
+                                                             std::string& detail);
+std::optional<image> decode_image_png(std::span<const std::uint8_t> png, std::uint64_t max_pixels,
+                                      std::error_code& ec, std::string& detail);
 
 } // namespace socketengine::detail::legacy

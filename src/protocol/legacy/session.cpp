@@ -109,21 +109,24 @@ bool session::handle_native(protocol::receiver& to, const value& data) {
 void session::receive_image(protocol::receiver& to, std::string_view base64) {
   // Acknowledged whether or not it decodes: the sender waits for this
   // before its next frame, and one bad frame must not stall the stream.
-  if (settings_.hub) to.image_needs_ack(false);
+  // The base64 is undone here, in one pass over the line, which is gone
+  // once this returns; the PNG is decoded off the I/O thread: inflating a
+  // flat image of a few kilobytes can take a second. Between hubs it is
+  // acknowledged once decoded.
   std::error_code ec;
   std::string detail;
-  std::optional<image> img;
-  try {
-    img = decode_image_data(base64, settings_.images.max_pixels, ec, detail);
-  } catch (const std::bad_alloc&) {
-    // Within max_pixels but more than the system would give: this image is
-    // lost, the connection is not.
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    detail = "out of memory decoding an image of " + std::to_string(base64.size()) + " characters";
+  auto png = decode_image_base64(base64, ec, detail);
+  if (!png) {
+    if (settings_.hub) to.image_needs_ack(false);
+    return to.reject(ec, std::move(detail));
   }
-  if (!img) return to.reject(ec, std::move(detail));
+  auto max_pixels = settings_.images.max_pixels;
   // Host/client images were counted as the value on `image`.
-  to.image_received(std::move(*img), /*counted=*/settings_.hub);
+  to.image_to_decode(
+      [png = std::move(*png), max_pixels](std::error_code& e, std::string& d) {
+        return decode_image_png(png, max_pixels, e, d);
+      },
+      /*counted=*/settings_.hub, /*acknowledge=*/settings_.hub);
 }
 
 } // namespace socketengine::detail::legacy

@@ -1,7 +1,9 @@
 #include "protocol/native/reader.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <socketengine/error.hpp>
 
@@ -80,13 +82,35 @@ void reader::handle_frame(protocol::receiver& to, std::span<const std::uint8_t> 
     }
     return to.reject(errc::invalid_frame, "unknown control code " + std::to_string(f->payload[0]));
   case frame_kind::image: {
-    // Acknowledged whether or not it decodes, as legacy images are, and
-    // written before decoding: the sender encodes its next frame meanwhile.
+    // Acknowledged whether or not it decodes, as legacy images are.
+    auto max_pixels = settings_.images.max_pixels;
+    bool encoded = f->payload.size() >= image_header_size &&
+                   f->payload[9] != static_cast<std::uint8_t>(wire_encoding::raw);
+    if (encoded) {
+      // PNG and JPEG decode off the I/O thread, taking the frame's bytes
+      // along: its own buffer, or a copy of a small frame, whose bytes the
+      // next read reuses.
+      frame job = *f;
+      job.channel = {};
+      if (!job.owner) {
+        auto copy = std::make_shared<std::vector<std::uint8_t>>(f->payload.begin(), f->payload.end());
+        job.payload = *copy;
+        job.owner = std::move(copy);
+      }
+      return to.image_to_decode(
+          [job = std::move(job), max_pixels](std::error_code& ec, std::string& d) {
+            return decode_image(job, max_pixels, ec, d);
+          },
+          /*counted=*/true, /*acknowledge=*/true);
+    }
+    // Raw pixels take no decoding (a large frame's buffer becomes the
+    // image's): in line, as fast as they came, and acknowledged first, so
+    // that the sender sends its next frame meanwhile.
     to.image_needs_ack(/*now=*/true);
     std::error_code ec;
     std::optional<image> img;
     try {
-      img = decode_image(*f, settings_.images.max_pixels, ec, detail);
+      img = decode_image(*f, max_pixels, ec, detail);
     } catch (const std::bad_alloc&) {
       ec = std::make_error_code(std::errc::not_enough_memory);
       detail = "out of memory decoding an image frame of " + std::to_string(wire_bytes) + " bytes";
