@@ -240,6 +240,9 @@ TEST(liveness, a_hub_drops_a_stopped_peer_within_the_heartbeat_deadline) {
   peer.stop();
   EXPECT_TRUE(eventually([&] { return !c->is_open(); }));
   auto took = std::chrono::steady_clock::now() - stopped;
+  std::printf("a stopped peer dropped after %lld ms\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
   EXPECT_EQ(c->close_reason(), errc::peer_unresponsive);
   EXPECT_TRUE(heard.heard(errc::peer_unresponsive));
   // Three intervals of 100 ms, checked every 25 ms, with room for a slow
