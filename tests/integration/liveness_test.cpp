@@ -175,6 +175,30 @@ TEST(liveness, a_host_keeps_silent_clients_but_a_flood_of_them_ends) {
   EXPECT_FALSE(c.wait_closed(100ms));
 }
 
+TEST(liveness, a_flood_of_silent_sockets_ends_and_takes_at_most_the_bound) {
+  // The attack: hundreds of sockets that connect and say nothing.
+  hub h({.port = 0, .limits = {.identify_timeout = 300ms, .max_unidentified = 64}});
+  reports heard(h);
+  std::vector<raw_peer> flood(200);
+  for (auto& p : flood) p.connect(h.port());
+  // Never more than the bound listed at once...
+  EXPECT_TRUE(eventually([&] { return heard.count(errc::not_identified) >= 200 - 64; }));
+  std::size_t most_open = 0;
+  for (auto& c : h.connections()) most_open += c->is_open() ? 1 : 0;
+  EXPECT_LE(most_open, 64u);
+  // ...and every one of them closed once the identify timeout has passed.
+  for (auto& p : flood) EXPECT_TRUE(p.wait_closed(patience));
+  EXPECT_TRUE(eventually([&] {
+    auto cs = h.connections();
+    return std::none_of(cs.begin(), cs.end(), [](auto& c) { return c->is_open(); });
+  }));
+  // A real peer still gets in afterwards.
+  hub peer({.listen = false});
+  auto c = peer.connect("real", "127.0.0.1", h.port());
+  ASSERT_TRUE(c);
+  test::round_trip(*c, *h.wait_for_connection(patience));
+}
+
 // --- heartbeats ------------------------------------------------------------
 
 keepalive_options quick_beats() { return {.heartbeat_interval = 100ms, .heartbeat_misses = 3}; }
