@@ -53,8 +53,10 @@ enum class errc {
   not_identified,    ///< a peer did not name itself in time, or too many had not
   peer_unresponsive, ///< a native peer sent nothing, not even a heartbeat, for
                      ///< `keepalive_options::heartbeat_misses` intervals
-  slow_consumer      ///< the peer did not drain its full write queue within
+  slow_consumer,     ///< the peer did not drain its full write queue within
                      ///< `limits::slow_peer_timeout` (overflow_policy::disconnect)
+  over_budget        ///< a partial line or frame would pass the engine's
+                     ///< `limits::max_receive_bytes`
 };
 
 /// The category of `errc` values; its name is "socketengine".

@@ -69,6 +69,13 @@ struct limits {
   /// readable); the oldest closed ones are forgotten past this. Default 256.
   std::size_t max_closed_connections = 256;
 
+  /// Bytes an engine may hold at once, over all its connections, for
+  /// messages still arriving: unfinished lines and frames, whatever size
+  /// their peers claim. The connection whose read would pass it is closed
+  /// with errc::over_budget, before anything is allocated, so many peers
+  /// each sending a large message cannot together take more. 0: no limit.
+  /// Default 256 MiB.
+  std::size_t max_receive_bytes = std::size_t{256} << 20;
   /// A line or frame that has begun must finish in `receive_grace` plus
   /// the time its bytes so far take at this rate (bytes per second): a peer
   /// that starts a message and then trickles it, or goes quiet, is closed

@@ -71,7 +71,20 @@ void connection::impl::read() {
   // idle connection holds none.
   for (int turn = 0; turn < reads_per_turn; ++turn) {
     if (io_closed_) return;
-    auto space = in_->prepare();
+    std::span<char> space;
+    try {
+      space = in_->prepare();
+    } catch (const detail::over_budget& e) {
+      return fail(errc::over_budget,
+                  "a message of " + std::to_string(in_->pending()) +
+                      " bytes so far would pass the engine's budget for messages in progress (" +
+                      std::to_string(e.used()) + " of " + std::to_string(e.limit()) +
+                      " bytes held); closing the connection");
+    } catch (const std::bad_alloc&) {
+      return fail(std::make_error_code(std::errc::not_enough_memory),
+                  "out of memory for a message of " + std::to_string(in_->pending()) +
+                      " bytes so far; closing the connection");
+    }
     std::error_code ec;
     std::size_t n = stream_->read_some(space, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {

@@ -17,8 +17,16 @@ namespace socketengine::detail {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
+namespace {
+protocol::settings with_budget(protocol::settings s) {
+  s.budget = std::make_shared<memory_budget>(s.limits.max_receive_bytes);
+  return s;
+}
+} // namespace
+
 engine_core::engine_core(engine_config cfg)
-    : cfg_(std::move(cfg)), protocols_(std::make_shared<const protocol::suite>(cfg_.protocols)),
+    : cfg_(std::move(cfg)),
+      protocols_(std::make_shared<const protocol::suite>(with_budget(cfg_.protocols))),
       timeout_ms_(cfg_.timeout.count()) {
   const auto& lim = cfg_.protocols.limits;
   watch_.min_receive_rate = lim.min_receive_rate;

@@ -2,8 +2,11 @@
 // What an engine's options say about the protocols its connections speak.
 
 #include <cstddef>
+#include <memory>
 
 #include <socketengine/options.hpp>
+
+#include "util/memory_budget.hpp"
 
 namespace socketengine::detail::protocol {
 
@@ -19,6 +22,9 @@ struct settings {
   std::size_t read_size = 4096;
   socketengine::limits limits;
   image_options images;
+  /// What readers charge their buffers to (limits::max_receive_bytes),
+  /// shared by every connection of an engine; none if empty.
+  std::shared_ptr<memory_budget> budget{};
 };
 
 } // namespace socketengine::detail::protocol

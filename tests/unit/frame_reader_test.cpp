@@ -122,3 +122,54 @@ TEST(frame_reader, a_bad_size_stops_the_stream_and_says_what_it_was) {
 
 } // namespace
 } // namespace socketengine::detail::native
+
+namespace socketengine::detail::native {
+namespace {
+
+TEST(frame_reader, buffers_are_charged_to_the_budget_while_the_reader_holds_them) {
+  memory_budget budget(200'000);
+  std::string big;
+  append_bytes(big, "b", std::vector<std::uint8_t>(100'000, 7));
+  {
+    frame_reader r(1 << 20, buffer_size, &budget);
+    feed(r, json_frame("x", 1));
+    EXPECT_EQ(budget.used(), buffer_size); // the small buffer
+    EXPECT_EQ(sizes_of(r).size(), 1u);
+    r.release_if_empty();
+    EXPECT_EQ(budget.used(), 0u);
+    // A large frame's own buffer, from its size field on, until handed out.
+    feed(r, std::string_view(big).substr(0, 1000));
+    EXPECT_TRUE(sizes_of(r).empty());
+    EXPECT_EQ(budget.used(), big.size());
+    feed(r, std::string_view(big).substr(1000));
+    std::shared_ptr<const void> owner;
+    ASSERT_TRUE(r.consume([&](std::span<const std::uint8_t>, std::shared_ptr<const void> o) {
+      owner = std::move(o);
+    }));
+    EXPECT_EQ(budget.used(), 0u); // the frame's now
+    feed(r, std::string_view(big).substr(0, 1000));
+    EXPECT_TRUE(sizes_of(r).empty());
+    EXPECT_EQ(budget.used(), big.size());
+  }
+  EXPECT_EQ(budget.used(), 0u); // a reader gone gives back what it held
+}
+
+TEST(frame_reader, a_frame_that_would_pass_the_budget_is_refused_before_it_is_allocated) {
+  memory_budget budget(50'000);
+  frame_reader other(1 << 20, buffer_size, &budget);
+  feed(other, json_frame("x", 1)); // another connection holds a little
+  frame_reader r(1 << 20, buffer_size, &budget);
+  std::string big;
+  append_bytes(big, "b", std::vector<std::uint8_t>(100'000, 7));
+  feed(r, std::string_view(big).substr(0, 100));
+  auto before = budget.used();
+  EXPECT_THROW(sizes_of(r), over_budget);
+  EXPECT_EQ(budget.used(), before);
+  EXPECT_LE(budget.used(), budget.limit());
+  r.release();
+  other.release();
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+} // namespace
+} // namespace socketengine::detail::native

@@ -137,3 +137,33 @@ TEST(line_reader, large_buffer_is_given_back_when_idle) {
 
 } // namespace
 } // namespace socketengine::detail::legacy
+
+namespace socketengine::detail::legacy {
+namespace {
+
+TEST(line_reader, an_unfinished_line_grows_only_within_the_budget) {
+  memory_budget budget(100'000);
+  {
+    line_reader r(1 << 20, 4096, &budget);
+    std::string chunk(4096, 'a');
+    bool refused = false;
+    for (int i = 0; i < 100 && !refused; ++i) {
+      try {
+        auto space = r.prepare();
+        auto n = std::min(space.size(), chunk.size());
+        std::memcpy(space.data(), chunk.data(), n);
+        r.commit(n);
+        EXPECT_EQ(budget.used(), r.capacity());
+      } catch (const over_budget&) {
+        refused = true;
+      }
+    }
+    EXPECT_TRUE(refused);
+    EXPECT_LE(budget.used(), budget.limit());
+    EXPECT_GT(r.pending(), 30'000u); // it got some way first
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+} // namespace
+} // namespace socketengine::detail::legacy

@@ -12,8 +12,8 @@ namespace {
 constexpr std::size_t idle_keep = 64 * 1024;
 } // namespace
 
-line_reader::line_reader(std::size_t max_line, std::size_t min_read)
-    : max_line_(max_line), min_read_(std::max<std::size_t>(min_read, 1)) {}
+line_reader::line_reader(std::size_t max_line, std::size_t min_read, memory_budget* budget)
+    : max_line_(max_line), min_read_(std::max<std::size_t>(min_read, 1)), budget_(budget) {}
 
 std::span<char> line_reader::prepare() {
   if (cap_ - end_ >= min_read_) return {buf_.get() + end_, cap_ - end_};
@@ -31,7 +31,14 @@ std::span<char> line_reader::prepare() {
   std::size_t limit = max_line_ > SIZE_MAX - 1 - min_read_ ? SIZE_MAX : max_line_ + 1 + min_read_;
   std::size_t want = std::max(end_ + min_read_, cap_ == 0 ? min_read_ : cap_ * 2);
   want = std::min(want, std::max(limit, end_ + 1));
-  auto next = std::make_unique_for_overwrite<char[]>(want);
+  charge_or_throw(budget_, want - cap_);
+  std::unique_ptr<char[]> next;
+  try {
+    next = std::make_unique_for_overwrite<char[]>(want);
+  } catch (...) {
+    if (budget_) budget_->release(want - cap_);
+    throw;
+  }
   if (end_ > 0) std::memcpy(next.get(), buf_.get(), end_);
   buf_ = std::move(next);
   cap_ = want;
@@ -41,6 +48,7 @@ std::span<char> line_reader::prepare() {
 void line_reader::shrink_if_idle() noexcept {
   if (end_ == 0 && cap_ > idle_keep) {
     buf_.reset();
+    if (budget_) budget_->release(cap_);
     cap_ = 0;
   }
 }

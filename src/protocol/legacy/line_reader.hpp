@@ -12,16 +12,23 @@
 #include <span>
 #include <string_view>
 
+#include "util/memory_budget.hpp"
+
 namespace socketengine::detail::legacy {
 
 class line_reader {
 public:
   /// `max_line`: longest line accepted (without its `\n`).
-  /// `min_read`: least free space offered to each read.
-  line_reader(std::size_t max_line, std::size_t min_read);
+  /// `min_read`: least free space offered to each read. `budget`: what
+  /// the buffer is charged to, if anything.
+  line_reader(std::size_t max_line, std::size_t min_read, memory_budget* budget = nullptr);
+  ~line_reader() { release(); }
+  line_reader(const line_reader&) = delete;
+  line_reader& operator=(const line_reader&) = delete;
 
   /// Space to read into: at least min_read bytes, unless the buffer would
   /// have to grow past what the longest line needs.
+  /// \throws over_budget if growing would pass the budget; std::bad_alloc.
   std::span<char> prepare();
 
   /// Records that `n` bytes were written into the last prepare() span.
@@ -70,6 +77,7 @@ public:
   /// Drops the buffer and anything in it (the connection is gone).
   void release() noexcept {
     buf_.reset();
+    if (budget_) budget_->release(cap_);
     cap_ = begin_ = scan_ = end_ = 0;
   }
 
@@ -81,6 +89,7 @@ private:
   std::size_t end_ = 0;   // end of data
   std::size_t max_line_;
   std::size_t min_read_;
+  memory_budget* budget_;
   bool stopped_ = false;
 };
 

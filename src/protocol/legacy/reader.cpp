@@ -14,7 +14,8 @@ constexpr std::size_t min_read_size = 4096;
 } // namespace
 
 reader::reader(const protocol::settings& s, int offered)
-    : settings_(s), lines_(s.limits.max_line_bytes, std::max(min_read_size, s.read_size)),
+    : settings_(s), lines_(s.limits.max_line_bytes, std::max(min_read_size, s.read_size),
+                           s.budget.get()),
       session_(s, offered, /*switched=*/false) {}
 
 protocol::reader::outcome reader::consume(protocol::receiver& to) {

@@ -19,16 +19,23 @@
 #include <string_view>
 
 #include "protocol/native/frame_codec.hpp"
+#include "util/memory_budget.hpp"
 
 namespace socketengine::detail::native {
 
 class frame_reader {
 public:
   /// `max_frame`: largest frame accepted (its size field). `buffer_size`:
-  /// bytes offered to each read of small frames.
-  frame_reader(std::size_t max_frame, std::size_t buffer_size);
+  /// bytes offered to each read of small frames. `budget`: what buffers
+  /// are charged to, if anything; a large frame's own buffer is charged
+  /// until it is handed out.
+  frame_reader(std::size_t max_frame, std::size_t buffer_size, memory_budget* budget = nullptr);
+  ~frame_reader() { release(); }
+  frame_reader(const frame_reader&) = delete;
+  frame_reader& operator=(const frame_reader&) = delete;
 
   /// Space to read into: the rest of a large frame, or free buffer space.
+  /// \throws over_budget; std::bad_alloc.
   std::span<char> prepare();
 
   /// Records that `n` bytes were written into the last prepare() span.
@@ -44,6 +51,8 @@ public:
   /// buffer of its own. Returns false, leaving bad_size() set, at a frame
   /// whose size is past the limit or too short for a header: the stream
   /// is then beyond repair. `on_frame` may call stop() to end the walk.
+  /// \throws over_budget if a large frame's buffer would pass the budget;
+  /// std::bad_alloc.
   template <class F>
   bool consume(F&& on_frame) {
     stopped_ = false;
@@ -51,6 +60,7 @@ public:
       if (big_) {
         if (big_filled_ < big_size_) break;
         auto owner = std::move(big_);
+        if (budget_) budget_->release(big_size_); // the frame's now, not the reader's
         big_size_ = big_filled_ = 0;
         on_frame(std::span<const std::uint8_t>(
                      reinterpret_cast<const std::uint8_t*>(owner.get()) + native::size_field,
@@ -101,6 +111,7 @@ public:
   void release_if_empty() noexcept {
     if (!big_ && begin_ == end_) {
       buf_.reset();
+      if (budget_) budget_->release(alloc_);
       alloc_ = 0;
     }
   }
@@ -109,6 +120,7 @@ public:
   void release() noexcept {
     buf_.reset();
     big_.reset();
+    if (budget_) budget_->release(alloc_ + big_size_);
     alloc_ = begin_ = end_ = big_size_ = big_filled_ = 0;
   }
 
@@ -126,6 +138,7 @@ private:
   std::size_t big_filled_ = 0;
   std::size_t frame_size_ = 0;
   std::size_t max_frame_;
+  memory_budget* budget_;
   std::uint64_t bad_size_ = 0;
   bool stopped_ = false;
 };

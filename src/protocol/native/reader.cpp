@@ -25,7 +25,7 @@ reader::reader(const protocol::settings& s, int offered, std::string_view first)
     : settings_(s),
       frames_(std::max<std::uint64_t>(s.limits.max_line_bytes,
                                       s.images.max_pixels * 4 + max_image_frame_overhead),
-              frame_buffer_size),
+              frame_buffer_size, s.budget.get()),
       lines_(s, offered, /*switched=*/true) {
   frames_.assign(first);
 }
@@ -38,6 +38,12 @@ protocol::reader::outcome reader::consume(protocol::receiver& to) {
       handle_frame(to, body, std::move(owner));
       if (!to.open()) frames_.stop();
     });
+  } catch (const over_budget& e) {
+    to.fail(errc::over_budget, "a frame of " + std::to_string(frames_.wanted()) +
+                                   " bytes would pass the engine's budget for messages in "
+                                   "progress (" + std::to_string(e.used()) + " of " +
+                                   std::to_string(e.limit()) + " bytes held); closing the connection");
+    return outcome::stopped;
   } catch (const std::bad_alloc&) {
     // A frame within the limit that the system will not hold: the stream
     // cannot go on without it.

@@ -1,0 +1,64 @@
+#pragma once
+// One engine's budget for the bytes its connections hold for messages still
+// arriving: partial lines and frames. Readers charge a buffer before they
+// allocate it and give the charge back when they let it go, so whatever
+// size fields and unfinished lines peers send, the engine's total never
+// passes the limit: the read that would pass it fails instead (see
+// limits::max_receive_bytes).
+//
+// Threading: any thread; charges are atomic.
+
+#include <atomic>
+#include <cstddef>
+#include <system_error>
+
+namespace socketengine::detail {
+
+class memory_budget {
+public:
+  /// `limit`: bytes that may be charged at once; 0: no limit (still counted).
+  explicit memory_budget(std::size_t limit) noexcept : limit_(limit) {}
+
+  /// Charges `n` bytes; false, charging nothing, if that would pass the limit.
+  [[nodiscard]] bool try_charge(std::size_t n) noexcept {
+    auto now = used_.load(std::memory_order_relaxed);
+    do {
+      if (limit_ != 0 && (n > limit_ || now > limit_ - n)) return false;
+    } while (!used_.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+    return true;
+  }
+
+  /// Gives back `n` bytes charged before.
+  void release(std::size_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
+
+  [[nodiscard]] std::size_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+
+private:
+  const std::size_t limit_;
+  std::atomic<std::size_t> used_{0};
+};
+
+/// What a reader throws when its buffer would pass the budget: the
+/// connection that reads closes with errc::over_budget.
+class over_budget : public std::exception {
+public:
+  over_budget(std::size_t wanted, std::size_t used, std::size_t limit) noexcept
+      : wanted_(wanted), used_(used), limit_(limit) {}
+  [[nodiscard]] const char* what() const noexcept override {
+    return "the engine's budget for messages in progress is spent";
+  }
+  [[nodiscard]] std::size_t wanted() const noexcept { return wanted_; }
+  [[nodiscard]] std::size_t used() const noexcept { return used_; }
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+
+private:
+  std::size_t wanted_, used_, limit_;
+};
+
+/// Charges `n` bytes to `budget` (if any), or throws over_budget.
+inline void charge_or_throw(memory_budget* budget, std::size_t n) {
+  if (budget && !budget->try_charge(n)) throw over_budget(n, budget->used(), budget->limit());
+}
+
+} // namespace socketengine::detail
