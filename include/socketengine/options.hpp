@@ -124,8 +124,11 @@ struct keepalive_options {
   int tcp_keepalive_count = 3;
   /// TCP_USER_TIMEOUT: how long written bytes may stay unacknowledged
   /// before the system ends the connection (a peer gone while we send to
-  /// it). 0: the system's default, about 15 minutes. Default 10 s.
-  std::chrono::milliseconds tcp_user_timeout{10000};
+  /// it). Linux counts a peer whose receive window stays shut (one that
+  /// stopped reading) the same way, so this is also how long a stuck
+  /// reader is kept. 0: the system's default, about 15 minutes.
+  /// Default 30 s.
+  std::chrono::milliseconds tcp_user_timeout{30000};
 };
 
 /// How an image travels over the native protocol (legacy peers always get

@@ -15,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -147,8 +148,12 @@ struct connection::impl final : detail::protocol::receiver,
   detail::value_store store_;
   detail::outbox out_;
 
-  // The image waiting to be decoded on the work thread (the newest one:
-  // an older one still waiting is replaced), and whether a decode runs.
+  // Images waiting to be decoded on the work thread, oldest first, and
+  // whether a decode runs. A peer within its window of images in flight
+  // (2 by default) never has more waiting than this; past it, the oldest
+  // waiting is dropped (and acknowledged), so a peer that ignores the
+  // window gets its latest images decoded and holds at most this many.
+  static constexpr std::size_t max_waiting_images = 4;
   struct decode_job {
     image_decoder decode;
     bool counted;
@@ -156,7 +161,7 @@ struct connection::impl final : detail::protocol::receiver,
   };
   struct decoding {
     std::mutex mu;
-    std::optional<decode_job> next;
+    std::deque<decode_job> waiting;
     bool running = false;
   } decoding_;
 

@@ -123,8 +123,21 @@ bool connection::impl::consume() {
   in_read_handler_ = true;
   auto outcome = in_->consume(*this);
   while (outcome == detail::protocol::reader::outcome::switched) {
-    // What the old reader read past the switch is the new one's start.
-    in_ = protocols_->reader_after_switch(in_->rest());
+    // What the old reader read past the switch is the new one's start; the
+    // new reader's buffer for it is charged to the budget like any other.
+    try {
+      in_ = protocols_->reader_after_switch(in_->rest());
+    } catch (const detail::over_budget& e) {
+      fail(errc::over_budget, "the bytes after the switch to the native protocol would pass the "
+                              "engine's budget for messages in progress (" +
+                                  std::to_string(e.used()) + " of " + std::to_string(e.limit()) +
+                                  " bytes held); closing the connection");
+      break;
+    } catch (const std::bad_alloc&) {
+      fail(std::make_error_code(std::errc::not_enough_memory),
+           "out of memory at the switch to the native protocol; closing the connection");
+      break;
+    }
     outcome = in_->consume(*this);
   }
   in_read_handler_ = false;
@@ -322,36 +335,42 @@ void connection::impl::image_received(image&& img, bool counted) {
 
 void connection::impl::image_to_decode(image_decoder decode, bool counted, bool acknowledge) {
   bool start = false;
-  bool replaced_owed_ack = false;
+  bool dropped_owed_ack = false;
   {
     std::lock_guard lk(decoding_.mu);
-    replaced_owed_ack = decoding_.next && decoding_.next->acknowledge;
-    decoding_.next = decode_job{std::move(decode), counted, acknowledge};
+    if (decoding_.waiting.size() >= max_waiting_images) {
+      dropped_owed_ack = decoding_.waiting.front().acknowledge;
+      decoding_.waiting.pop_front();
+    }
+    decoding_.waiting.push_back(decode_job{std::move(decode), counted, acknowledge});
     // A decode under way takes the new image when it is done.
     start = !std::exchange(decoding_.running, true);
   }
-  // The image replaced is never decoded: the peer may send another.
-  if (replaced_owed_ack) image_needs_ack(/*now=*/true);
+  // The image dropped is never decoded: the peer may send another.
+  if (dropped_owed_ack) image_needs_ack(/*now=*/true);
   if (start && !owner_raw_->post_work([self = self()] { self->impl_->run_decodes(); })) {
     // The owner is closing: nothing will be decoded.
     std::lock_guard lk(decoding_.mu);
-    decoding_.next.reset();
+    decoding_.waiting.clear();
     decoding_.running = false;
   }
 }
 
 void connection::impl::run_decodes() {
-  for (;;) {
+  // One image per turn: a connection whose next image is always waiting
+  // (a camera streaming) goes to the back of the work thread's queue after
+  // each, so every connection's images get decoded.
+  {
     std::optional<decode_job> job;
     {
       std::lock_guard lk(decoding_.mu);
-      if (!decoding_.next || !out_.is_open()) { // closing: not worth decoding
-        decoding_.next.reset();
+      if (decoding_.waiting.empty() || !out_.is_open()) { // closing: not worth decoding
+        decoding_.waiting.clear();
         decoding_.running = false;
         return;
       }
-      job = std::move(decoding_.next);
-      decoding_.next.reset();
+      job = std::move(decoding_.waiting.front());
+      decoding_.waiting.pop_front();
     }
     std::error_code ec;
     std::string detail;
@@ -363,14 +382,35 @@ void connection::impl::run_decodes() {
       // is lost, the connection is not.
       ec = std::make_error_code(std::errc::not_enough_memory);
       detail = "out of memory decoding an image";
+    } catch (const std::exception& e) {
+      // Nothing may escape the work thread.
+      ec = errc::invalid_image;
+      detail = std::string("decoding an image failed: ") + e.what();
     }
-    if (img)
-      image_received(std::move(*img), job->counted);
-    else
-      reject(ec, std::move(detail));
+    // A connection that closed meanwhile has told its callbacks so: nothing
+    // of it may come after that, and the image goes with it.
+    if (out_.is_open()) {
+      if (img)
+        image_received(std::move(*img), job->counted);
+      else
+        reject(ec, std::move(detail));
+    }
     // Decoded or not, the peer may send the next one (owe_ack posts the
     // write to the I/O thread).
     if (job->acknowledge) out_.owe_ack();
+  }
+  {
+    std::lock_guard lk(decoding_.mu);
+    if (decoding_.waiting.empty() || !out_.is_open()) {
+      decoding_.waiting.clear();
+      decoding_.running = false;
+      return;
+    }
+  }
+  if (!owner_raw_->post_work([self = self()] { self->impl_->run_decodes(); })) {
+    std::lock_guard lk(decoding_.mu);
+    decoding_.waiting.clear();
+    decoding_.running = false;
   }
 }
 

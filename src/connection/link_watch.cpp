@@ -56,7 +56,9 @@ link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point
 
   if (r.heartbeats && s.heartbeat_interval.count() > 0) {
     silent_for_ = now - last_heard_;
-    if (silent_for_ >= s.heartbeat_interval * std::max(s.heartbeat_misses, 1))
+    // Dead only once asked: a ping has gone unanswered (so one miss is an
+    // interval to the ping and another for its answer, not no chance).
+    if (pinged_ && silent_for_ >= s.heartbeat_interval * std::max(s.heartbeat_misses, 1))
       return verdict::unresponsive;
     if (silent_for_ >= s.heartbeat_interval &&
         (!pinged_ || now - *pinged_ >= s.heartbeat_interval)) {

@@ -255,6 +255,12 @@ outbox::work outbox::take() {
   work next;
   {
     std::lock_guard lk(mu_);
+    if (pending_.size() < limits_.max_write_queue_bytes) {
+      // Below the bound again (what was in flight is written): the peer is
+      // keeping up. Messages held meanwhile go now.
+      full_since_.reset();
+      release_held_locked();
+    }
     if (acks_owed_ > 0 && state_ != state::closed) {
       // In the protocol written now, at the end of what is queued:
       // acknowledgements need no particular place in the stream.
@@ -269,11 +275,6 @@ outbox::work outbox::take() {
       if (ping_due_) writer().append_ping(beat);
       if (!beat.empty()) pending_.append(beat);
       pong_owed_ = ping_due_ = false;
-    }
-    if (pending_.empty()) {
-      // Drained: the peer has caught up. Messages held meanwhile go now.
-      full_since_.reset();
-      release_held_locked();
     }
     if (!pending_.empty()) {
       // Everything queued since the last write goes out in one call: small
@@ -314,6 +315,7 @@ bool outbox::begin_close(std::error_code reason, bool send_closing, bool& start_
     state_ = state::closing;
     reason_ = reason;
     open_.store(false);
+    release_held_locked(); // the latest values go before the goodbye
     if (send_closing) {
       std::string bye;
       writer().append_closing(bye);

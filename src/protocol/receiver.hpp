@@ -40,9 +40,9 @@ public:
   /// the I/O thread, then treats the image as image_received would (or the
   /// failure as reject). With `acknowledge`, the peer is owed an
   /// acknowledgement once the image is decoded: its window of images in
-  /// flight then paces it to the speed of decoding. Only the newest image
-  /// waiting for its decoding is kept (one replaced is acknowledged at
-  /// once): a peer that sends past its window gets its latest.
+  /// flight then paces it to the speed of decoding. Only a few images wait
+  /// for their decoding (the oldest is dropped, and acknowledged at once):
+  /// a peer that sends past its window gets its latest.
   virtual void image_to_decode(image_decoder decode, bool counted, bool acknowledge) = 0;
   /// The peer named this connection (`__name_conn`).
   virtual void peer_named(const std::string& name) = 0;

@@ -134,6 +134,58 @@ TEST(hub, names_select_readers_and_writers) {
   EXPECT_TRUE(centre.get_by_name("nobody", "fps").empty());
 }
 
+TEST(hub, names_match_whole_never_by_prefix) {
+  // "cam" is a prefix of "camera", and "ca" a prefix of both but the name
+  // of none: each must reach exactly its own.
+  hub centre(any_port());
+  hub cam(any_port()), camera(any_port());
+  cam.connect("cam", "127.0.0.1", centre.port());
+  camera.connect("camera", "127.0.0.1", centre.port());
+  ASSERT_TRUE(centre.wait_for_connections(2, patience));
+  ASSERT_TRUE(eventually([&] {
+    auto cs = centre.connections();
+    return std::all_of(cs.begin(), cs.end(), [](auto& x) { return !x->name().empty(); });
+  }));
+  auto named = [&](std::string_view n) {
+    for (auto& c : centre.connections())
+      if (c->name() == n) return c;
+    return std::shared_ptr<connection>();
+  };
+  auto to_cam = named("cam"), to_camera = named("camera");
+  ASSERT_TRUE(to_cam && to_camera);
+  auto at_cam = cam.connections()[0];
+  auto at_camera = camera.connections()[0];
+  test::round_trip(*at_cam, *to_cam);
+  test::round_trip(*at_camera, *to_camera);
+
+  // Readers.
+  at_cam->write("id", "cam");
+  at_camera->write("id", "camera");
+  ASSERT_TRUE(eventually([&] { return centre.get_all("id").size() == 2; }));
+  EXPECT_EQ(centre.get_by_name("cam", "id"), std::vector<value>{"cam"});
+  EXPECT_EQ(centre.get_by_name("camera", "id"), std::vector<value>{"camera"});
+  EXPECT_TRUE(centre.get_by_name("ca", "id").empty());
+
+  // Writers of values.
+  EXPECT_EQ(centre.write_to_name("cam", "to", "cam"), 1u);
+  EXPECT_EQ(centre.write_to_name("camera", "to", "camera"), 1u);
+  EXPECT_EQ(centre.write_to_name("ca", "to", "nobody"), 0u);
+  EXPECT_EQ(at_cam->wait_for("to", patience), value("cam"));
+  EXPECT_EQ(at_camera->wait_for("to", patience), value("camera"));
+  test::round_trip(*to_cam, *at_cam); // anything else would have come by now
+  test::round_trip(*to_camera, *at_camera);
+  EXPECT_EQ(at_cam->get("to"), value("cam"));
+  EXPECT_EQ(at_camera->get("to"), value("camera"));
+
+  // Writers of images.
+  auto small = image(4, 2, pixel_order::gray);
+  EXPECT_EQ(centre.write_image_to_name("ca", small), 0u);
+  EXPECT_EQ(centre.write_image_to_name("camera", small), 1u);
+  ASSERT_TRUE(at_camera->wait_for_image(patience));
+  test::round_trip(*to_cam, *at_cam);
+  EXPECT_FALSE(at_cam->get_image());
+}
+
 TEST(hub, connections_are_listed_in_the_order_made) {
   hub centre(any_port());
   std::vector<std::unique_ptr<hub>> peers;

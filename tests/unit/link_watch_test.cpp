@@ -101,6 +101,18 @@ TEST(link_watch, a_silent_peer_is_pinged_once_an_interval_then_declared_dead) {
       << w.explain(s, verdict::unresponsive);
 }
 
+TEST(link_watch, a_peer_is_declared_dead_only_after_a_ping_went_unanswered) {
+  auto s = beats();
+  s.heartbeat_misses = 1;
+  link_watch w(t0);
+  reading quiet{.bytes_in = 100, .heartbeats = true};
+  EXPECT_EQ(w.check(s, t0, quiet), verdict::fine);
+  // Silent for the whole interval at the first look: asked first, not
+  // dropped.
+  EXPECT_EQ(w.check(s, t0 + 1500ms, quiet), verdict::ping);
+  EXPECT_EQ(w.check(s, t0 + 1600ms, quiet), verdict::unresponsive);
+}
+
 TEST(link_watch, any_byte_from_the_peer_keeps_the_link_alive) {
   auto s = beats();
   link_watch w(t0);

@@ -322,6 +322,43 @@ TEST(outbox, one_image_in_flight_to_a_legacy_hub_and_the_latest_waits) {
   EXPECT_TRUE(f.box.wait_for_image_slot(std::chrono::steady_clock::now()));
 }
 
+TEST(outbox, held_values_go_before_the_closing_message) {
+  auto s = fixture::hub_settings();
+  s.limits.max_write_queue_bytes = 64;
+  fixture f(s);
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("big", std::string(100, 'x'), ec);
+  f.write("a", 1, ec); // held
+  bool start = false;
+  EXPECT_TRUE(f.box.begin_close(errc::closed_locally, true, start));
+  std::string sent;
+  for (int i = 0; i < 3; ++i) sent += drain(f.box);
+  EXPECT_TRUE(sent.ends_with("{\"type\":\"a\",\"data\":1}\n"
+                             "{\"type\":\"__status\",\"data\":\"__closing\"}\n"))
+      << sent;
+}
+
+TEST(outbox, a_busy_queue_below_its_bound_is_not_full) {
+  auto s = fixture::hub_settings();
+  s.limits.max_write_queue_bytes = 64;
+  s.limits.on_full_queue = overflow_policy::disconnect;
+  fixture f(s);
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("big", std::string(100, 'x'), ec);
+  f.write("more", 1, ec);
+  EXPECT_EQ(ec, errc::queue_full);
+  ASSERT_TRUE(f.box.full_since());
+  // The big one is written; a small message comes before the next take:
+  // the queue is never empty at a take, but it is below its bound again.
+  drain(f.box);
+  f.write("small", 1, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_NE(drain(f.box).find("small"), std::string::npos);
+  EXPECT_FALSE(f.box.full_since());
+}
+
 TEST(outbox, begin_close_queues_the_closing_message_and_refuses_writes) {
   fixture f;
   bool start = false;
