@@ -24,6 +24,15 @@ enum class connection_kind : int {
   remote = 2 ///< accepted by this side's listener (a hub's or host's)
 };
 
+/// Where a connection is in its life (see connection::state).
+enum class link_state : int {
+  connected,    ///< the link is up
+  reconnecting, ///< a dialled connection lost its link and is redialling
+                ///< (reconnect_options); it still counts as open
+  closing,      ///< close() or the engine's close is flushing it
+  closed        ///< for good
+};
+
 /// Counters of one connection, as a snapshot.
 struct connection_stats {
   std::uint64_t messages_in = 0;  ///< messages (lines or frames) stored, images included
@@ -33,6 +42,8 @@ struct connection_stats {
   std::uint64_t errors = 0;       ///< lines, frames and images dropped as bad input
   std::uint64_t conflated = 0;    ///< messages to the peer replaced by a newer one on their
                                   ///< channel while its queue was full (overflow_policy::conflate)
+                                  ///< or while it was reconnecting
+  std::uint64_t reconnects = 0;   ///< times its link came back (reconnect_options)
 };
 
 /// A connection between this engine and one peer.
@@ -42,6 +53,16 @@ struct connection_stats {
 /// still answers `get()` with the last values received, `name()`, `address()`,
 /// `stats()` and `close_reason()`; writes fail with errc::not_connected. (It
 /// lets go of its last image, though: see get_image().)
+///
+/// A connection this side dialled redials by itself when its link is lost
+/// (see reconnect_options) and stays the same object: state() says
+/// link_state::reconnecting meanwhile, is_open() stays true, get() answers
+/// with the last values (and version() and the waits keep counting across
+/// links), write() keeps the latest value per channel and sends those once
+/// the link is back, after the greeting, and write_image() drops frames
+/// (image_status::dropped). Messages queued but not yet sent when the link
+/// failed are lost with it, as on any broken TCP connection. The engine's
+/// link-down and link-up handlers hear of each change.
 ///
 /// Thread safety: every member function may be called from any thread,
 /// including from callbacks.
@@ -193,8 +214,12 @@ public:
   /// own close() bounds the wait. Idempotent.
   void close();
 
-  /// True until the connection is closed or starts closing.
+  /// True until the connection is closed or starts closing; true while it
+  /// is reconnecting.
   [[nodiscard]] bool is_open() const noexcept;
+
+  /// Whether the link is up, being redialled, closing or closed.
+  [[nodiscard]] link_state state() const noexcept;
 
   /// True once this side writes the native protocol to the peer: the peer is
   /// a socketengine engine that offered it, as this one did (see
@@ -207,7 +232,8 @@ public:
   /// engine's close()), errc::peer_closing, errc::peer_eof,
   /// errc::line_too_long, errc::frame_too_large, errc::invalid_frame (a
   /// native switch nobody offered) or an operating system error such as
-  /// connection_reset. Empty while open.
+  /// connection_reset. Empty while open, reconnecting included (each lost
+  /// link's reason goes to the error handler).
   [[nodiscard]] std::error_code close_reason() const;
 
   /// The connection's name: the name given to `hub::connect` on the dialling

@@ -48,6 +48,16 @@ public:
   /// Calls `handler` once for each connection that ends, whoever ended it.
   void on_disconnect(connection_handler handler);
 
+  /// Calls `handler` each time a connection this engine dialled loses its
+  /// link and starts redialling (see reconnect_options); the reason goes to
+  /// the error handler just before. The disconnect handlers run only when
+  /// it closes for good.
+  void on_link_down(connection_handler handler);
+
+  /// Calls `handler` each time such a connection's link is back, once the
+  /// greeting is queued: writes from here go over the new link.
+  void on_link_up(connection_handler handler);
+
   /// Replaces the error handler (see error_handler). Bad input, dropped
   /// callbacks and exceptions from callbacks are reported here.
   void on_error(error_handler handler);

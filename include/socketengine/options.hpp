@@ -131,6 +131,24 @@ struct keepalive_options {
   std::chrono::milliseconds tcp_user_timeout{30000};
 };
 
+/// What a connection this side dialled (hub::connect, a client's) does
+/// when its link is lost: it redials by itself and stays the same
+/// connection object, whose last values stay readable meanwhile (see
+/// connection::state). Waits between attempts grow from min_backoff,
+/// doubling, up to max_backoff, and each is a random fraction of that cap
+/// (full jitter), so that robots that lost the same hub do not all come
+/// back in the same millisecond. Every attempt resolves the address again
+/// and is given the engine's connect_timeout. Accepted connections never redial: their peers do.
+struct reconnect_options {
+  /// Redial a lost link. false: the connection closes for good, as with
+  /// socket.engine 0.3. Default true.
+  bool enabled = true;
+  /// Cap of the wait before the first attempt. Default 100 ms.
+  std::chrono::milliseconds min_backoff{100};
+  /// Largest cap of a wait between attempts. Default 5 s.
+  std::chrono::milliseconds max_backoff{5000};
+};
+
 /// How an image travels over the native protocol (legacy peers always get
 /// PNG, the only encoding they know).
 enum class image_encoding : std::uint8_t {
@@ -225,6 +243,7 @@ struct hub_options {
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
+  struct reconnect_options reconnect {};
 };
 
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
@@ -275,6 +294,7 @@ struct client_options {
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
+  struct reconnect_options reconnect {};
 };
 
 } // namespace socketengine

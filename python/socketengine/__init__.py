@@ -210,6 +210,13 @@ class connection(_context):
         return self._c is None or self._c.can_write_image()
 
     @property
+    def state(self):
+        """'connected', 'reconnecting' (a dialled link was lost and is being
+        redialled: see hub's ``reconnect``), 'closing' or 'closed'; None
+        before connecting."""
+        return self._c.state() if self._c is not None else None
+
+    @property
     def native(self):
         """True once this side writes the native protocol to the peer: the
         peer is a socketengine engine (turns True a round trip after
@@ -342,14 +349,18 @@ class hub(_engine, _core.Hub):
 
     Native: write_all, write_to_name, write_to_local, write_to_remote and
     the write_image_* calls (each returns how many connections took it),
-    set_timeout.
+    set_timeout. ``reconnect=True``: a connection this hub dialled redials
+    by itself when its link is lost and stays the same object (see
+    ``connection.state``); off by default, as in socket.engine 0.3, where a
+    lost connection stays closed.
     """
 
-    def __init__(self, port=None, timeout=2, size=256):
+    def __init__(self, port=None, timeout=2, size=256, *, reconnect=False):
         if isinstance(port, str):
-            _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port])
+            _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port],
+                               reconnect=reconnect)
         else:
-            _core.Hub.__init__(self, port, timeout, size)
+            _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect)
         self._track()
         self.timeout = timeout
         self.size = size
@@ -491,13 +502,15 @@ class client(_engine, _core.Client):
 
     Native: write and writeLock, writeImg and writeImgLock (each returns
     None, as the seed's; RuntimeError when the client is not open),
-    set_timeout.
+    set_timeout. ``reconnect=True``: redial the host when the link is lost
+    (see hub).
     """
 
     _image_channel = _HOST_IMAGE
 
-    def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True):
-        _core.Client.__init__(self, addr, port, timeout, size)
+    def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
+                 reconnect=False):
+        _core.Client.__init__(self, addr, port, timeout, size, reconnect=reconnect)
         self._track()
         self.addr = addr
         self.port = port

@@ -512,8 +512,9 @@ Options engine_options(double timeout, std::size_t size) {
 std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeout,
                                  std::size_t size, bool listen,
                                  std::vector<std::string> listen_on,
-                                 std::optional<std::uint32_t> socket_file_mode) {
+                                 std::optional<std::uint32_t> socket_file_mode, bool reconnect) {
   auto o = engine_options<se::hub_options>(timeout, size);
+  o.reconnect.enabled = reconnect;
   o.port = port;
   o.listen = listen;
   o.listen_on = std::move(listen_on);
@@ -557,8 +558,9 @@ std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t por
 }
 
 std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t port,
-                                       double timeout, std::size_t size) {
+                                       double timeout, std::size_t size, bool reconnect) {
   auto o = engine_options<se::client_options>(timeout, size);
+  o.reconnect.enabled = reconnect;
   o.address = address;
   o.port = port;
   o.open = false; // opened by client_open, which Ctrl-C can interrupt
@@ -676,6 +678,16 @@ PYBIND11_MODULE(_core, m) {
   py::class_<se::connection, std::shared_ptr<se::connection>>(m, "Connection")
       .def("get", [](const se::connection& c, const std::string& ch) { return from_optional(c.get(ch)); })
       .def("version", &se::connection::version)
+      .def("state",
+           [](const se::connection& c) {
+             switch (c.state()) {
+             case se::link_state::connected: return "connected";
+             case se::link_state::reconnecting: return "reconnecting";
+             case se::link_state::closing: return "closing";
+             case se::link_state::closed: break;
+             }
+             return "closed";
+           })
       .def("write", &connection_write)
       .def("write_image", &connection_write_image)
       .def("can_write_image", &se::connection::can_write_image)
@@ -724,7 +736,7 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_hub>(m, "Hub")
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
            py::arg("listen") = true, py::arg("listen_on") = std::vector<std::string>(),
-           py::arg("socket_file_mode") = py::none())
+           py::arg("socket_file_mode") = py::none(), py::arg("reconnect") = false)
       .def("bound_port", [](py_hub& h) { return h.get().port(); })
       .def("listen_at", &engine_listen<py_hub>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -817,7 +829,7 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_client>(m, "Client")
       .def(py::init(&make_client), py::arg("address"), py::arg("port"), py::arg("timeout"),
-           py::arg("size"))
+           py::arg("size"), py::arg("reconnect") = false)
       .def("dial", &client_open, py::arg("timeout") = py::none())
       .def("connection", [](py_client& c) { return c.get().connection(); })
       .def("write",

@@ -5,6 +5,7 @@ too, so that every file waits for the network the same way: by polling a
 condition against a deadline, never by sleeping a fixed time.
 """
 
+import inspect
 import os
 import socket
 import threading
@@ -21,6 +22,17 @@ LOCALHOST = "127.0.0.1"
 
 # Generous: the suite runs side by side with others on small machines.
 DEADLINE = 5.0
+
+
+def seed_parameters(cls):
+    """The parameters of ``cls`` that a seed call can pass (positional or
+    keyword), with their defaults; additions must be keyword-only, which
+    this checks, so that every seed call means what it meant."""
+    params = inspect.signature(cls).parameters.values()
+    for p in params:
+        if p.kind == inspect.Parameter.KEYWORD_ONLY:
+            assert p.default is not inspect.Parameter.empty, p.name
+    return [(p.name, p.default) for p in params if p.kind != inspect.Parameter.KEYWORD_ONLY]
 
 
 def eventually(condition, timeout=DEADLINE, what=None):

@@ -102,6 +102,8 @@ int main(int argc, char** argv) try {
   } else {
     options.listen = false;
   }
+  // The peer reports the close and exits: a dialled link must end, not redial.
+  options.reconnect.enabled = false;
   // Before the hub, whose destructor may still run the callbacks using them.
   std::promise<void> closed;
   std::once_flag closed_once;

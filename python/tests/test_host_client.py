@@ -2,7 +2,6 @@
 type, the []/None cases, opening, starting and closing; and the additions
 (context managers, callbacks, waits)."""
 
-import inspect
 import queue
 import threading
 import time
@@ -10,12 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import eventually, newer_value_arrives
+from conftest import eventually, newer_value_arrives, seed_parameters
 from socketengine import client, connection, host
-
-
-def parameters(cls):
-    return [(p.name, p.default) for p in inspect.signature(cls).parameters.values()]
 
 
 SEED_PARAMETERS = [("addr", "127.0.0.1"), ("port", 8080), ("timeout", 2), ("size", 256),
@@ -24,7 +19,7 @@ SEED_PARAMETERS = [("addr", "127.0.0.1"), ("port", 8080), ("timeout", 2), ("size
 
 @pytest.mark.parametrize("cls", [host, client])
 def test_signature_is_the_seeds(cls):
-    assert parameters(cls) == SEED_PARAMETERS
+    assert seed_parameters(cls) == SEED_PARAMETERS
 
 
 # --- host ------------------------------------------------------------------------------

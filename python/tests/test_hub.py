@@ -14,12 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import LOCALHOST, connect_hubs, eventually, newer_value_arrives
+from conftest import LOCALHOST, connect_hubs, eventually, newer_value_arrives, seed_parameters
 from socketengine import connection, hub
-
-
-def parameters(cls):
-    return [(p.name, p.default) for p in inspect.signature(cls).parameters.values()]
 
 
 _marks = itertools.count(1)
@@ -50,7 +46,7 @@ def middle(closer):
 
 
 def test_hub_signature_is_the_seeds():
-    assert parameters(hub) == [("port", None), ("timeout", 2), ("size", 256)]
+    assert seed_parameters(hub) == [("port", None), ("timeout", 2), ("size", 256)]
 
 
 def test_port_zero_listens_on_a_port_the_system_chose(closer):
@@ -292,7 +288,7 @@ def test_image_to_local_and_to_remote_reach_exactly_those(middle, image):
 
 
 def test_connection_signature_is_the_seeds():
-    assert parameters(connection) == [
+    assert seed_parameters(connection) == [
         ("name", inspect.Parameter.empty), ("timeout", 2), ("size", 256)]
 
 
@@ -423,3 +419,34 @@ def test_flush_and_stats(hubs):
     eventually(lambda: hubs.remote.stats["messages_in"] >= 1)
     lonely = connection("lonely")
     assert lonely.stats is None and lonely.flush() is False
+
+
+# --- reconnection ---------------------------------------------------------------
+
+
+def test_by_default_a_lost_connection_stays_closed_as_in_0_3(closer):
+    listener = hub(port=0)
+    dialler = closer(hub(port=0))
+    local, _ = connect_hubs(dialler, listener, "alpha")
+    listener.close()
+    eventually(lambda: local.stopped, what="the dialler sees the link end")
+    assert local.state == "closed"
+
+
+def test_with_reconnect_a_dialled_connection_comes_back_as_the_same_object(closer):
+    listener = hub(port=0)
+    port = listener.port
+    dialler = closer(hub(port=0, reconnect=True))
+    local, _ = connect_hubs(dialler, listener, "alpha")
+    assert local.state == "connected"
+    listener.close()
+    eventually(lambda: local.state == "reconnecting", what="the dialler redials")
+    assert local.opened
+    local.write("held", 1)  # kept for the next link
+    again = closer(hub(port=port))
+    back = eventually(
+        lambda: next((c for c in again.connections if c.name == "alpha"), None),
+        what="the dialler comes back under its name")
+    assert back.wait_for("held", timeout=5) == 1
+    assert local.state == "connected"
+    assert dialler.connections == [local]

@@ -166,6 +166,17 @@ void connection::close() {
 
 bool connection::is_open() const noexcept { return impl_->out_.is_open(); }
 
+link_state connection::state() const noexcept {
+  using state = detail::outbox::state;
+  switch (impl_->out_.current()) {
+  case state::open: return link_state::connected;
+  case state::down: return link_state::reconnecting;
+  case state::closing: return link_state::closing;
+  case state::closed: break;
+  }
+  return link_state::closed;
+}
+
 bool connection::is_native() const noexcept {
   return impl_->out_.writer().kind() == detail::protocol::protocol_kind::native;
 }
@@ -181,7 +192,7 @@ connection_kind connection::kind() const noexcept { return impl_->kind_; }
 connection_stats connection::stats() const noexcept {
   auto& me = *impl_;
   return {me.store_.messages(), me.out_.messages_out(), me.bytes_in_.load(), me.out_.bytes_out(),
-          me.errors_.load(), me.out_.conflated()};
+          me.errors_.load(), me.out_.conflated(), me.reconnects_.load()};
 }
 
 } // namespace socketengine

@@ -63,8 +63,15 @@ struct connection::impl final : detail::protocol::receiver,
   /// closing message, write what is queued, half-close, and close once the
   /// peer closes too, or when the engine's timeout passes.
   void begin_close(std::error_code reason, bool send_closing);
-  /// Closes the stream now and reports the close, once.
+  /// Closes the stream now and reports the close, once; or, for a
+  /// connection made to redial that loses its link for any reason but a
+  /// local close, closes the link only and waits for reattach().
   void finish_close(std::error_code reason);
+  /// A new link for a connection waiting for one (see finish_close); kept
+  /// until the old link's last handler has run if need be.
+  void reattach(std::unique_ptr<detail::transport::stream> stream);
+  /// Starts the new link over `stream`.
+  void attach(std::unique_ptr<detail::transport::stream> stream);
   /// Lets go of the read buffer if it holds nothing (an idle connection).
   void release_idle_buffers() noexcept;
   /// Looks at the connection's clocks (see link_watch): pings the peer,
@@ -123,7 +130,7 @@ struct connection::impl final : detail::protocol::receiver,
   /// Why a store was refused, for the error handler.
   void refused(detail::value_store::refusal why, std::string_view channel);
 
-  // Immutable after construction.
+  // Immutable after construction (make_connection sets the last two).
   connection& handle_;
   std::weak_ptr<detail::connection_owner> owner_;
   // Valid on the I/O thread, and on any thread while the outbox is open:
@@ -133,6 +140,8 @@ struct connection::impl final : detail::protocol::receiver,
   const connection_kind kind_;
   const std::string address_;
   const std::uint16_t port_;
+  std::optional<std::string> announce_; // the name sent first on each link
+  bool redial_ = false;                 // see finish_close
 
   // I/O thread only.
   std::unique_ptr<detail::transport::stream> stream_;
@@ -142,6 +151,10 @@ struct connection::impl final : detail::protocol::receiver,
   bool in_read_handler_ = false; // the reader is handing out input
   bool write_in_flight_ = false;
   bool named_ = false; // the peer sent its name
+  // The link is lost and a new one awaited (see finish_close); a new
+  // stream that came before the old one's handlers all ran waits here.
+  bool down_ = false;
+  std::unique_ptr<detail::transport::stream> next_stream_;
   detail::link_watch watch_;
   std::weak_ptr<asio::steady_timer> close_timer_; // bounds a graceful close
 
@@ -158,6 +171,7 @@ struct connection::impl final : detail::protocol::receiver,
     image_decoder decode;
     bool counted;
     bool acknowledge;
+    std::uint64_t link; // acknowledged only on the link it came over
   };
   struct decoding {
     std::mutex mu;
@@ -165,8 +179,11 @@ struct connection::impl final : detail::protocol::receiver,
     bool running = false;
   } decoding_;
 
+  // Counts the links: 0 for the first, one more for each reattach.
+  std::atomic<std::uint64_t> link_{0};
   std::atomic<std::uint64_t> bytes_in_{0};
   std::atomic<std::uint64_t> errors_{0};
+  std::atomic<std::uint64_t> reconnects_{0};
 };
 
 } // namespace socketengine

@@ -239,6 +239,7 @@ void connection::impl::conflating(std::size_t queued_bytes) {
 // --- closing ------------------------------------------------------------------
 
 void connection::impl::begin_close(std::error_code reason, bool send_closing) {
+  if (down_) return finish_close(reason); // nothing to flush, and nobody to tell
   bool start_write = false;
   if (!out_.begin_close(reason, send_closing, start_write)) return;
   arm_close_timer(detail::deadline_after(owner_raw_->timeout()));
@@ -261,14 +262,61 @@ void connection::impl::arm_close_timer(std::chrono::steady_clock::time_point dea
 }
 
 void connection::impl::finish_close(std::error_code reason) {
+  if (down_) {
+    // No link to close: the connection ends here, redialling or not.
+    down_ = false;
+    next_stream_.reset();
+    out_.close(reason);
+    store_.close();
+    owner_raw_->connection_closed(self());
+    return;
+  }
   if (io_closed_) return;
   io_closed_ = true;
-  out_.close(reason); // before the stream closes: no direct write after it
+  // Before the stream closes: no direct write after it.
+  bool redial = redial_ && reason != errc::closed_locally &&
+                out_.go_down(protocols_->first_writer());
+  if (!redial) out_.close(reason);
   if (auto timer = close_timer_.lock()) timer->cancel();
   stream_->close(); // a pending wait or write completes as aborted
   release_stream_when_idle();
+  if (redial) {
+    down_ = true;
+    // Images of the lost link still to be decoded are its own: they are
+    // not decoded, and one being decoded is not acknowledged on the next.
+    link_.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lk(decoding_.mu);
+      decoding_.waiting.clear();
+    }
+    owner_raw_->link_down(self(), reason);
+    return;
+  }
   store_.close();
   owner_raw_->connection_closed(self());
+}
+
+void connection::impl::reattach(std::unique_ptr<detail::transport::stream> stream) {
+  if (!down_) return; // closed meanwhile; the stream closes as it goes
+  if (stream_) {
+    next_stream_ = std::move(stream); // see release_stream_when_idle
+    return;
+  }
+  attach(std::move(stream));
+}
+
+void connection::impl::attach(std::unique_ptr<detail::transport::stream> stream) {
+  down_ = false;
+  stream_ = std::move(stream);
+  in_ = protocols_->first_reader();
+  io_closed_ = false;
+  watch_ = detail::link_watch(std::chrono::steady_clock::now());
+  std::string greeting;
+  protocols_->append_greeting(greeting, announce_);
+  out_.come_up(*stream_, greeting, announce_ ? 1 : 0);
+  reconnects_.fetch_add(1, std::memory_order_relaxed);
+  owner_raw_->link_up(self());
+  start();
 }
 
 void connection::impl::release_stream_when_idle() {
@@ -280,7 +328,10 @@ void connection::impl::release_stream_when_idle() {
   stream_.reset();
   // A closed connection keeps no buffers; but not while the reader is
   // still walking its buffer (consume calls this again when done).
-  if (!in_read_handler_) in_->release();
+  if (in_read_handler_) return;
+  in_->release();
+  // A new link that came while the old one's handlers were still due.
+  if (next_stream_) attach(std::move(next_stream_));
 }
 
 // --- what the protocol reader hands on ------------------------------------------
@@ -342,7 +393,8 @@ void connection::impl::image_to_decode(image_decoder decode, bool counted, bool 
       dropped_owed_ack = decoding_.waiting.front().acknowledge;
       decoding_.waiting.pop_front();
     }
-    decoding_.waiting.push_back(decode_job{std::move(decode), counted, acknowledge});
+    decoding_.waiting.push_back(decode_job{std::move(decode), counted, acknowledge,
+                                           link_.load(std::memory_order_relaxed)});
     // A decode under way takes the new image when it is done.
     start = !std::exchange(decoding_.running, true);
   }
@@ -397,7 +449,7 @@ void connection::impl::run_decodes() {
     }
     // Decoded or not, the peer may send the next one (owe_ack posts the
     // write to the I/O thread).
-    if (job->acknowledge) out_.owe_ack();
+    if (job->acknowledge && job->link == link_.load(std::memory_order_relaxed)) out_.owe_ack();
   }
   {
     std::lock_guard lk(decoding_.mu);

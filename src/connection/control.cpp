@@ -10,13 +10,21 @@ std::shared_ptr<connection> make_connection(const std::shared_ptr<connection_own
                                             std::unique_ptr<transport::stream> stream,
                                             std::shared_ptr<const protocol::suite> protocols,
                                             connection_kind kind,
-                                            std::optional<std::string_view> announce) {
+                                            std::optional<std::string_view> announce,
+                                            bool redial) {
   std::string greeting;
   protocols->append_greeting(greeting, announce);
   auto c = impl::make(owner, std::move(stream), std::move(protocols), kind,
                       std::string(announce.value_or(std::string_view())));
-  impl::of(*c).out_.queue_greeting(greeting, announce ? 1 : 0);
+  auto& me = impl::of(*c);
+  me.out_.queue_greeting(greeting, announce ? 1 : 0);
+  if (announce) me.announce_.emplace(*announce);
+  me.redial_ = redial;
   return c;
+}
+
+void reattach(const std::shared_ptr<connection>& c, std::unique_ptr<transport::stream> stream) {
+  impl::of(*c).reattach(std::move(stream));
 }
 
 void start(const std::shared_ptr<connection>& c) { impl::of(*c).start(); }

@@ -26,12 +26,20 @@ namespace socketengine::detail {
 /// A connection over `stream`, speaking `protocols`, reporting to `owner`,
 /// with its greeting queued: `announce` (a hub's dial sends its name
 /// first), then the offer of the native protocol. Its name is `announce`,
-/// or empty. It reads nothing until start(). I/O thread.
+/// or empty. With `redial`, a lost link (for any reason but a local close)
+/// does not close it: it waits, link_state::reconnecting, for reattach()
+/// (see connection_owner::link_down). It reads nothing until start(). I/O
+/// thread.
 std::shared_ptr<connection> make_connection(const std::shared_ptr<connection_owner>& owner,
                                             std::unique_ptr<transport::stream> stream,
                                             std::shared_ptr<const protocol::suite> protocols,
                                             connection_kind kind,
-                                            std::optional<std::string_view> announce);
+                                            std::optional<std::string_view> announce, bool redial);
+
+/// Gives a reconnecting connection its new link, `stream`: the greeting
+/// goes again, then what was written meanwhile, and reading starts. A
+/// connection that closed meanwhile drops it. I/O thread.
+void reattach(const std::shared_ptr<connection>& c, std::unique_ptr<transport::stream> stream);
 
 /// Starts reading and writes the greeting. I/O thread.
 void start(const std::shared_ptr<connection>& c);

@@ -30,6 +30,14 @@ bool outbox::enqueue(std::string_view bytes, std::string_view channel,
                      const protocol::writer* encoded_with, std::error_code& ec) {
   ec.clear();
   std::unique_lock lk(mu_);
+  auto hold_for_next_link = [&] {
+    // Kept for the next link, the latest per channel (see go_down).
+    if (writer_.load(std::memory_order_relaxed) != encoded_with) return false;
+    hold_locked(channel, bytes);
+    add(messages_out_, 1);
+    return true;
+  };
+  if (state_ == state::down) return hold_for_next_link();
   if (state_ != state::open) {
     ec = errc::not_connected;
     return true;
@@ -60,6 +68,7 @@ bool outbox::enqueue(std::string_view bytes, std::string_view channel,
       ec = errc::queue_full;
       return true;
     }
+    if (state_ == state::down) return hold_for_next_link();
     if (state_ != state::open) {
       ec = errc::not_connected;
       return true;
@@ -161,6 +170,7 @@ image_status outbox::write_image(protocol::encoded_image& img, bool latest_frame
     const auto& w = writer();
     auto frame = img.in(w);
     std::lock_guard lk(mu_);
+    if (state_ == state::down) return image_status::dropped; // no frame waits for a link
     if (state_ != state::open) {
       ec = errc::not_connected;
       return image_status::dropped;
@@ -239,7 +249,7 @@ void outbox::acknowledged(std::uint32_t count) {
 
 bool outbox::can_write_image() const {
   std::lock_guard lk(mu_);
-  return images_.has_room(writer().image_window());
+  return state_ == state::open && images_.has_room(writer().image_window());
 }
 
 bool outbox::wait_for_image_slot(std::chrono::steady_clock::time_point deadline) const {
@@ -255,6 +265,7 @@ outbox::work outbox::take() {
   work next;
   {
     std::lock_guard lk(mu_);
+    if (state_ == state::down) return next; // held for the next link (come_up)
     if (pending_.size() < limits_.max_write_queue_bytes) {
       // Below the bound again (what was in flight is written): the peer is
       // keeping up. Messages held meanwhile go now.
@@ -333,6 +344,39 @@ bool outbox::begin_close(std::error_code reason, bool send_closing, bool& start_
   return true;
 }
 
+bool outbox::go_down(const protocol::writer& first) {
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != state::open) return false;
+    state_ = state::down;
+    stream_ = nullptr; // no direct write to a stream that is closing
+    // What was queued was encoded for the old link (perhaps in the native
+    // protocol, which a new link does not start with), and what was held
+    // with it; a write under way ends aborted and written() clears it.
+    pending_.release();
+    held_.clear();
+    images_.clear();
+    acks_owed_ = 0;
+    pong_owed_ = ping_due_ = false;
+    full_since_.reset();
+    writer_.store(&first, std::memory_order_release);
+  }
+  cv_.notify_all(); // image slots and flushes see the link gone
+  return true;
+}
+
+void outbox::come_up(transport::stream& stream, std::string_view greeting,
+                     std::uint64_t messages) {
+  std::lock_guard lk(mu_);
+  if (state_ != state::down) return;
+  state_ = state::open;
+  stream_ = &stream;
+  writing_ = false; // the old link's writes have ended
+  pending_.append(greeting);
+  add(messages_out_, messages);
+  release_held_locked();
+}
+
 bool outbox::close(std::error_code reason) {
   {
     std::lock_guard lk(mu_);
@@ -357,6 +401,11 @@ bool outbox::closed() const {
   return state_ == state::closed;
 }
 
+outbox::state outbox::current() const {
+  std::lock_guard lk(mu_);
+  return state_;
+}
+
 std::error_code outbox::reason() const {
   std::lock_guard lk(mu_);
   return reason_;
@@ -364,7 +413,10 @@ std::error_code outbox::reason() const {
 
 bool outbox::flush(std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock lk(mu_);
-  auto drained = [&] { return pending_.empty() && !writing_; };
+  // While down, what is held waits for the next link.
+  auto drained = [&] {
+    return state_ != state::down && held_.empty() && pending_.empty() && !writing_;
+  };
   return cv_.wait_until(lk, deadline, [&] { return state_ == state::closed || drained(); }) &&
          drained();
 }

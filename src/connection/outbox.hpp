@@ -55,7 +55,9 @@ protected:
 
 class outbox {
 public:
-  enum class state { open, closing, closed };
+  // down: the link is lost and being redialled; writes are held, the
+  // latest per channel, until come_up.
+  enum class state { open, down, closing, closed };
 
   /// `stream`: where direct writes go, under the write lock, until close().
   /// `first`: the protocol written first.
@@ -121,6 +123,18 @@ public:
   /// `send_closing` and records `reason`. Returns false if it was not open;
   /// `start_write` says whether the caller must start writing.
   bool begin_close(std::error_code reason, bool send_closing, bool& start_write);
+  /// The link is lost and will be redialled: drops what was queued for it
+  /// (encoded for a link that is gone), forgets its images and replies,
+  /// lets go of the stream, and from now on holds written values, the
+  /// latest per channel, encoded in `first`, the protocol every new link
+  /// starts with; images are dropped. Returns false (and does nothing) if
+  /// it was not open. Call before closing the stream. I/O thread.
+  bool go_down(const protocol::writer& first);
+  /// A new link: writes to `stream`, `greeting` first (holding `messages`
+  /// messages), then the values held while down. The caller starts
+  /// writing. I/O thread, once the old link's writes have ended.
+  void come_up(transport::stream& stream, std::string_view greeting, std::uint64_t messages);
+
   /// Closed: drops everything queued, lets go of the stream and wakes every
   /// wait. Returns false if it was closed already. Call before closing the
   /// stream. I/O thread.
@@ -129,6 +143,7 @@ public:
   // --- state -------------------------------------------------------------------
   [[nodiscard]] bool is_open() const noexcept { return open_.load(); }
   [[nodiscard]] bool closed() const;
+  [[nodiscard]] state current() const;
   [[nodiscard]] std::error_code reason() const;
   /// The protocol written now.
   [[nodiscard]] const protocol::writer& writer() const noexcept {

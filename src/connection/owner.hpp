@@ -69,6 +69,11 @@ public:
                       std::string detail) = 0;
   /// The connection closed (once).
   virtual void connection_closed(const std::shared_ptr<connection>& c) = 0;
+  /// A connection made to redial lost its link for `reason` and waits for
+  /// a new stream (detail::reattach). I/O thread.
+  virtual void link_down(const std::shared_ptr<connection>& c, std::error_code reason) = 0;
+  /// Its new link is up. I/O thread.
+  virtual void link_up(const std::shared_ptr<connection>& c) = 0;
 
 protected:
   ~connection_owner() = default;

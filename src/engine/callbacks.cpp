@@ -48,14 +48,10 @@ void callbacks::add_image_handler(image_handler h) {
   image_handlers_.push_back(std::make_shared<const image_handler>(std::move(h)));
 }
 
-void callbacks::add_connect_handler(connection_handler h) {
+void callbacks::add_lifecycle_handler(event e, connection_handler h) {
   std::lock_guard lk(mu_);
-  connect_handlers_.push_back(std::make_shared<const connection_handler>(std::move(h)));
-}
-
-void callbacks::add_disconnect_handler(connection_handler h) {
-  std::lock_guard lk(mu_);
-  disconnect_handlers_.push_back(std::make_shared<const connection_handler>(std::move(h)));
+  lifecycle_handlers_[static_cast<std::size_t>(e)].push_back(
+      std::make_shared<const connection_handler>(std::move(h)));
 }
 
 void callbacks::set_error_handler(error_handler h) {
@@ -108,23 +104,25 @@ void callbacks::error(const std::shared_ptr<connection>& c, std::error_code ec,
   });
 }
 
-void callbacks::lifecycle(const std::shared_ptr<connection>& c, bool connected) {
+void callbacks::lifecycle(const std::shared_ptr<connection>& c, event e) {
+  auto index = static_cast<std::size_t>(e);
   {
     std::lock_guard lk(mu_);
-    if ((connected ? connect_handlers_ : disconnect_handlers_).empty()) return;
+    if (lifecycle_handlers_[index].empty()) return;
   }
   dispatcher_->post(
-      [weak = weak_from_this(), c, connected] {
+      [weak = weak_from_this(), c, index] {
         auto self = weak.lock();
         if (!self) return;
         std::vector<std::shared_ptr<const connection_handler>> hs;
         {
           std::lock_guard lk(self->mu_);
-          hs = connected ? self->connect_handlers_ : self->disconnect_handlers_;
+          hs = self->lifecycle_handlers_[index];
         }
+        static const char* const names[] = {"connect handler", "disconnect handler",
+                                            "link-down handler", "link-up handler"};
         auto report = [&](const std::string& d) { self->report(c, errc::handler_threw, d); };
-        for (auto& h : hs)
-          guarded([&] { (*h)(c); }, report, connected ? "connect handler" : "disconnect handler");
+        for (auto& h : hs) guarded([&] { (*h)(c); }, report, names[index]);
       },
       0, /*lifecycle=*/true);
 }

@@ -7,6 +7,7 @@
 // Threading: every member may be called from any thread. The handler lock
 // is never held while a handler runs.
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -39,8 +40,9 @@ public:
   void add_handler(std::string_view channel, message_handler h);
   void add_any_handler(any_message_handler h);
   void add_image_handler(image_handler h);
-  void add_connect_handler(connection_handler h);
-  void add_disconnect_handler(connection_handler h);
+  /// What happened to a connection, for the handlers of each event.
+  enum class event { connected, disconnected, link_down, link_up };
+  void add_lifecycle_handler(event e, connection_handler h);
   void set_error_handler(error_handler h);
 
   /// Queues the handlers of a message; `bytes` weighs it against the bound.
@@ -48,8 +50,8 @@ public:
                std::size_t bytes);
   void image(const std::shared_ptr<connection>& c, socketengine::image img);
   void error(const std::shared_ptr<connection>& c, std::error_code ec, std::string detail);
-  /// Queues the connect (or disconnect) handlers of `c`, if there are any.
-  void lifecycle(const std::shared_ptr<connection>& c, bool connected);
+  /// Queues the handlers of `e` for `c`, if there are any.
+  void lifecycle(const std::shared_ptr<connection>& c, event e);
 
   /// Runs the error handler now, on the calling thread, or prints to stderr
   /// when there is none or it throws.
@@ -63,8 +65,8 @@ private:
   std::unordered_map<std::string, std::vector<std::shared_ptr<const message_handler>>> handlers_;
   std::vector<std::shared_ptr<const any_message_handler>> any_handlers_;
   std::vector<std::shared_ptr<const image_handler>> image_handlers_;
-  std::vector<std::shared_ptr<const connection_handler>> connect_handlers_;
-  std::vector<std::shared_ptr<const connection_handler>> disconnect_handlers_;
+  // Indexed by event.
+  std::array<std::vector<std::shared_ptr<const connection_handler>>, 4> lifecycle_handlers_;
   std::shared_ptr<const error_handler> error_handler_;
 };
 

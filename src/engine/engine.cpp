@@ -17,10 +17,16 @@ void engine::on(std::string_view channel, message_handler handler) {
 void engine::on_message(any_message_handler handler) { core_->add_any_handler(std::move(handler)); }
 void engine::on_image(image_handler handler) { core_->add_image_handler(std::move(handler)); }
 void engine::on_connect(connection_handler handler) {
-  core_->add_connect_handler(std::move(handler));
+  core_->add_lifecycle_handler(detail::callbacks::event::connected, std::move(handler));
 }
 void engine::on_disconnect(connection_handler handler) {
-  core_->add_disconnect_handler(std::move(handler));
+  core_->add_lifecycle_handler(detail::callbacks::event::disconnected, std::move(handler));
+}
+void engine::on_link_down(connection_handler handler) {
+  core_->add_lifecycle_handler(detail::callbacks::event::link_down, std::move(handler));
+}
+void engine::on_link_up(connection_handler handler) {
+  core_->add_lifecycle_handler(detail::callbacks::event::link_up, std::move(handler));
 }
 void engine::on_error(error_handler handler) { core_->set_error_handler(std::move(handler)); }
 

@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <future>
 #include <stdexcept>
+#include <unordered_set>
 
 #include <socketengine/error.hpp>
 
 #include "connection/control.hpp"
 #include "transport/transports.hpp"
+#include "util/backoff.hpp"
 
 namespace socketengine::detail {
 
@@ -27,7 +29,7 @@ protocol::settings with_budget(protocol::settings s) {
 engine_core::engine_core(engine_config cfg)
     : cfg_(std::move(cfg)),
       protocols_(std::make_shared<const protocol::suite>(with_budget(cfg_.protocols))),
-      timeout_ms_(cfg_.timeout.count()) {
+      timeout_ms_(cfg_.timeout.count()), jitter_(std::random_device{}()) {
   const auto& lim = cfg_.protocols.limits;
   watch_.min_receive_rate = lim.min_receive_rate;
   watch_.receive_grace = lim.receive_grace;
@@ -188,7 +190,8 @@ std::shared_ptr<connection> engine_core::connect_stream(std::unique_ptr<transpor
                                                         connection_kind kind,
                                                         std::optional<std::string_view> announce) {
   s->keep_alive(cfg_.keepalive);
-  return make_connection(shared_from_this(), std::move(s), protocols_, kind, announce);
+  bool redial = kind == connection_kind::local && cfg_.reconnect.enabled;
+  return make_connection(shared_from_this(), std::move(s), protocols_, kind, announce, redial);
 }
 
 // --- dialling ----------------------------------------------------------------
@@ -233,10 +236,13 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
     std::erase_if(dials_, [](auto& w) { return w.expired(); });
     *attempt = transport::dial_attempt::start(
         io_, std::move(d), deadline, /*retry=*/!once,
-        [this, result, name](std::error_code done_ec, std::unique_ptr<transport::stream> s) {
+        [this, result, name, address, port](std::error_code done_ec,
+                                            std::unique_ptr<transport::stream> s) {
           if (done_ec) return result->answer(done_ec, nullptr);
           auto c = connect_stream(std::move(s), connection_kind::local,
                                   name ? std::optional<std::string_view>(*name) : std::nullopt);
+          if (cfg_.reconnect.enabled)
+            redialers_.emplace(c.get(), std::make_shared<redialer>(io_, c, address, port));
           add_connection(c);
           result->answer({}, c);
         });
@@ -263,6 +269,79 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
   return out.conn;
 }
 
+// --- redialling ----------------------------------------------------------------
+
+// Where a connection dials again, and how far its backoff has grown. Lives
+// in redialers_ from the first dial until the connection closes; the
+// handlers of its timer and attempts hold it too.
+struct engine_core::redialer {
+  redialer(asio::io_context& io, const std::shared_ptr<connection>& c, std::string a,
+           std::uint16_t p)
+      : conn(c), address(std::move(a)), port(p), timer(io) {}
+  std::weak_ptr<connection> conn;
+  const std::string address;
+  const std::uint16_t port;
+  unsigned attempt = 0; // attempts since the link was last up
+  asio::steady_timer timer;
+  std::weak_ptr<transport::dial_attempt> dialing;
+};
+
+void engine_core::link_down(const std::shared_ptr<connection>& c, std::error_code reason) {
+  auto it = redialers_.find(c.get());
+  if (it == redialers_.end() || closing_) return; // the engine's close ends it
+  const auto& r = it->second;
+  // A peer that closed in good order (a hub restarting) is no error: the
+  // link-down handlers and state() tell of it. Anything else is reported.
+  if (reason != errc::peer_closing && reason != errc::peer_eof)
+    callbacks_->error(c, reason,
+                      "the link to " + r->address +
+                          (r->port != 0 ? " port " + std::to_string(r->port) : std::string()) +
+                          " is lost; redialling");
+  callbacks_->lifecycle(c, callbacks::event::link_down);
+  notify_waiters();
+  schedule_redial(r);
+}
+
+void engine_core::link_up(const std::shared_ptr<connection>& c) {
+  if (auto it = redialers_.find(c.get()); it != redialers_.end()) it->second->attempt = 0;
+  callbacks_->lifecycle(c, callbacks::event::link_up);
+  notify_waiters();
+}
+
+void engine_core::schedule_redial(const std::shared_ptr<redialer>& r) {
+  const auto& o = cfg_.reconnect;
+  r->timer.expires_after(backoff_delay(r->attempt, o.min_backoff, o.max_backoff, jitter_));
+  if (r->attempt < 64) ++r->attempt; // the cap stops growing long before
+  r->timer.async_wait([this, r](std::error_code ec) {
+    if (!ec && !closing_) redial(r);
+  });
+}
+
+void engine_core::redial(const std::shared_ptr<redialer>& r) {
+  auto c = r->conn.lock();
+  if (!c || closed(*c)) return;
+  // A new dialer each time: a host name is resolved again (the peer may
+  // have come back at another address).
+  std::error_code ec;
+  auto d = transport::transport_for(r->address).dial(io_, r->address, r->port, ec);
+  if (!d) return schedule_redial(r);
+  auto deadline = cfg_.connect_timeout.count() > 0 ? deadline_after(cfg_.connect_timeout)
+                                                   : steady_clock::time_point::max();
+  std::erase_if(dials_, [](auto& w) { return w.expired(); });
+  auto attempt = transport::dial_attempt::start(
+      io_, std::move(d), deadline, /*retry=*/false,
+      [this, r](std::error_code done_ec, std::unique_ptr<transport::stream> s) {
+        if (closing_) return; // the stream, if any, closes as it goes
+        auto c = r->conn.lock();
+        if (!c || closed(*c)) return;
+        if (done_ec) return schedule_redial(r);
+        s->keep_alive(cfg_.keepalive);
+        reattach(c, std::move(s));
+      });
+  r->dialing = attempt;
+  dials_.push_back(attempt);
+}
+
 // --- connections -----------------------------------------------------------
 
 void engine_core::add_connection(const std::shared_ptr<connection>& c) {
@@ -272,7 +351,7 @@ void engine_core::add_connection(const std::shared_ptr<connection>& c) {
     ++open_count_;
   }
   notify_waiters();
-  callbacks_->lifecycle(c, true);
+  callbacks_->lifecycle(c, callbacks::event::connected);
   detail::start(c);
 }
 
@@ -293,8 +372,12 @@ void engine_core::connection_closed(const std::shared_ptr<connection>& c) {
       }
     }
   }
+  if (auto it = redialers_.find(c.get()); it != redialers_.end()) {
+    it->second->timer.cancel();
+    redialers_.erase(it);
+  }
   notify_waiters();
-  callbacks_->lifecycle(c, false);
+  callbacks_->lifecycle(c, callbacks::event::disconnected);
 }
 
 std::vector<std::shared_ptr<connection>> engine_core::connections() const {
@@ -304,10 +387,24 @@ std::vector<std::shared_ptr<connection>> engine_core::connections() const {
 
 std::vector<value> engine_core::collect(const connection_filter& keep,
                                        std::string_view channel) const {
+  auto cs = connections();
+  // A peer that comes back under its name (a new connection, when the peer
+  // redialled) takes the place of its closed predecessors, which answer no
+  // more: walking from the newest, a closed connection whose name a newer
+  // one bears is skipped. Open ones all answer, as two live peers may
+  // share a name.
+  std::vector<bool> skip(cs.size(), false);
+  std::unordered_set<std::string> newer;
+  for (std::size_t i = cs.size(); i-- > 0;) {
+    auto name = cs[i]->name();
+    if (name.empty()) continue;
+    skip[i] = closed(*cs[i]) && newer.contains(name);
+    newer.insert(std::move(name));
+  }
   std::vector<value> out;
-  for (auto& c : connections())
-    if (keep(*c))
-      if (auto v = c->get(channel)) out.push_back(std::move(*v));
+  for (std::size_t i = 0; i < cs.size(); ++i)
+    if (!skip[i] && keep(*cs[i]))
+      if (auto v = cs[i]->get(channel)) out.push_back(std::move(*v));
   return out;
 }
 
@@ -388,12 +485,8 @@ void engine_core::add_image_handler(image_handler h) {
   wants_images_.store(true, std::memory_order_release);
 }
 
-void engine_core::add_connect_handler(connection_handler h) {
-  callbacks_->add_connect_handler(std::move(h));
-}
-
-void engine_core::add_disconnect_handler(connection_handler h) {
-  callbacks_->add_disconnect_handler(std::move(h));
+void engine_core::add_lifecycle_handler(callbacks::event e, connection_handler h) {
+  callbacks_->add_lifecycle_handler(e, std::move(h));
 }
 
 void engine_core::set_error_handler(error_handler h) {
@@ -450,6 +543,7 @@ void engine_core::close() {
       asio::post(io_, [this] {
         for (auto& l : listeners_) l->close();
         if (sweep_) sweep_->cancel();
+        for (auto& [c, r] : redialers_) r->timer.cancel();
         for (auto& w : dials_)
           if (auto d = w.lock()) d->fail(errc::engine_closed);
         dials_.clear();

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -53,6 +54,9 @@ struct engine_config {
   /// `__status` on close, acknowledged images on `__image`).
   protocol::settings protocols;
   keepalive_options keepalive;
+  /// For connections this engine dials (disabled for hosts, which dial
+  /// none).
+  reconnect_options reconnect;
 };
 
 class engine_core final : public connection_owner,
@@ -96,6 +100,10 @@ public:
   void report(const std::shared_ptr<connection>& c, std::error_code ec,
               std::string detail) override;
   void connection_closed(const std::shared_ptr<connection>& c) override;
+  /// Reports the loss, runs the link-down handlers and redials after the
+  /// backoff (see reconnect_options).
+  void link_down(const std::shared_ptr<connection>& c, std::error_code reason) override;
+  void link_up(const std::shared_ptr<connection>& c) override;
 
   // --- listening (any thread but the I/O thread) -----------------------------
   /// Binds and listens where `request` says, on the transport its address
@@ -146,8 +154,7 @@ public:
   void add_handler(std::string_view channel, message_handler h);
   void add_any_handler(any_message_handler h);
   void add_image_handler(image_handler h);
-  void add_connect_handler(connection_handler h);
-  void add_disconnect_handler(connection_handler h);
+  void add_lifecycle_handler(callbacks::event e, connection_handler h);
   void set_error_handler(error_handler h);
 
   // --- waits -----------------------------------------------------------------
@@ -168,6 +175,12 @@ public:
 
 private:
   struct dial_result;
+  struct redialer;
+
+  /// Arms r's next attempt after its backoff. I/O thread.
+  void schedule_redial(const std::shared_ptr<redialer>& r);
+  /// Makes one attempt to reach r's peer again. I/O thread.
+  void redial(const std::shared_ptr<redialer>& r);
 
   /// Lists a new connection, tells the connect handlers and starts it.
   /// I/O thread.
@@ -216,6 +229,9 @@ private:
   std::deque<newcomer> unidentified_;
   bool accepting_ = false;
   std::vector<std::weak_ptr<transport::dial_attempt>> dials_;
+  // Where each connection made to redial dials again, by connection.
+  std::unordered_map<const connection*, std::shared_ptr<redialer>> redialers_;
+  std::minstd_rand jitter_; // backoff_delay's randomness
   std::atomic<std::uint16_t> listen_port_{0};
   std::atomic<bool> listening_{false};
 

@@ -145,7 +145,8 @@ TEST(callbacks, close_from_inside_a_callback) {
     centre->close();
     closed.set_value();
   });
-  hub peer({.port = 0});
+  // The peer's connection ends with the centre's close, not redialled.
+  hub peer({.port = 0, .reconnect = {.enabled = false}});
   auto c = peer.connect("p", "127.0.0.1", centre->port());
   c->write("quit", true);
   auto f = closed.get_future();
@@ -159,7 +160,7 @@ TEST(callbacks, close_from_inside_a_callback) {
 TEST(callbacks, connection_close_from_inside_a_callback) {
   hub centre({.port = 0});
   centre.on("bye", [&](const std::shared_ptr<connection>& c, const value&) { c->close(); });
-  hub peer({.port = 0});
+  hub peer({.port = 0, .reconnect = {.enabled = false}});
   auto c = peer.connect("p", "127.0.0.1", centre.port());
   c->write("bye", true);
   ASSERT_TRUE(eventually([&] { return !c->is_open(); }));
@@ -174,7 +175,7 @@ TEST(callbacks, destroying_the_engine_inside_its_own_callback) {
     centre.reset();
     done.set_value();
   });
-  hub peer({.port = 0});
+  hub peer({.port = 0, .reconnect = {.enabled = false}});
   auto c = peer.connect("p", "127.0.0.1", centre->port());
   c->write("die", true);
   auto f = done.get_future();

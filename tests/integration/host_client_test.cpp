@@ -134,7 +134,8 @@ TEST(host_client, host_bind_failure_names_address_and_port) {
 TEST(host_client, closing_the_host_closes_its_clients) {
   auto h = std::make_unique<host>(host_options{.port = 0});
   h->start();
-  client c({.port = h->port()});
+  // Ended for good, not redialled (see reconnect_test.cpp for that).
+  client c({.port = h->port(), .reconnect = {.enabled = false}});
   ASSERT_TRUE(h->wait_for_connection(patience));
   h->write_all("bye", "now");
   h->close();

@@ -321,13 +321,34 @@ TEST(liveness, a_hub_drops_a_stopped_peer_within_the_heartbeat_deadline) {
 TEST(liveness, a_dialler_notices_a_stopped_hub) {
   stoppable peer({"listen"});
   auto port = static_cast<std::uint16_t>(std::stoi(peer.expect("port ")));
-  hub h({.listen = false, .keepalive = quick_beats()});
+  hub h({.listen = false, .keepalive = quick_beats(), .reconnect = {.enabled = false}});
   auto c = h.connect("watcher", "127.0.0.1", port);
   ASSERT_TRUE(c);
   ASSERT_TRUE(eventually([&] { return c->is_native(); }));
   peer.stop();
   EXPECT_TRUE(eventually([&] { return !c->is_open(); }));
   EXPECT_EQ(c->close_reason(), errc::peer_unresponsive);
+}
+
+TEST(liveness, a_redialling_dialler_notices_a_stopped_hub_and_says_so) {
+  stoppable peer({"listen"});
+  auto port = static_cast<std::uint16_t>(std::stoi(peer.expect("port ")));
+  hub h({.listen = false, .keepalive = quick_beats()});
+  std::atomic<bool> unresponsive{false};
+  std::atomic<int> downs{0};
+  h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
+    if (ec == errc::peer_unresponsive) unresponsive = true;
+  });
+  h.on_link_down([&](const std::shared_ptr<connection>&) { ++downs; });
+  auto c = h.connect("watcher", "127.0.0.1", port);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(eventually([&] { return c->is_native(); }));
+  peer.stop();
+  // The stopped process's system still accepts the redials, so the link
+  // may come and go; each time it is found dead again.
+  EXPECT_TRUE(eventually([&] { return unresponsive && downs > 0; }));
+  EXPECT_TRUE(c->is_open()); // redialling, not closed
+  EXPECT_NE(c->state(), link_state::closed);
 }
 
 // --- TCP keepalive ----------------------------------------------------------

@@ -73,10 +73,12 @@ TEST(slow_peer, one_stuck_peer_never_holds_up_write_all_and_catches_up_on_the_la
 }
 
 TEST(slow_peer, under_disconnect_a_peer_that_does_not_drain_is_cut_off) {
+  // Cut off for good: not redialled.
   hub h({.port = 0,
          .limits = {.max_write_queue_bytes = 64 * 1024,
                     .on_full_queue = overflow_policy::disconnect,
-                    .slow_peer_timeout = 300ms}});
+                    .slow_peer_timeout = 300ms},
+         .reconnect = {.enabled = false}});
   std::atomic<bool> reported{false};
   h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     if (ec == errc::slow_consumer) reported = true;

@@ -1,7 +1,8 @@
 'use strict';
 // A socket.engine 0.3.0 hub, driven by a C++ test.
 //
-//   node node_hub.js listen             wait for peers to dial in
+//   node node_hub.js listen [PORT]      wait for peers to dial in (on PORT, or
+//                                       one the system chooses)
 //   node node_hub.js dial NAME PORT     also dial 127.0.0.1:PORT as NAME
 //
 // Events:   READY <port>, CONNECTION {type}, CONNECTED,
@@ -18,11 +19,12 @@ const { emit, serve, onListening } = require('./peer_common.js');
 
 const [mode, name, port] = process.argv.slice(2);
 if (mode !== 'listen' && !(mode === 'dial' && name && port)) {
-  process.stderr.write('usage: node_hub.js listen | dial NAME PORT\n');
+  process.stderr.write('usage: node_hub.js listen [PORT] | dial NAME PORT\n');
   process.exit(2);
 }
 
-const h = new hub(0);
+// In listen mode the second argument, if any, is the port.
+const h = new hub(mode === 'listen' && name ? Number(name) : 0);
 
 h.on('connection', (c) => {
   emit('CONNECTION', { type: c.type });

@@ -391,6 +391,38 @@ TEST_F(NodeInterop, NodeHubCloseEndsCppConnection) {
   EXPECT_EQ(node.quit(), 0);
 }
 
+TEST_F(NodeInterop, CppHubRedialsARestartedNodeHub) {
+  auto node = std::make_unique<node_peer>("node_hub.js", std::vector<std::string>{"listen"});
+  auto port = ready_port(*node);
+  ASSERT_NE(port, 0);
+  socketengine::hub h(
+      {.listen = false, .reconnect = {.min_backoff = 10ms, .max_backoff = 200ms}});
+  auto c = h.connect("cam", "127.0.0.1", port);
+  ASSERT_TRUE(node->expect("GOT", has(got_from("cam", "__name_conn", "cam"))));
+  node->send("WRITE", write_cmd("speed", "1"));
+  ASSERT_TRUE(c->wait_for("speed", patience));
+
+  node.reset(); // killed, as a crash would, and reaped: nothing listens now
+  ASSERT_TRUE(eventually([&] { return c->state() == socketengine::link_state::reconnecting; }));
+  c->write("speed", "2"); // held for the next link
+  node = std::make_unique<node_peer>("node_hub.js",
+                                     std::vector<std::string>{"listen", std::to_string(port)});
+  ASSERT_EQ(ready_port(*node), port);
+  // The 0.3 hub hears the name again, then what was written meanwhile.
+  ASSERT_TRUE(node->expect("GOT", has(got_from("cam", "__name_conn", "cam"))));
+  ASSERT_TRUE(node->expect("GOT", has(got_from("cam", "speed", "2"))));
+  EXPECT_EQ(c->get("speed"), std::optional<value>("1")); // still the last value it sent
+  auto since = c->version("speed");
+  node->send("WRITE", write_cmd("speed", "3"));
+  EXPECT_EQ(c->wait_for_next("speed", patience, since), std::optional<value>("3"));
+  EXPECT_EQ(c->state(), socketengine::link_state::connected);
+  EXPECT_FALSE(c->is_native()); // a 0.3 peer, both times
+  // A redial that reached the dying process's listener, just before it
+  // closed, counts too: that link came up and went at once.
+  EXPECT_GE(c->stats().reconnects, 1u);
+  EXPECT_EQ(node->quit(), 0);
+}
+
 TEST_F(NodeInterop, CppHubCloseEndsNodeConnection) {
   socketengine::hub h({.port = 0, .bind_address = "127.0.0.1"});
   node_peer node("node_hub.js", {"dial", "cam", std::to_string(h.port())});

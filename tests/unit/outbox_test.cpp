@@ -399,5 +399,68 @@ TEST(outbox, close_drops_what_is_queued_and_ends_waits) {
   EXPECT_FALSE(f.box.wait_for_image_slot(std::chrono::steady_clock::now() + 10s));
 }
 
+// --- a link lost and redialled ------------------------------------------------
+
+TEST(outbox, while_down_writes_keep_the_latest_per_channel_in_the_first_protocol) {
+  fixture f;
+  f.stream.room = 0;
+  std::error_code ec;
+  std::string line;
+  f.box.switch_to(*f.protocols.upgrade(line), line);
+  f.write("lost", 0, ec); // queued for the old link, in frames
+  ASSERT_TRUE(f.box.go_down(f.protocols.first_writer()));
+  EXPECT_EQ(f.box.current(), outbox::state::down);
+  EXPECT_TRUE(f.box.is_open());
+  EXPECT_EQ(&f.box.writer(), &f.protocols.first_writer());
+  EXPECT_TRUE(f.box.take().buffers.empty()); // nothing for a link that is gone
+  f.write("pose", 1, ec);
+  EXPECT_FALSE(ec);
+  f.write("mode", "auto", ec);
+  f.write("pose", 2, ec);
+  EXPECT_EQ(f.box.conflated(), 1u);
+  EXPECT_TRUE(f.box.take().buffers.empty());
+  EXPECT_FALSE(f.box.flush(std::chrono::steady_clock::now() + 10ms)); // held, not sent
+  recording_stream next;
+  f.box.come_up(next, "HELLO\n", 1);
+  EXPECT_EQ(f.box.current(), outbox::state::open);
+  EXPECT_EQ(drain(f.box),
+            "HELLO\n{\"type\":\"pose\",\"data\":2}\n{\"type\":\"mode\",\"data\":\"auto\"}\n");
+}
+
+TEST(outbox, while_down_images_are_dropped_and_acknowledgements_forgotten) {
+  fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(4, 4, pixel_order::gray, 1);
+  protocol::encoded_image img(a, options.encoding, options);
+  std::error_code ec;
+  EXPECT_EQ(f.box.write_image(img, true, ec), image_status::sent);
+  f.box.owe_ack();
+  ASSERT_TRUE(f.box.go_down(f.protocols.first_writer()));
+  EXPECT_FALSE(f.box.can_write_image());
+  EXPECT_EQ(f.box.write_image(img, true, ec), image_status::dropped);
+  EXPECT_FALSE(ec); // dropped, as the status says: not an error
+  f.box.owe_ack();
+  recording_stream next;
+  f.box.come_up(next, "", 0);
+  // The old link's image and acknowledgement are gone with it: room again.
+  EXPECT_EQ(drain(f.box), "");
+  EXPECT_TRUE(f.box.can_write_image());
+}
+
+TEST(outbox, a_closing_or_closed_outbox_does_not_go_down) {
+  fixture f;
+  bool start = false;
+  ASSERT_TRUE(f.box.begin_close(errc::closed_locally, true, start));
+  EXPECT_FALSE(f.box.go_down(f.protocols.first_writer()));
+  EXPECT_EQ(f.box.current(), outbox::state::closing);
+  fixture g;
+  ASSERT_TRUE(g.box.go_down(g.protocols.first_writer()));
+  EXPECT_TRUE(g.box.close(errc::closed_locally)); // a reconnecting one may still close
+  EXPECT_EQ(g.box.current(), outbox::state::closed);
+  std::error_code ec;
+  g.write("x", 1, ec);
+  EXPECT_EQ(ec, errc::not_connected);
+}
+
 } // namespace
 } // namespace socketengine::detail
