@@ -33,7 +33,7 @@ public:
     case errc::not_identified: return "peer did not identify itself";
     case errc::peer_unresponsive: return "peer stopped answering heartbeats";
     case errc::slow_consumer: return "peer too slow to take what is written to it";
-    case errc::over_budget: return "engine's budget for messages in progress spent";
+    case errc::over_budget: return "engine's budget for what it received spent";
     }
     return "unknown socketengine error";
   }

@@ -69,13 +69,17 @@ struct limits {
   /// readable); the oldest closed ones are forgotten past this. Default 256.
   std::size_t max_closed_connections = 256;
 
-  /// Bytes an engine may hold at once, over all its connections, for
-  /// messages still arriving: unfinished lines and frames, whatever size
-  /// their peers claim. The connection whose read would pass it is closed
-  /// with errc::over_budget, before anything is allocated, so many peers
-  /// each sending a large message cannot together take more. 0: no limit.
-  /// Default 256 MiB.
-  std::size_t max_receive_bytes = std::size_t{256} << 20;
+  /// Bytes an engine may hold at once, over all its connections, of what
+  /// it received: unfinished lines and frames (whatever size their peers
+  /// claim), the values stored (about their size on the wire) and the
+  /// images, closed connections kept listed included. A buffer for a
+  /// message arriving is charged before it is allocated; what is stored is
+  /// counted once stored. When the total would pass this, the values kept
+  /// from closed connections are dropped first, oldest first; then the open
+  /// connection that keeps the most is closed and what it kept dropped
+  /// (errc::over_budget, reported, for each); a reader whose message still
+  /// finds no room is closed the same way. 0: no limit. Default 1 GiB.
+  std::size_t max_receive_bytes = std::size_t{1} << 30;
   /// A line or frame that has begun must finish in `receive_grace` plus
   /// the time its bytes so far take at this rate (bytes per second): a peer
   /// that starts a message and then trickles it, or goes quiet, is closed

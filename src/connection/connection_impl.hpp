@@ -108,6 +108,7 @@ struct connection::impl final : detail::protocol::receiver,
   void peer_closing() override;
   void reject(std::error_code ec, std::string detail) override;
   void fail(std::error_code ec, std::string detail) override;
+  [[nodiscard]] bool make_room(std::size_t wanted) override;
   [[nodiscard]] bool open() const noexcept override { return !io_closed_; }
 
   // --- transport::stream_user (I/O thread) --------------------------------------
@@ -126,6 +127,9 @@ struct connection::impl final : detail::protocol::receiver,
   /// Decodes the images waiting, newest only, one after another. The
   /// owner's work thread.
   void run_decodes();
+
+  /// Tells the owner if what is stored has passed the engine's budget.
+  void check_budget();
 
   /// Why a store was refused, for the error handler.
   void refused(detail::value_store::refusal why, std::string_view channel);

@@ -40,7 +40,7 @@ connection::impl::impl(connection& handle,
       stream_(std::move(stream)), in_(protocols_->first_reader()),
       watch_(std::chrono::steady_clock::now()),
       store_(protocols_->settings().limits.max_channels,
-             &detail::protocol::suite::exempt_from_limit),
+             &detail::protocol::suite::exempt_from_limit, protocols_->settings().budget),
       out_(*this, *stream_, protocols_->first_writer(), protocols_->settings().limits) {
   store_.set_name(std::move(name));
 }
@@ -75,9 +75,12 @@ void connection::impl::read() {
     try {
       space = in_->prepare();
     } catch (const detail::over_budget& e) {
+      // Values kept from closed connections, or kept by connections that
+      // keep more than this one, give way to a message arriving.
+      if (make_room(e.wanted())) continue;
       return fail(errc::over_budget,
                   "a message of " + std::to_string(in_->pending()) +
-                      " bytes so far would pass the engine's budget for messages in progress (" +
+                      " bytes so far would pass the engine's budget for what it received (" +
                       std::to_string(e.used()) + " of " + std::to_string(e.limit()) +
                       " bytes held); closing the connection");
     } catch (const std::bad_alloc&) {
@@ -129,7 +132,7 @@ bool connection::impl::consume() {
       in_ = protocols_->reader_after_switch(in_->rest());
     } catch (const detail::over_budget& e) {
       fail(errc::over_budget, "the bytes after the switch to the native protocol would pass the "
-                              "engine's budget for messages in progress (" +
+                              "engine's budget for what it received (" +
                                   std::to_string(e.used()) + " of " + std::to_string(e.limit()) +
                                   " bytes held); closing the connection");
       break;
@@ -340,6 +343,12 @@ void connection::impl::stored(std::string_view channel, std::optional<value>&& c
                               std::size_t wire_bytes) {
   if (copy) owner_raw_->message_arrived(self(), channel, std::move(*copy), wire_bytes);
   owner_raw_->value_stored(channel);
+  check_budget();
+}
+
+void connection::impl::check_budget() {
+  const auto& budget = protocols_->settings().budget;
+  if (budget && budget->over()) owner_raw_->budget_spent();
 }
 
 void connection::impl::refused(detail::value_store::refusal why, std::string_view channel) {
@@ -354,7 +363,7 @@ void connection::impl::value_received(std::string_view channel, value&& v,
                                       std::size_t wire_bytes) {
   std::optional<value> copy;
   if (owner_raw_->wants_messages()) copy = v;
-  auto why = store_.store(channel, std::move(v));
+  auto why = store_.store(channel, std::move(v), wire_bytes);
   if (why != detail::value_store::refusal::none) return refused(why, channel);
   stored(channel, std::move(copy), wire_bytes);
 }
@@ -372,7 +381,7 @@ void connection::impl::bytes_received(std::string_view channel,
       slot.get_binary().assign(bytes.begin(), bytes.end());
     else
       slot = make();
-  });
+  }, bytes.size());
   if (why != detail::value_store::refusal::none) return refused(why, channel);
   std::optional<value> copy;
   if (owner_raw_->wants_messages()) copy = make();
@@ -382,6 +391,7 @@ void connection::impl::bytes_received(std::string_view channel,
 void connection::impl::image_received(image&& img, bool counted) {
   store_.store_image(img, counted);
   if (owner_raw_->wants_images()) owner_raw_->image_arrived(self(), std::move(img));
+  check_budget();
 }
 
 void connection::impl::image_to_decode(image_decoder decode, bool counted, bool acknowledge) {
@@ -493,8 +503,18 @@ void connection::impl::reject(std::error_code ec, std::string detail) {
 }
 
 void connection::impl::fail(std::error_code ec, std::string detail) {
+  if (ec == errc::over_budget)
+    detail += " (and dropping the " + std::to_string(store_.held_bytes()) +
+              " bytes of values it kept)";
   reject(ec, std::move(detail));
+  // Past the budget, and keeping more than any other: what it kept goes
+  // with it (first, so that it is gone once the connection reads closed).
+  if (ec == errc::over_budget) store_.drop_all();
   finish_close(ec);
+}
+
+bool connection::impl::make_room(std::size_t wanted) {
+  return owner_raw_->make_room(wanted, handle_);
 }
 
 } // namespace socketengine

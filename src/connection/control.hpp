@@ -63,6 +63,14 @@ void watch(connection& c, const watch_settings& s, std::chrono::steady_clock::ti
 /// a hub) or sent a byte (on a host). I/O thread.
 [[nodiscard]] bool awaiting_identity(const connection& c) noexcept;
 
+/// Bytes `c` keeps of what it received (values, image), as charged to the
+/// engine's budget. Any thread.
+[[nodiscard]] std::size_t held_bytes(const connection& c) noexcept;
+
+/// Forgets what `c` keeps, giving it back to the budget; returns how much.
+/// Any thread.
+std::size_t drop_held(connection& c);
+
 /// True once closed (not merely closing). Any thread.
 [[nodiscard]] bool closed(const connection& c);
 

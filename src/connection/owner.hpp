@@ -67,6 +67,15 @@ public:
   /// Bad input or a failure, for the error handler.
   virtual void report(const std::shared_ptr<connection>& c, std::error_code ec,
                       std::string detail) = 0;
+  /// What connections keep has passed the engine's budget (see
+  /// memory_budget); the owner brings it back under. Any thread.
+  virtual void budget_spent() = 0;
+  /// Makes room in the budget for `wanted` more bytes, for `asking`, which
+  /// is reading: drops what closed connections kept, then closes other
+  /// connections that keep more than it. Returns false if there is still
+  /// no room (`asking` keeps the most, or what is charged is messages in
+  /// progress). I/O thread.
+  virtual bool make_room(std::size_t wanted, const connection& asking) = 0;
   /// The connection closed (once).
   virtual void connection_closed(const std::shared_ptr<connection>& c) = 0;
   /// A connection made to redial lost its link for `reason` and waits for

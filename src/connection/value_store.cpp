@@ -11,8 +11,38 @@ namespace {
 constexpr std::chrono::microseconds wait_spin{100};
 } // namespace
 
-value_store::value_store(std::size_t max_channels, bool (*exempt)(std::string_view) noexcept)
-    : max_channels_(max_channels), exempt_(exempt) {}
+value_store::value_store(std::size_t max_channels, bool (*exempt)(std::string_view) noexcept,
+                         std::shared_ptr<memory_budget> budget)
+    : max_channels_(max_channels), exempt_(exempt), budget_(std::move(budget)) {}
+
+value_store::~value_store() {
+  if (budget_) budget_->release(held_.load(std::memory_order_relaxed));
+}
+
+void value_store::recharge_locked(std::size_t was, std::size_t now) noexcept {
+  if (was == now) return; // a stream of same-sized values costs no atomic
+  held_.store(held_.load(std::memory_order_relaxed) - was + now, std::memory_order_relaxed);
+  if (!budget_) return;
+  if (now > was)
+    budget_->charge(now - was);
+  else
+    budget_->release(was - now);
+}
+
+std::size_t value_store::drop_all() {
+  std::size_t freed;
+  {
+    std::lock_guard lk(mu_);
+    freed = held_.load(std::memory_order_relaxed);
+    recharge_locked(freed, 0);
+    values_.clear();
+    values_.rehash(0);
+    image_ = image();
+    stored_locked();
+  }
+  cv_.notify_all();
+  return freed;
+}
 
 bool value_store::valid_channel(std::string_view channel) noexcept {
   // A line's channel was checked with the line, but a frame's is checked
@@ -24,8 +54,8 @@ void value_store::stored_locked() noexcept {
   stores_.store(stores_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
-value_store::refusal value_store::store(std::string_view channel, value&& v) {
-  return store_with(channel, [&](value& slot) { slot = std::move(v); });
+value_store::refusal value_store::store(std::string_view channel, value&& v, std::size_t bytes) {
+  return store_with(channel, [&](value& slot) { slot = std::move(v); }, bytes);
 }
 
 void value_store::store_image(image img, bool counted) {
@@ -35,6 +65,7 @@ void value_store::store_image(image img, bool counted) {
     // Decoded off the I/O thread, an image may come after the close, which
     // let go of the last one for good.
     if (closed_) return;
+    recharge_locked(image_.size_bytes(), img.size_bytes());
     image_ = std::move(img);
     image_version_ = ++version_;
     stored_locked();
@@ -58,6 +89,7 @@ void value_store::close() {
     // A closed connection keeps its last values, small as lines are, but
     // not its last image: one may take max_pixels x 4 bytes, and up to
     // max_closed_connections closed connections stay listed.
+    recharge_locked(image_.size_bytes(), 0);
     image_ = image();
   }
   cv_.notify_all();

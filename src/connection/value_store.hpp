@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
+#include "util/memory_budget.hpp"
 #include "util/waiting_channels.hpp"
 
 namespace socketengine::detail {
@@ -35,22 +37,33 @@ public:
 
   /// `max_channels`: most distinct channels kept; those for which `exempt`
   /// answers true may always be stored (reserved channels).
-  value_store(std::size_t max_channels, bool (*exempt)(std::string_view) noexcept);
+  /// Charges what it keeps to `budget` (may be null) until dropped or
+  /// destroyed.
+  value_store(std::size_t max_channels, bool (*exempt)(std::string_view) noexcept,
+              std::shared_ptr<memory_budget> budget = nullptr);
+  ~value_store();
+  value_store(const value_store&) = delete;
+  value_store& operator=(const value_store&) = delete;
 
   // --- the I/O thread -------------------------------------------------------
-  /// Stores `v` on `channel` and wakes its waits.
-  refusal store(std::string_view channel, value&& v);
+  /// Stores `v` on `channel` and wakes its waits; `bytes`: what it takes,
+  /// as charged to the budget (its size on the wire is near enough).
+  refusal store(std::string_view channel, value&& v, std::size_t bytes);
 
   /// Stores what `assign(value& slot)` puts in the channel's slot (the
   /// last value, or null for a new channel), as store() does. `assign`
   /// runs under the lock and must not call out.
   template <class Assign>
-  refusal store_with(std::string_view channel, Assign&& assign);
+  refusal store_with(std::string_view channel, Assign&& assign, std::size_t bytes);
 
   /// Stores the latest image; `counted`: it counts as a message.
   void store_image(image img, bool counted);
 
   void set_name(std::string name);
+
+  /// Forgets every value and the image (the engine's budget is spent and
+  /// these are the stalest), waking waits; returns the bytes given back.
+  std::size_t drop_all();
 
   /// The connection closed: wakes every wait (which then return what is
   /// there) and lets go of the image, which may be large; values stay.
@@ -87,11 +100,19 @@ public:
   /// Channels with a value, for tests and accounting.
   [[nodiscard]] std::size_t channels() const;
 
+  /// Bytes kept (values and image), as charged to the budget.
+  [[nodiscard]] std::size_t held_bytes() const noexcept {
+    return held_.load(std::memory_order_relaxed);
+  }
+
 private:
   struct entry {
     value data;
     std::uint64_t version;
+    std::size_t bytes; // charged
   };
+  /// With mu_ held: what is kept changed from `was` to `now` bytes.
+  void recharge_locked(std::size_t was, std::size_t now) noexcept;
   // Lets the map be searched with a string_view without building a string.
   struct string_hash {
     using is_transparent = void;
@@ -123,6 +144,8 @@ private:
   // Counts stores (and the close), for waits that spin (see wait).
   std::atomic<std::uint64_t> stores_{0};
   std::atomic<std::uint64_t> messages_{0};
+  std::shared_ptr<memory_budget> budget_;
+  std::atomic<std::size_t> held_{0}; // written under mu_
   image image_; // the latest image; empty if none
   std::uint64_t image_version_ = 0;
   std::string name_;
@@ -134,7 +157,8 @@ private:
 };
 
 template <class Assign>
-value_store::refusal value_store::store_with(std::string_view channel, Assign&& assign) {
+value_store::refusal value_store::store_with(std::string_view channel, Assign&& assign,
+                                             std::size_t bytes) {
   bool wake = false;
   {
     std::lock_guard lk(mu_);
@@ -142,9 +166,12 @@ value_store::refusal value_store::store_with(std::string_view channel, Assign&& 
     if (it == values_.end()) {
       if (!valid_channel(channel)) return refusal::invalid_channel;
       if (values_.size() >= max_channels_ && !exempt_(channel)) return refusal::too_many_channels;
-      it = values_.emplace(channel, entry{value(), 0}).first;
+      it = values_.emplace(channel, entry{value(), 0, 0}).first;
     }
     assign(it->second.data);
+    bytes += channel.size();
+    recharge_locked(it->second.bytes, bytes);
+    it->second.bytes = bytes;
     it->second.version = ++version_;
     stored_locked();
     // Counted before waiters wake, so a reader that saw the value sees the

@@ -269,6 +269,73 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
   return out.conn;
 }
 
+// --- the memory budget ---------------------------------------------------------
+
+void engine_core::budget_spent() {
+  if (budget_check_queued_.exchange(true)) return;
+  // Posted even from the I/O thread: the store that called is in the middle
+  // of a read, and what follows may close other connections.
+  if (!post_unless_closing([this] {
+        budget_check_queued_ = false;
+        enforce_budget(0, nullptr);
+      }))
+    budget_check_queued_ = false;
+}
+
+bool engine_core::make_room(std::size_t wanted, const connection& asking) {
+  return enforce_budget(wanted, &asking);
+}
+
+bool engine_core::enforce_budget(std::size_t wanted, const connection* asking) {
+  auto& budget = *protocols_->settings().budget;
+  auto room = [&] {
+    return budget.limit() == 0 ||
+           (wanted <= budget.limit() && budget.used() <= budget.limit() - wanted);
+  };
+  if (room()) return true;
+  if (closing_ || wanted > budget.limit()) return false; // nothing to drop helps
+  auto spent = [&] {
+    return "the engine held " + std::to_string(budget.used()) + " bytes of what it received" +
+           (wanted > 0 ? " and needs " + std::to_string(wanted) + " more" : std::string()) +
+           ", past its budget of " + std::to_string(budget.limit()) +
+           " (limits.max_receive_bytes)";
+  };
+  auto cs = connections();
+  // What closed connections kept goes first, oldest first: it is the
+  // stalest, and nobody is sending it any more.
+  for (auto& c : cs) {
+    if (room()) return true;
+    if (!closed(*c) || held_bytes(*c) == 0) continue;
+    auto why = spent();
+    auto freed = drop_held(*c);
+    callbacks_->error(c, errc::over_budget,
+                      "dropped the " + std::to_string(freed) +
+                          " bytes of values kept from this closed connection: " + why);
+  }
+  // Then the open connection that keeps the most is closed (its values
+  // dropped with it), and the next, until there is room; but only one
+  // that keeps more than the reader asking would hold: a reader that
+  // would hold the most closes itself (see connection::read).
+  const std::size_t asks = asking ? held_bytes(*asking) + wanted : 0;
+  while (!room()) {
+    std::shared_ptr<connection> largest;
+    std::size_t most = asks;
+    for (auto& c : cs)
+      if (c.get() != asking && !closed(*c) && held_bytes(*c) > most) {
+        most = held_bytes(*c);
+        largest = c;
+      }
+    // What is left is messages in progress, which their readers bound.
+    if (!largest) return false;
+    callbacks_->error(largest, errc::over_budget,
+                      "closing the connection that keeps the most (" + std::to_string(most) +
+                          " bytes of values and images): " + spent());
+    drop_held(*largest); // first: gone once the connection reads closed
+    finish_close(largest, errc::over_budget);
+  }
+  return true;
+}
+
 // --- redialling ----------------------------------------------------------------
 
 // Where a connection dials again, and how far its backoff has grown. Lives

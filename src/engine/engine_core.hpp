@@ -104,6 +104,9 @@ public:
   /// backoff (see reconnect_options).
   void link_down(const std::shared_ptr<connection>& c, std::error_code reason) override;
   void link_up(const std::shared_ptr<connection>& c) override;
+  /// Queues enforce_budget on the I/O thread, once however often called.
+  void budget_spent() override;
+  bool make_room(std::size_t wanted, const connection& asking) override;
 
   // --- listening (any thread but the I/O thread) -----------------------------
   /// Binds and listens where `request` says, on the transport its address
@@ -177,6 +180,11 @@ private:
   struct dial_result;
   struct redialer;
 
+  /// Brings what connections keep back under the budget, with room for
+  /// `wanted` more: drops what closed connections kept, oldest first, then
+  /// closes the open connections that keep the most (never `asking`), each
+  /// reported. Returns whether there is room. I/O thread.
+  bool enforce_budget(std::size_t wanted, const connection* asking);
   /// Arms r's next attempt after its backoff. I/O thread.
   void schedule_redial(const std::shared_ptr<redialer>& r);
   /// Makes one attempt to reach r's peer again. I/O thread.
@@ -232,6 +240,7 @@ private:
   // Where each connection made to redial dials again, by connection.
   std::unordered_map<const connection*, std::shared_ptr<redialer>> redialers_;
   std::minstd_rand jitter_; // backoff_delay's randomness
+  std::atomic<bool> budget_check_queued_{false};
   std::atomic<std::uint16_t> listen_port_{0};
   std::atomic<bool> listening_{false};
 

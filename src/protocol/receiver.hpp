@@ -63,6 +63,10 @@ public:
   /// Input the stream cannot go on after: reported, and the connection
   /// closes with `ec` as its reason.
   virtual void fail(std::error_code ec, std::string detail) = 0;
+  /// The engine's budget has no room for a buffer of `wanted` bytes: asks
+  /// the engine to make room (see memory_budget). True if there is room
+  /// now, and the reader tries again; false and the reader fails.
+  [[nodiscard]] virtual bool make_room(std::size_t wanted) = 0;
   /// False once the connection has closed: the reader stops handing input.
   [[nodiscard]] virtual bool open() const noexcept = 0;
 

@@ -1,10 +1,12 @@
 #pragma once
-// One engine's budget for the bytes its connections hold for messages still
-// arriving: partial lines and frames. Readers charge a buffer before they
-// allocate it and give the charge back when they let it go, so whatever
-// size fields and unfinished lines peers send, the engine's total never
-// passes the limit: the read that would pass it fails instead (see
-// limits::max_receive_bytes).
+// One engine's budget for the bytes its connections hold of what they
+// received: partial lines and frames, stored values and images. Readers
+// charge a buffer before they allocate it and give the charge back when
+// they let it go, so whatever size fields and unfinished lines peers send,
+// the read that would pass the limit fails instead. Stores charge what
+// they keep after the fact, and the engine then brings the total back
+// under the limit by dropping what closed connections kept and closing
+// the largest holders (see limits::max_receive_bytes).
 //
 // Threading: any thread; charges are atomic.
 
@@ -28,8 +30,16 @@ public:
     return true;
   }
 
+  /// Charges `n` bytes already held, whatever the limit: what is stored
+  /// (values, images) is counted here and then brought back under the
+  /// limit by the engine (see over()).
+  void charge(std::size_t n) noexcept { used_.fetch_add(n, std::memory_order_relaxed); }
+
   /// Gives back `n` bytes charged before.
   void release(std::size_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
+
+  /// True while more than the limit is charged.
+  [[nodiscard]] bool over() const noexcept { return limit_ != 0 && used() > limit_; }
 
   [[nodiscard]] std::size_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
@@ -46,7 +56,7 @@ public:
   over_budget(std::size_t wanted, std::size_t used, std::size_t limit) noexcept
       : wanted_(wanted), used_(used), limit_(limit) {}
   [[nodiscard]] const char* what() const noexcept override {
-    return "the engine's budget for messages in progress is spent";
+    return "the engine's budget for what it received is spent";
   }
   [[nodiscard]] std::size_t wanted() const noexcept { return wanted_; }
   [[nodiscard]] std::size_t used() const noexcept { return used_; }

@@ -37,10 +37,7 @@ struct stuck_peer {
 TEST(slow_peer, one_stuck_peer_never_holds_up_write_all_and_catches_up_on_the_latest) {
   // A write that waited for room would wait the whole timeout.
   hub h({.port = 0, .timeout = 30s, .limits = {.max_write_queue_bytes = 64 * 1024}});
-  std::atomic<int> reports{0};
-  h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
-    if (ec == errc::queue_full) ++reports;
-  });
+  test::error_reports reports(h);
   stuck_peer stuck(h);
   ASSERT_TRUE(stuck.to_it);
   hub good_side({.listen = false});
@@ -62,7 +59,7 @@ TEST(slow_peer, one_stuck_peer_never_holds_up_write_all_and_catches_up_on_the_la
   EXPECT_TRUE(eventually([&] { return good->get("n") == value(writes - 1); }));
   // The stuck one had older values replaced, and that was reported once.
   EXPECT_GT(stuck.to_it->stats().conflated, 0u);
-  EXPECT_TRUE(eventually([&] { return reports.load() >= 1; }));
+  EXPECT_TRUE(reports.heard(errc::queue_full));
   EXPECT_TRUE(stuck.to_it->is_open());
 
   // It reads again, and gets the latest value, held back until then.
@@ -79,10 +76,7 @@ TEST(slow_peer, under_disconnect_a_peer_that_does_not_drain_is_cut_off) {
                     .on_full_queue = overflow_policy::disconnect,
                     .slow_peer_timeout = 300ms},
          .reconnect = {.enabled = false}});
-  std::atomic<bool> reported{false};
-  h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
-    if (ec == errc::slow_consumer) reported = true;
-  });
+  test::error_reports reports(h);
   stuck_peer stuck(h);
   ASSERT_TRUE(stuck.to_it);
   // A producer that goes on writing: refused at once while the queue is
@@ -98,7 +92,7 @@ TEST(slow_peer, under_disconnect_a_peer_that_does_not_drain_is_cut_off) {
   }));
   EXPECT_GT(refused, 0);
   EXPECT_EQ(stuck.to_it->close_reason(), errc::slow_consumer);
-  EXPECT_TRUE(eventually([&] { return reported.load(); }));
+  EXPECT_TRUE(reports.heard(errc::slow_consumer));
 }
 
 } // namespace

@@ -7,11 +7,16 @@
 #include <gtest/gtest.h>
 
 #include <socketengine/connection.hpp>
+#include <socketengine/handlers.hpp>
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace socketengine::test {
 
@@ -31,6 +36,47 @@ bool eventually(Pred&& pred, std::chrono::milliseconds timeout = patience) {
   }
   return true;
 }
+
+/// What an engine's error handler heard. The record outlives this object
+/// (the handler shares it), so it may be declared after the engine, whose
+/// close may still report.
+class error_reports {
+public:
+  template <class Engine>
+  explicit error_reports(Engine& e) {
+    e.on_error([log = log_](const std::shared_ptr<connection>&, std::error_code ec,
+                            const std::string& what) {
+      std::lock_guard lk(log->mu);
+      log->seen.emplace_back(ec, what);
+    });
+  }
+  /// Whether `ec` has been reported, waiting up to `timeout` for it.
+  [[nodiscard]] bool heard(std::error_code ec, std::chrono::milliseconds timeout = patience) const {
+    return eventually([&] { return count(ec) > 0; }, timeout);
+  }
+  /// How many times `ec` has been reported so far.
+  [[nodiscard]] std::size_t count(std::error_code ec) const {
+    std::lock_guard lk(log_->mu);
+    std::size_t n = 0;
+    for (auto& r : log_->seen) n += r.first == ec ? 1 : 0;
+    return n;
+  }
+  /// The details reported with `ec` so far.
+  [[nodiscard]] std::vector<std::string> details(std::error_code ec) const {
+    std::lock_guard lk(log_->mu);
+    std::vector<std::string> out;
+    for (auto& r : log_->seen)
+      if (r.first == ec) out.push_back(r.second);
+    return out;
+  }
+
+private:
+  struct record {
+    std::mutex mu;
+    std::vector<std::pair<std::error_code, std::string>> seen;
+  };
+  std::shared_ptr<record> log_ = std::make_shared<record>();
+};
 
 /// A round trip of values between the two ends of one link (`a` writes
 /// "ping", `b` answers "pong"): once it is done, each side has read the

@@ -63,6 +63,7 @@ public:
     log.push_back("fail " + std::to_string(ec.value()));
     is_open = false;
   }
+  [[nodiscard]] bool make_room(std::size_t) override { return false; }
   [[nodiscard]] bool open() const noexcept override { return is_open; }
 
   std::vector<std::string> log;
@@ -229,6 +230,7 @@ TEST(native_reader, png_and_jpeg_frames_are_decoded_later_from_bytes_of_their_ow
     void peer_closing() override {}
     void reject(std::error_code, std::string) override {}
     void fail(std::error_code, std::string) override {}
+    [[nodiscard]] bool make_room(std::size_t) override { return false; }
     [[nodiscard]] bool open() const noexcept override { return true; }
     std::vector<image_decoder> later;
     int in_line = 0;

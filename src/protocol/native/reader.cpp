@@ -32,25 +32,32 @@ reader::reader(const protocol::settings& s, int offered, std::string_view first)
 
 protocol::reader::outcome reader::consume(protocol::receiver& to) {
   bool sound = true;
-  try {
-    sound = frames_.consume([&](std::span<const std::uint8_t> body,
-                                std::shared_ptr<const void> owner) {
-      handle_frame(to, body, std::move(owner));
-      if (!to.open()) frames_.stop();
-    });
-  } catch (const over_budget& e) {
-    to.fail(errc::over_budget, "a frame of " + std::to_string(frames_.wanted()) +
-                                   " bytes would pass the engine's budget for messages in "
-                                   "progress (" + std::to_string(e.used()) + " of " +
-                                   std::to_string(e.limit()) + " bytes held); closing the connection");
-    return outcome::stopped;
-  } catch (const std::bad_alloc&) {
-    // A frame within the limit that the system will not hold: the stream
-    // cannot go on without it.
-    to.fail(std::make_error_code(std::errc::not_enough_memory),
-            "out of memory for a frame of " + std::to_string(frames_.wanted()) +
-                " bytes; closing the connection");
-    return outcome::stopped;
+  for (;;) {
+    try {
+      sound = frames_.consume([&](std::span<const std::uint8_t> body,
+                                  std::shared_ptr<const void> owner) {
+        handle_frame(to, body, std::move(owner));
+        if (!to.open()) frames_.stop();
+      });
+      break;
+    } catch (const over_budget& e) {
+      // Nothing was taken from the stream for the frame refused: once the
+      // engine has made room, consuming starts again where it stopped.
+      if (to.open() && to.make_room(e.wanted())) continue;
+      to.fail(errc::over_budget, "a frame of " + std::to_string(frames_.wanted()) +
+                                     " bytes would pass the engine's budget for what it "
+                                     "received (" + std::to_string(e.used()) + " of " +
+                                     std::to_string(e.limit()) +
+                                     " bytes held); closing the connection");
+      return outcome::stopped;
+    } catch (const std::bad_alloc&) {
+      // A frame within the limit that the system will not hold: the stream
+      // cannot go on without it.
+      to.fail(std::make_error_code(std::errc::not_enough_memory),
+              "out of memory for a frame of " + std::to_string(frames_.wanted()) +
+                  " bytes; closing the connection");
+      return outcome::stopped;
+    }
   }
   if (!to.open()) return outcome::stopped;
   if (!sound) {
