@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <socketengine/socketengine.hpp>
 
@@ -67,6 +71,86 @@ TEST(slow_peer, one_stuck_peer_never_holds_up_write_all_and_catches_up_on_the_la
   bool latest = false;
   while (!latest) latest = stuck.socket.read_line() == last_n; // throws on timeout
   EXPECT_TRUE(latest);
+}
+
+// The 99th percentile of `n` round trips to the peer of `out`, in
+// microseconds: `h` writes "ping" to all its peers with write_all, and that
+// peer's handler answers "pong".
+double p99_round_trip_us(hub& h, connection& out, int n) {
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto since = out.version("pong");
+    auto start = std::chrono::steady_clock::now();
+    h.write_all("ping", i);
+    if (!out.wait_for_next("pong", patience, since)) {
+      ADD_FAILURE() << "no pong";
+      return 0;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  std::sort(us.begin(), us.end());
+  return us[us.size() * 99 / 100];
+}
+
+TEST(slow_peer, a_stuck_peer_does_not_slow_the_others_round_trips_while_write_all_runs) {
+  // The figure: a good peer's p99 round trip while write_all runs to it
+  // and to one more peer, first a peer that reads (the baseline), then one
+  // that never reads. The stuck peer must cost the good one nothing.
+  auto measure = [](bool stuck_third) {
+    hub h({.port = 0, .timeout = 30s, .limits = {.max_write_queue_bytes = 256 * 1024}});
+    hub good_side({.listen = false});
+    good_side.on("ping", [](const std::shared_ptr<connection>& c, const value& v) {
+      c->write("pong", v);
+    });
+    hub reader_side({.listen = false});
+    std::optional<stuck_peer> stuck;
+    if (stuck_third)
+      stuck.emplace(h);
+    else
+      reader_side.connect("reader", "127.0.0.1", h.port());
+    good_side.connect("good", "127.0.0.1", h.port());
+    EXPECT_TRUE(h.wait_for_connections(2, patience));
+    std::shared_ptr<connection> to_good;
+    EXPECT_TRUE(eventually([&] {
+      for (auto& c : h.connections())
+        if (c->name() == "good") to_good = c;
+      return to_good != nullptr;
+    }));
+    if (!to_good) return 0.0;
+    std::atomic<bool> stop{false};
+    // A steady stream, paced by the clock (about 10 MB/s to each peer):
+    // the good peer keeps up with it; the stuck one's queue fills.
+    std::thread producer([&] {
+      std::string filler(2 * 1024, 'f');
+      auto next = std::chrono::steady_clock::now();
+      for (int i = 0; !stop; ++i) {
+        h.write_all("filler", filler);
+        h.write_all("n", i);
+        next += 200us;
+        std::this_thread::sleep_until(next);
+      }
+    });
+    // Measured once the stuck peer's socket buffers and queue are full,
+    // which takes some megabytes.
+    if (stuck_third) {
+      EXPECT_TRUE(eventually([&] { return stuck->to_it->stats().conflated > 0; }));
+    }
+    p99_round_trip_us(h, *to_good, 100); // warm up
+    auto p99 = p99_round_trip_us(h, *to_good, 500);
+    stop = true;
+    producer.join();
+    return p99;
+  };
+  auto baseline = measure(false);
+  auto with_stuck = measure(true);
+  std::printf("good peer's p99 round trip while write_all runs: %.0f us with a reading third "
+              "peer, %.0f us with a stuck one (%.2fx)\n",
+              baseline, with_stuck, with_stuck / baseline);
+  // Twice the baseline, and a millisecond for the noise of a loaded
+  // two-core machine under a sanitizer.
+  EXPECT_LT(with_stuck, 2 * baseline + 1000);
 }
 
 TEST(slow_peer, under_disconnect_a_peer_that_does_not_drain_is_cut_off) {
