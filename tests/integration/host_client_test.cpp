@@ -163,7 +163,7 @@ TEST(host_client, set_timeout_bounds_how_long_close_flushes) {
   sluggish.connect(h.port());
   ASSERT_TRUE(h.wait_for_connection(patience));
   std::string big(1 << 20, 's');
-  for (int i = 0; i < 12; ++i) h.write_all("big" + std::to_string(i), big);
+  for (int i = 0; i < 12; ++i) h.write_all(test::numbered("big", i), big);
   h.set_timeout(200ms);
   auto start = std::chrono::steady_clock::now();
   h.close();

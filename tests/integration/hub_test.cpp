@@ -20,13 +20,7 @@ using test::patience;
 
 hub_options any_port() { return {.port = 0}; }
 
-// "p" + std::to_string(i) inline trips GCC 12's -Wrestrict false positive
-// at -O3 (GCC bug 105329), which -Werror turns into a failed release build.
-std::string peer_name(int i) {
-  std::string name = "p";
-  name += std::to_string(i);
-  return name;
-}
+std::string peer_name(int i) { return test::numbered("p", i); }
 
 TEST(hub, dialled_peer_gets_the_name_and_values_flow_both_ways) {
   hub listener(any_port());
@@ -264,7 +258,7 @@ TEST(hub, close_flushes_queued_writes) {
   auto c = b.connect("x", "127.0.0.1", a.port());
   auto r = a.wait_for_connection(patience);
   std::string big(1 << 20, 'q');
-  for (int i = 0; i < 8; ++i) c->write("big" + std::to_string(i), big);
+  for (int i = 0; i < 8; ++i) c->write(test::numbered("big", i), big);
   c->write("tail", "end");
   b.close();
   ASSERT_TRUE(r->wait_for("tail", patience));

@@ -153,9 +153,9 @@ TEST(liveness, a_flood_of_silent_sockets_takes_at_most_the_bound) {
   // identify timeout is far off: only the bound can refuse them.
   hub h({.port = 0, .limits = {.identify_timeout = 60s, .max_unidentified = 64}});
   reports heard(h);
-  std::vector<raw_peer> flood(200);
+  std::vector<raw_peer> flood(test::long_run() ? 1000 : 200);
   for (auto& p : flood) p.connect(h.port());
-  EXPECT_TRUE(eventually([&] { return heard.count(errc::not_identified) == 200 - 64; }));
+  EXPECT_TRUE(eventually([&] { return heard.count(errc::not_identified) == flood.size() - 64; }));
   std::size_t open = 0;
   for (auto& c : h.connections()) open += c->is_open() ? 1 : 0;
   EXPECT_EQ(open, 64u);
@@ -189,18 +189,20 @@ void expect_growth_within(std::size_t budget, std::size_t before) {
 }
 
 TEST(liveness, many_peers_sending_large_messages_together_stay_within_the_budget) {
-  constexpr std::size_t budget = 32u << 20;
+  // Long run: 16 lines of 60 MiB against 256 MiB, the issue's attack.
+  const std::size_t budget = test::long_run() ? 256u << 20 : 32u << 20;
+  const std::size_t line = test::long_run() ? 60u << 20 : 8u << 20;
   hub h({.port = 0, .limits = {.max_receive_bytes = budget, .identify_timeout = 60s}});
   reports heard(h);
   std::vector<raw_peer> peers(16);
   for (std::size_t i = 0; i < peers.size(); ++i) {
     peers[i].connect(h.port());
-    peers[i].send(name_line("p" + std::to_string(i)));
+    peers[i].send(name_line(test::numbered("p", static_cast<long long>(i))));
   }
   ASSERT_TRUE(h.wait_for_connections(peers.size(), patience));
-  // Each starts a line of 8 MiB and leaves it unfinished: 128 MiB claimed
-  // in all, four times the budget.
-  std::string part = R"({"type":"x","data":")" + std::string(8u << 20, 'a');
+  // Each starts a line and leaves it unfinished: four times the budget
+  // claimed in all (long run: nearly four).
+  std::string part = R"({"type":"x","data":")" + std::string(line, 'a');
   auto before = resident_bytes();
   std::vector<std::thread> senders;
   for (auto& p : peers)
@@ -214,32 +216,43 @@ TEST(liveness, many_peers_sending_large_messages_together_stay_within_the_budget
   for (auto& t : senders) t.join();
   // Those whose lines would pass the budget are closed; the others hold
   // their lines, within it.
-  EXPECT_TRUE(eventually([&] { return heard.count(errc::over_budget) >= 12; }));
+  const std::size_t fit = budget / line;
+  EXPECT_TRUE(eventually([&] { return heard.count(errc::over_budget) >= peers.size() - fit; }));
   std::size_t open = 0;
   for (auto& c : h.connections()) open += c->is_open() ? 1 : 0;
-  EXPECT_LE(open, budget / (8u << 20));
+  EXPECT_LE(open, fit);
   EXPECT_GE(open, 1u);
-  std::printf("16 peers x 8 MiB unfinished lines, budget 32 MiB: %zu open\n", open);
+  std::printf("16 peers x %zu MiB unfinished lines, budget %zu MiB: %zu open\n", line >> 20,
+              budget >> 20, open);
   expect_growth_within(budget, before);
 }
 
 TEST(liveness, values_kept_from_peers_that_left_are_dropped_to_stay_within_the_budget) {
   // The attack: peers store many large values and leave; a hub keeps
   // closed connections listed with their values.
-  constexpr std::size_t budget = 16u << 20;
+  // Long run: 64 channels each, the issue's attack, against 128 MiB.
+  const std::size_t budget = test::long_run() ? 128u << 20 : 16u << 20;
+  const int channels = test::long_run() ? 64 : 12;
+  const auto last = test::numbered("c", channels - 1);
   hub h({.port = 0, .limits = {.max_receive_bytes = budget}});
   reports heard(h);
   const std::string megabyte(1u << 20, 'v');
   auto before = resident_bytes();
   for (int round = 0; round < 3; ++round) {
-    auto name = "p" + std::to_string(round);
+    auto name = test::numbered("p", round);
     {
       // A raw peer, so that what the process holds is the hub's alone.
       raw_peer peer;
       peer.connect(h.port());
       peer.send(name_line(name));
-      for (int i = 0; i < 12; ++i)
-        peer.send(R"({"type":"c)" + std::to_string(i) + R"(","data":")" + megabyte + "\"}\n");
+      for (int i = 0; i < channels; ++i) {
+        std::string line = R"({"type":")";
+        line += test::numbered("c", i);
+        line += R"(","data":")";
+        line += megabyte;
+        line += "\"}\n";
+        peer.send(line);
+      }
       peer.send(R"({"type":"done","data":true})" "\n");
       ASSERT_TRUE(eventually([&] { return !h.get_by_name(name, "done").empty(); }));
     } // it leaves, its 12 MiB kept on the hub
@@ -249,11 +262,12 @@ TEST(liveness, values_kept_from_peers_that_left_are_dropped_to_stay_within_the_b
   // had left was dropped, reported; the last one's values are still there.
   EXPECT_TRUE(eventually([&] { return heard.count(errc::over_budget) == 2; }));
   EXPECT_TRUE(h.get_by_name("p0", "c0").empty());
-  EXPECT_TRUE(h.get_by_name("p1", "c11").empty());
-  EXPECT_EQ(h.get_by_name("p2", "c11").size(), 1u);
+  EXPECT_TRUE(h.get_by_name("p1", last).empty());
+  EXPECT_EQ(h.get_by_name("p2", last).size(), 1u);
   for (const auto& d : heard.details(errc::over_budget))
     EXPECT_NE(d.find("closed connection"), std::string::npos) << d;
-  std::printf("3 peers x 12 MiB of values, then gone, budget 16 MiB:\n");
+  std::printf("3 peers x %d MiB of values, then gone, budget %zu MiB:\n", channels,
+              budget >> 20);
   expect_growth_within(budget, before);
 }
 
@@ -268,7 +282,7 @@ TEST(liveness, a_peer_that_stores_more_than_the_budget_is_closed_and_the_others_
   hub big({.listen = false, .reconnect = {.enabled = false}});
   auto greedy = big.connect("greedy", "127.0.0.1", h.port());
   const std::string megabyte(1u << 20, 'v');
-  for (int i = 0; i < 12; ++i) greedy->write("c" + std::to_string(i), megabyte);
+  for (int i = 0; i < 12; ++i) greedy->write(test::numbered("c", i), megabyte);
   ASSERT_TRUE(heard.heard(errc::over_budget));
   auto on_hub = find_named(h, "greedy");
   ASSERT_TRUE(on_hub);

@@ -290,10 +290,7 @@ TEST(native_payloads, every_json_type_round_trips) {
       value{{"nested", {{"deep", {1, 2, {3, {4}}}}}}, {"x", 1.25}},
   };
   for (std::size_t i = 0; i < values.size(); ++i) {
-    // Appended, not `"v" + to_string(i)`, which GCC 12 at -O3 warns of
-    // wrongly (-Wrestrict, its bug 105329).
-    std::string channel = "v";
-    channel += std::to_string(i);
+    auto channel = test::numbered("v", static_cast<long long>(i));
     auto got = pass(p, channel, values[i]);
     EXPECT_EQ(got, values[i]) << i << ": " << values[i].dump();
     // Numbers compare by value: non-negative integers come back unsigned,

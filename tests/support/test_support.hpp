@@ -10,6 +10,7 @@
 #include <socketengine/handlers.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,22 @@ using namespace std::chrono_literals;
 
 /// Default deadline for anything that should happen "soon" over loopback.
 inline constexpr std::chrono::milliseconds patience = 10s;
+
+/// True when SOCKETENGINE_LONG_TESTS is set (scripts/long-tests.sh): the
+/// attack tests then run at the full sizes, too long for CI.
+inline bool long_run() {
+  const char* v = std::getenv("SOCKETENGINE_LONG_TESTS");
+  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+}
+
+/// `prefix` followed by `i` ("p3"). Written out because `"p" +
+/// std::to_string(i)` trips GCC 12's -Wrestrict false positive at -O2 and
+/// above (GCC bug 105329), which -Werror turns into a failed release build.
+inline std::string numbered(std::string_view prefix, long long i) {
+  std::string s(prefix);
+  s += std::to_string(i);
+  return s;
+}
 
 /// Polls `pred` until it holds or `timeout` passes; returns its last value.
 /// For conditions the engine offers no wait for (counters, flags).
