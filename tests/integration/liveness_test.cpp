@@ -282,7 +282,12 @@ TEST(liveness, a_peer_that_stores_more_than_the_budget_is_closed_and_the_others_
   hub big({.listen = false, .reconnect = {.enabled = false}});
   auto greedy = big.connect("greedy", "127.0.0.1", h.port());
   const std::string megabyte(1u << 20, 'v');
-  for (int i = 0; i < 12; ++i) greedy->write(test::numbered("c", i), megabyte);
+  // The hub may cut it off before the last write: then writing stops.
+  for (int i = 0; i < 12; ++i) {
+    std::error_code ec;
+    greedy->write(test::numbered("c", i), megabyte, ec);
+    if (ec) break;
+  }
   ASSERT_TRUE(heard.heard(errc::over_budget));
   auto on_hub = find_named(h, "greedy");
   ASSERT_TRUE(on_hub);
