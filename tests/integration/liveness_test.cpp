@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -415,6 +416,12 @@ TEST(liveness, a_redialling_dialler_notices_a_stopped_hub_and_says_so) {
 // engine's side of a connection, found among our descriptors.
 struct tcp_settings {
   int keepalive = -1, idle = -1, interval = -1, count = -1, user_timeout = -1;
+  bool operator==(const tcp_settings&) const = default;
+  friend std::ostream& operator<<(std::ostream& os, const tcp_settings& t) {
+    return os << "keepalive " << t.keepalive << ", idle " << t.idle << " s, interval "
+              << t.interval << " s, count " << t.count << ", user timeout " << t.user_timeout
+              << " ms";
+  }
 };
 std::optional<tcp_settings> settings_of_socket_to(std::uint16_t port) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
@@ -455,11 +462,7 @@ TEST(liveness, tcp_connections_get_the_keepalive_and_user_timeout_asked_for) {
   ASSERT_TRUE(c);
   auto s = settings_of_socket_to(port);
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->keepalive, 1);
-  EXPECT_EQ(s->idle, 7);
-  EXPECT_EQ(s->interval, 2);
-  EXPECT_EQ(s->count, 4);
-  EXPECT_EQ(s->user_timeout, 12345);
+  EXPECT_EQ(*s, (tcp_settings{1, 7, 2, 4, 12345}));
 
   // And an accepted connection.
   hub listener({.port = 0,
@@ -474,11 +477,7 @@ TEST(liveness, tcp_connections_get_the_keepalive_and_user_timeout_asked_for) {
   auto local = in.socket().local_endpoint().port();
   auto accepted_side = settings_of_socket_to(local);
   ASSERT_TRUE(accepted_side);
-  EXPECT_EQ(accepted_side->keepalive, 1);
-  EXPECT_EQ(accepted_side->idle, 9);
-  EXPECT_EQ(accepted_side->interval, 3);
-  EXPECT_EQ(accepted_side->count, 5);
-  EXPECT_EQ(accepted_side->user_timeout, 4321);
+  EXPECT_EQ(*accepted_side, (tcp_settings{1, 9, 3, 5, 4321}));
 }
 
 // --- heavy work off the I/O thread -----------------------------------------------
