@@ -83,9 +83,15 @@ struct connection::impl final : detail::protocol::receiver,
 
   /// Reads as long as the stream has bytes, then waits for more.
   void read();
-  /// Hands what the reader holds to it; false if the connection closed on
-  /// the way.
+  /// Hands what the reader holds to it; false if reading is not to go on:
+  /// the connection closed on the way, or the reader waits for work done
+  /// off the I/O thread (see offload).
   bool consume();
+  /// Runs the reader's work for a large message on the owner's work
+  /// thread, then comes back to the I/O thread to hand it on and read on
+  /// (resume). The connection reads nothing meanwhile.
+  void offload(std::function<void()> work);
+  void resume(std::uint64_t link);
   /// Starts writing what is queued, unless a write is under way.
   void write();
   /// A read met the end of the stream or an error: closes with the reason.
@@ -155,6 +161,9 @@ struct connection::impl final : detail::protocol::receiver,
   bool in_read_handler_ = false; // the reader is handing out input
   bool write_in_flight_ = false;
   bool named_ = false; // the peer sent its name
+  // Reading waits for the work thread (see offload): the link watch does
+  // not blame the peer for the silence.
+  bool waiting_for_work_ = false;
   // The link is lost and a new one awaited (see finish_close); a new
   // stream that came before the old one's handlers all ran waits here.
   bool down_ = false;

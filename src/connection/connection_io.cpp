@@ -148,7 +148,37 @@ bool connection::impl::consume() {
     release_stream_when_idle();
     return false;
   }
+  if (outcome == detail::protocol::reader::outcome::paused) {
+    offload(in_->take_work());
+    return false;
+  }
   return true;
+}
+
+void connection::impl::offload(std::function<void()> work) {
+  waiting_for_work_ = true;
+  auto link = link_.load(std::memory_order_relaxed);
+  bool posted = owner_raw_->post_work([self = self(), work = std::move(work), link] {
+    try {
+      work();
+    } catch (...) {
+      // Nothing may escape the work thread; the reader reports what it
+      // could not decode.
+    }
+    auto& me = *self->impl_;
+    me.owner_raw_->post_unless_closing([self, link] { self->impl_->resume(link); });
+  });
+  // The owner is closing, and closes this connection with it: nothing
+  // more is to be read.
+  if (!posted) waiting_for_work_ = false;
+}
+
+void connection::impl::resume(std::uint64_t link) {
+  // A link lost meanwhile took its reader with it.
+  if (link != link_.load(std::memory_order_relaxed)) return;
+  waiting_for_work_ = false;
+  if (io_closed_) return release_stream_when_idle();
+  if (consume()) read();
 }
 
 void connection::impl::release_idle_buffers() noexcept {
@@ -164,6 +194,7 @@ void connection::impl::watch(const detail::watch_settings& s,
                         {.bytes_in = bytes_in_.load(std::memory_order_relaxed),
                          .pending = in_->pending(),
                          .identified = !awaiting_identity(),
+                         .waiting = waiting_for_work_,
                          .heartbeats = out_.writer().heartbeats(),
                          .full_since = s.slow_peer_timeout.count() > 0
                                            ? out_.full_since()
@@ -310,6 +341,7 @@ void connection::impl::reattach(std::unique_ptr<detail::transport::stream> strea
 
 void connection::impl::attach(std::unique_ptr<detail::transport::stream> stream) {
   down_ = false;
+  waiting_for_work_ = false;
   stream_ = std::move(stream);
   in_ = protocols_->first_reader();
   io_closed_ = false;

@@ -22,13 +22,13 @@ std::chrono::milliseconds watch_settings::tick() const noexcept {
 
 link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point now,
                                       const reading& r) {
-  if (r.bytes_in != heard_bytes_) {
+  if (r.bytes_in != heard_bytes_ || r.waiting) {
     heard_bytes_ = r.bytes_in;
     last_heard_ = now;
     pinged_.reset();
   }
 
-  if (s.min_receive_rate > 0 && r.pending > 0) {
+  if (s.min_receive_rate > 0 && r.pending > 0 && !r.waiting) {
     auto start = r.bytes_in - r.pending;
     if (!partial_since_ || start != partial_start_) {
       // A message begun since the last look (the one before is complete).

@@ -58,6 +58,9 @@ public:
     std::uint64_t bytes_in = 0; ///< bytes read so far
     std::size_t pending = 0;    ///< bytes held for an unfinished message
     bool identified = true;     ///< named itself, or need not
+    /// Reading waits for work of this side's (a large message decoding):
+    /// counts as hearing from the peer.
+    bool waiting = false;
     bool heartbeats = false;    ///< the peer answers pings (native)
     /// Since when the write queue has been full without draining.
     std::optional<clock::time_point> full_since{};

@@ -7,6 +7,7 @@
 // Threading: the I/O thread only.
 
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string_view>
 
@@ -14,13 +15,21 @@
 
 namespace socketengine::detail::protocol {
 
+/// Messages of this size and more are decoded off the I/O thread (see
+/// reader::outcome::paused): parsing JSON takes time in proportion to its
+/// size, milliseconds per megabyte, which every other connection's
+/// messages would wait for. Below it the hop to another thread and back
+/// would cost more than it saves.
+inline constexpr std::size_t off_thread_bytes = 64 * 1024;
+
 class reader {
 public:
   /// What consume() leaves the connection to do.
   enum class outcome {
     more,     ///< read on
     switched, ///< the peer switched protocol: rest() goes to the next reader
-    stopped   ///< the connection closed (the receiver was told why)
+    stopped,  ///< the connection closed (the receiver was told why)
+    paused    ///< a message needs take_work() done before it is handed on
   };
 
   virtual ~reader() = default;
@@ -33,6 +42,15 @@ public:
 
   /// Hands every complete message read so far to `to`.
   virtual outcome consume(receiver& to) = 0;
+
+  /// After outcome::paused: the decoding of a large message, to be run
+  /// off the I/O thread. Once it has run, consume() again (on the I/O
+  /// thread) hands the message on and goes on with what follows; nothing
+  /// is to be read meanwhile (prepare is not called), so messages keep
+  /// their order. The work owns what it needs (the message's buffer and
+  /// its charge to the budget, a copy of the settings): the reader may go
+  /// meanwhile. No-throw.
+  [[nodiscard]] virtual std::function<void()> take_work() { return {}; }
 
   /// After outcome::switched: the bytes read past the switch, which belong
   /// to the next protocol. Valid until the next call.

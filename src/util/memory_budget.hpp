@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <system_error>
+#include <utility>
 
 namespace socketengine::detail {
 
@@ -64,6 +65,37 @@ public:
 
 private:
   std::size_t wanted_, used_, limit_;
+};
+
+/// Bytes charged to a budget, given back when this goes: what a buffer
+/// handed from a reader to other work takes its charge along in.
+class budget_charge {
+public:
+  budget_charge() noexcept = default;
+  /// Takes over `n` bytes already charged to `budget` (may be null).
+  budget_charge(memory_budget* budget, std::size_t n) noexcept : budget_(budget), n_(n) {}
+  budget_charge(budget_charge&& o) noexcept
+      : budget_(std::exchange(o.budget_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  budget_charge& operator=(budget_charge&& o) noexcept {
+    if (this != &o) {
+      reset();
+      budget_ = std::exchange(o.budget_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  ~budget_charge() { reset(); }
+
+  /// Gives the charge back now.
+  void reset() noexcept {
+    if (budget_) budget_->release(n_);
+    budget_ = nullptr;
+    n_ = 0;
+  }
+
+private:
+  memory_budget* budget_ = nullptr;
+  std::size_t n_ = 0;
 };
 
 /// Charges `n` bytes to `budget` (if any), or throws over_budget.

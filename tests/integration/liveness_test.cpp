@@ -26,6 +26,7 @@
 #include <socketengine/socketengine.hpp>
 
 #include "protocol/legacy/line_codec.hpp"
+#include "protocol/native/frame_codec.hpp"
 #include "support/child_process.hpp"
 #include "support/test_support.hpp"
 
@@ -535,6 +536,68 @@ TEST(liveness, image_bombs_from_one_peer_do_not_delay_another_peers_messages) {
   EXPECT_GE(rtts.size(), 10u);
   EXPECT_TRUE(from_bomber->is_open());
 }
+
+// A huge value from one peer, as a line or as a native frame: parsing it
+// takes time in proportion to its size (a few hundred milliseconds in a
+// debug build), which must not hold up another peer's round trips.
+class huge_messages : public ::testing::TestWithParam<bool> {};
+
+TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
+  bool native = GetParam();
+  hub centre({.port = 0});
+  hub good({.listen = false});
+  auto mine = good.connect("good", "127.0.0.1", centre.port());
+  ASSERT_TRUE(mine);
+  raw_peer flooder;
+  flooder.connect(centre.port());
+  flooder.expect_native_offer();
+  std::string bytes = name_line("flooder");
+  value huge(std::string(std::size_t{32} << 20, 'x'));
+  if (native) {
+    bytes += std::string(raw_peer::native_offer) + "\n";
+    bytes += R"({"type":"__native","data":{"switch":1}})" "\n";
+    detail::native::append_json(bytes, "huge", huge);
+  } else {
+    detail::legacy::append_line(bytes, "huge", huge);
+  }
+  std::shared_ptr<connection> from_flooder, theirs;
+  ASSERT_TRUE(eventually([&] {
+    theirs = find_named(centre, "good");
+    return theirs != nullptr;
+  }));
+  test::round_trip(*mine, *theirs);
+
+  // All of it but its last byte, read by the hub; then the last byte, and
+  // round trips from the good peer until the value has been parsed and
+  // stored. Parsed on the I/O thread, it would hold up the round trip in
+  // progress until done: one would complete meanwhile.
+  flooder.send(std::string_view(bytes).substr(0, bytes.size() - 1));
+  ASSERT_TRUE(eventually([&] {
+    from_flooder = find_named(centre, "flooder");
+    return from_flooder && from_flooder->stats().bytes_in == bytes.size() - 1;
+  }));
+  auto version = from_flooder->version("huge");
+  auto start = std::chrono::steady_clock::now();
+  flooder.send(std::string_view(bytes).substr(bytes.size() - 1));
+  std::vector<double> rtts;
+  for (int i = 0; from_flooder->version("huge") == version; ++i) {
+    rtts.push_back(round_trip_us(*mine, *theirs, i));
+    ASSERT_LT(std::chrono::steady_clock::now() - start, patience);
+  }
+  auto parsed_after =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::sort(rtts.begin(), rtts.end());
+  std::printf("32 MiB %s parsed in %.0f ms; meanwhile %zu round trips, median %.0f us, max %.0f "
+              "us\n",
+              native ? "frame" : "line", parsed_after, rtts.size(), rtts[rtts.size() / 2],
+              rtts.back());
+  EXPECT_GE(rtts.size(), 10u);
+  EXPECT_EQ(from_flooder->get("huge"), huge);
+  EXPECT_EQ(from_flooder->is_native(), native);
+}
+
+INSTANTIATE_TEST_SUITE_P(liveness, huge_messages, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "native" : "legacy"; });
 
 } // namespace
 } // namespace socketengine

@@ -121,7 +121,11 @@ public:
   /// Accepts one connection on `acceptor`.
   void accept(asio::ip::tcp::acceptor& acceptor) { acceptor.accept(socket_); }
 
-  void send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
+  /// Writes all of `bytes`, waiting for room as long as it takes.
+  void send(std::string_view bytes) {
+    socket_.non_blocking(false); // reads leave it non-blocking (see fill)
+    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()));
+  }
 
   /// Reads one `\n`-terminated line (without the `\n`), failing after
   /// `timeout`.

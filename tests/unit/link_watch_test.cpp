@@ -145,6 +145,24 @@ TEST(link_watch, a_queue_full_past_the_slow_peer_timeout_cuts_the_peer_off) {
   EXPECT_EQ(w.check(s, t0 + 1h, {.full_since = t0}), verdict::fine);
 }
 
+TEST(link_watch, a_link_waiting_for_this_sides_work_is_not_blamed_for_its_silence) {
+  auto s = rate_only();
+  s.heartbeat_interval = 1s;
+  s.heartbeat_misses = 2;
+  link_watch w(t0);
+  // Reading waits for a large message to be decoded: nothing is read, a
+  // message that followed it is held unfinished, and no answer to a ping
+  // can be read. None of it is the peer's doing.
+  reading waiting{.bytes_in = 5000, .pending = 100, .waiting = true, .heartbeats = true};
+  for (auto at = t0; at <= t0 + 30s; at += 250ms) EXPECT_EQ(w.check(s, at, waiting), verdict::fine);
+  // Once reading goes on, the clocks start from there.
+  auto read_on = waiting;
+  read_on.waiting = false;
+  EXPECT_EQ(w.check(s, t0 + 30s + 500ms, read_on), verdict::fine);
+  EXPECT_EQ(w.check(s, t0 + 31s, read_on), verdict::ping);
+  EXPECT_EQ(w.check(s, t0 + 32s, read_on), verdict::too_slow); // 1 s + 100 bytes at 1000/s
+}
+
 TEST(link_watch, the_tick_is_a_quarter_of_the_shortest_deadline_within_bounds) {
   watch_settings s;
   EXPECT_EQ(s.tick(), 1000ms); // nothing to watch: once a second

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,20 @@ reader::outcome feed(reader& r, std::string_view bytes, receiver& to) {
     bytes.remove_prefix(n);
   }
   return r.consume(to);
+}
+
+// Feeds `bytes` read by read, consuming after each, as the connection does,
+// until the reader pauses or stops; what it did not read is left in `bytes`.
+reader::outcome feed_reads(reader& r, std::string_view& bytes, receiver& to) {
+  while (!bytes.empty()) {
+    auto space = r.prepare();
+    auto n = std::min(space.size(), bytes.size());
+    std::memcpy(space.data(), bytes.data(), n);
+    r.commit(n);
+    bytes.remove_prefix(n);
+    if (auto out = r.consume(to); out != reader::outcome::more) return out;
+  }
+  return reader::outcome::more;
 }
 
 std::string line(std::string_view channel, const value& v) {
@@ -328,6 +344,113 @@ TEST(native_reader, the_bytes_left_by_the_switch_are_its_first) {
   recording_receiver to;
   EXPECT_EQ(feed(*r, std::string_view(f).substr(3), to), reader::outcome::more);
   EXPECT_EQ(to.log, std::vector<std::string>{"value v=7"});
+}
+
+// --- large messages: decoded off the I/O thread, in order --------------------------
+
+settings budgeted_hub_settings() {
+  auto s = hub_settings();
+  s.budget = std::make_shared<memory_budget>(0); // counted, no limit
+  return s;
+}
+
+TEST(legacy_reader, a_large_line_pauses_the_reader_until_its_work_has_run) {
+  auto st = budgeted_hub_settings();
+  suite s(st);
+  auto r = s.first_reader();
+  recording_receiver to;
+  value big(std::string(off_thread_bytes, 'x'));
+  // What follows the large line on its channel and another must come after
+  // it, whatever thread decodes it.
+  EXPECT_EQ(feed(*r, line("a", 0) + line("a", big) + line("a", 1) + line("b", 2), to),
+            reader::outcome::paused);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"value a=0"}));
+  auto work = r->take_work();
+  ASSERT_TRUE(work);
+  EXPECT_FALSE(r->take_work()); // handed out once
+  // The line's buffer (and its charge) goes with the work, and goes when
+  // it has run.
+  auto held = st.budget->used();
+  EXPECT_GT(held, off_thread_bytes);
+  work();
+  EXPECT_LT(st.budget->used(), held - off_thread_bytes);
+  EXPECT_EQ(r->consume(to), reader::outcome::more);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"value a=0", "value a=" + big.dump(), "value a=1",
+                                              "value b=2"}));
+}
+
+TEST(legacy_reader, a_large_image_line_is_unwrapped_off_the_thread_then_decoded) {
+  suite s(hub_settings());
+  auto r = s.first_reader();
+  recording_receiver to;
+  std::string img;
+  legacy::append_image_line(img, "__image", test::pattern_image(400, 300, pixel_order::bgr), 1);
+  ASSERT_GE(img.size(), off_thread_bytes);
+  EXPECT_EQ(feed(*r, img + line("__ack", "__ack"), to), reader::outcome::paused);
+  EXPECT_TRUE(to.log.empty());
+  r->take_work()();
+  EXPECT_EQ(r->consume(to), reader::outcome::more);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"to decode", "image 400x300 counted",
+                                              "ack when decoded", "acknowledged 1"}));
+}
+
+TEST(legacy_reader, work_outlives_the_reader_it_came_from) {
+  auto st = budgeted_hub_settings();
+  std::function<void()> work;
+  {
+    suite s(st);
+    auto r = s.first_reader();
+    recording_receiver to;
+    EXPECT_EQ(feed(*r, line("a", std::string(off_thread_bytes, 'x')), to),
+              reader::outcome::paused);
+    work = r->take_work();
+  } // the connection closed while the work waited for its thread
+  work();
+  work = nullptr;
+  EXPECT_EQ(st.budget->used(), 0u);
+}
+
+TEST(native_reader, a_large_json_frame_pauses_the_reader_until_its_work_has_run) {
+  auto st = budgeted_hub_settings();
+  suite s(st);
+  auto r = s.reader_after_switch({});
+  recording_receiver to;
+  value big(std::string(2 * off_thread_bytes, 'x'));
+  std::string frames;
+  native::append_value(frames, "a", value(0));
+  native::append_value(frames, "a", big);
+  native::append_value(frames, "a", value(1));
+  native::append_value(frames, "b", value(2));
+  std::string_view unread = frames;
+  EXPECT_EQ(feed_reads(*r, unread, to), reader::outcome::paused);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"value a=0"}));
+  auto work = r->take_work();
+  ASSERT_TRUE(work);
+  EXPECT_FALSE(r->take_work());
+  auto held = st.budget->used();
+  EXPECT_GT(held, 2 * off_thread_bytes);
+  work();
+  EXPECT_LT(st.budget->used(), held - 2 * off_thread_bytes);
+  EXPECT_EQ(r->consume(to), reader::outcome::more);
+  EXPECT_EQ(feed_reads(*r, unread, to), reader::outcome::more);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"value a=0", "value a=" + big.dump(), "value a=1",
+                                              "value b=2"}));
+}
+
+TEST(native_reader, a_large_frame_that_is_not_json_is_refused_after_its_work) {
+  suite s(hub_settings());
+  auto r = s.reader_after_switch({});
+  recording_receiver to;
+  std::string frames;
+  native::append_value(frames, "a", value(std::string(2 * off_thread_bytes, 'x')));
+  frames[frames.size() - 1] = '!'; // the closing quote
+  native::append_value(frames, "a", value(1));
+  std::string_view unread = frames;
+  EXPECT_EQ(feed_reads(*r, unread, to), reader::outcome::paused);
+  r->take_work()();
+  EXPECT_EQ(r->consume(to), reader::outcome::more);
+  EXPECT_EQ(feed_reads(*r, unread, to), reader::outcome::more);
+  EXPECT_EQ(to.log, (std::vector<std::string>{"reject " + code(errc::invalid_json), "value a=1"}));
 }
 
 TEST(suite, writes_legacy_first_and_native_after_the_upgrade_when_offered) {

@@ -45,6 +45,28 @@ std::span<char> line_reader::prepare() {
   return {buf_.get() + end_, cap_ - end_};
 }
 
+line_reader::taken line_reader::take(std::string_view line) {
+  // consume() has moved begin_ past the line: what is left is what
+  // followed it, at most one read's worth, copied into a buffer of its own.
+  std::size_t rest = end_ - begin_;
+  std::unique_ptr<char[]> next;
+  std::size_t next_cap = 0;
+  if (rest > 0) {
+    next_cap = std::max(rest, min_read_);
+    next = std::make_unique_for_overwrite<char[]>(next_cap);
+    std::memcpy(next.get(), buf_.get() + begin_, rest);
+    // Charged whatever the limit, as what is already held: the engine
+    // brings the total back under it (memory_budget::charge).
+    if (budget_) budget_->charge(next_cap);
+  }
+  taken t{std::move(buf_), budget_charge(budget_, cap_), line};
+  buf_ = std::move(next);
+  cap_ = next_cap;
+  begin_ = scan_ = 0;
+  end_ = rest;
+  return t;
+}
+
 void line_reader::shrink_if_idle() noexcept {
   if (end_ == 0 && cap_ > idle_keep) {
     buf_.reset();

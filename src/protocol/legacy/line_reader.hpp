@@ -56,6 +56,20 @@ public:
     return end_ - begin_ <= max_line_;
   }
 
+  /// A line taken out of the reader with the buffer that holds it.
+  struct taken {
+    std::unique_ptr<char[]> buffer;
+    budget_charge charge; // the buffer's
+    std::string_view line;
+  };
+
+  /// Takes `line`, the one consume() is handing out, with the buffer that
+  /// holds it and that buffer's charge, so that other work may read it
+  /// without a copy while this reader goes on with a buffer of its own for
+  /// what followed the line. Call from consume()'s callback, then stop().
+  /// \throws std::bad_alloc, leaving the reader as it was.
+  taken take(std::string_view line);
+
   /// Ends a consume() walk after the current line.
   void stop() noexcept { stopped_ = true; }
 

@@ -8,40 +8,82 @@
 
 namespace socketengine::detail::legacy {
 
-std::string_view session::image_channel() const noexcept {
-  return settings_.hub ? channels::image : channels::plain_image;
+namespace {
+std::string_view image_channel_of(const protocol::settings& s) noexcept {
+  return s.hub ? channels::image : channels::plain_image;
 }
 
-bool session::handle_line(protocol::receiver& to, std::string_view line) {
+// Undoes the base64 of an image message's text into `m`.
+void prepare_image(prepared& m, std::string_view base64) {
+  m.what = prepared::kind::image;
+  if (auto png = decode_image_base64(base64, m.error, m.detail)) m.png = std::move(*png);
+}
+} // namespace
+
+std::string_view session::image_channel() const noexcept { return image_channel_of(settings_); }
+
+prepared session::prepare_line(const protocol::settings& s, std::string_view line) {
   // An image line as the known peers write it skips the JSON parser.
-  if (auto text = match_image_line(line, image_channel())) {
+  if (auto text = match_image_line(line, image_channel_of(s))) {
+    prepared m;
+    m.channel = image_channel_of(s);
+    m.wire_bytes = line.size();
     // Host/client images are also an ordinary value on `image`, as the
     // Node.js host and client keep them.
-    if (!settings_.hub) to.value_received(image_channel(), value(std::string(*text)), line.size());
-    receive_image(to, *text);
-    return false;
+    if (!s.hub) m.data = std::string(*text);
+    prepare_image(m, *text);
+    return m;
   }
-  auto r = decode_line(line, settings_.limits.max_depth);
-  if (r.what == decode_result::status::blank) return false;
+  auto r = decode_line(line, s.limits.max_depth);
+  if (r.what == decode_result::status::blank) return {};
   if (r.what == decode_result::status::error) {
-    to.reject(r.error, std::move(r.detail));
-    return false;
+    prepared m;
+    m.what = prepared::kind::rejected;
+    m.error = r.error;
+    m.detail = std::move(r.detail);
+    return m;
   }
-  return handle_message(to, r.message.channel, std::move(r.message.data), line.size());
+  return prepare_message(s, std::move(r.message.channel), std::move(r.message.data), line.size());
+}
+
+prepared session::prepare_message(const protocol::settings& s, std::string&& channel,
+                                  value&& data, std::size_t wire_bytes) {
+  prepared m;
+  m.channel = std::move(channel);
+  m.wire_bytes = wire_bytes;
+  if (m.channel == image_channel_of(s)) {
+    if (data.is_string()) {
+      prepare_image(m, data.get_ref<const std::string&>());
+      if (!s.hub) m.data = std::move(data);
+      return m;
+    }
+    if (s.hub) {
+      // Still an image to acknowledge: the sender waits for it.
+      m.what = prepared::kind::image;
+      m.error = errc::invalid_base64;
+      m.detail = "image data is not a string";
+      return m;
+    }
+    // Between a host and its clients, anything else on `image` is a value.
+  }
+  m.what = prepared::kind::message;
+  m.data = std::move(data);
+  return m;
+}
+
+bool session::handle(protocol::receiver& to, prepared&& m) {
+  switch (m.what) {
+  case prepared::kind::nothing: return false;
+  case prepared::kind::rejected: to.reject(m.error, std::move(m.detail)); return false;
+  case prepared::kind::image: handle_image(to, std::move(m)); return false;
+  case prepared::kind::message: break;
+  }
+  return handle_message(to, m.channel, std::move(m.data), m.wire_bytes);
 }
 
 bool session::handle_message(protocol::receiver& to, std::string& channel, value&& data,
                              std::size_t wire_bytes) {
   if (channel == channels::native) return handle_native(to, data);
-  if (settings_.hub && channel == channels::image) {
-    if (data.is_string()) {
-      receive_image(to, data.get_ref<const std::string&>());
-    } else {
-      to.image_needs_ack(false);
-      to.reject(errc::invalid_base64, "image data is not a string");
-    }
-    return false;
-  }
   if (settings_.hub && channel == channels::ack) {
     to.images_acknowledged(1);
     return false;
@@ -67,11 +109,7 @@ bool session::handle_message(protocol::receiver& to, std::string& channel, value
     to.peer_named(data.get_ref<const std::string&>());
   bool peer_closing = channel == channels::status && data.is_string() &&
                       data.get_ref<const std::string&>() == channels::closing;
-  std::optional<std::string> image_text;
-  if (!settings_.hub && channel == channels::plain_image && data.is_string())
-    image_text = data.get_ref<const std::string&>();
   to.value_received(channel, std::move(data), wire_bytes);
-  if (image_text) receive_image(to, *image_text);
   if (peer_closing) to.peer_closing();
   return false;
 }
@@ -106,24 +144,21 @@ bool session::handle_native(protocol::receiver& to, const value& data) {
   return true;
 }
 
-void session::receive_image(protocol::receiver& to, std::string_view base64) {
+void session::handle_image(protocol::receiver& to, prepared&& m) {
+  // Host/client images were counted as the value on `image`.
+  if (!settings_.hub) to.value_received(m.channel, std::move(m.data), m.wire_bytes);
   // Acknowledged whether or not it decodes: the sender waits for this
   // before its next frame, and one bad frame must not stall the stream.
-  // The base64 is undone here, in one pass over the line, which is gone
-  // once this returns; the PNG is decoded off the I/O thread: inflating a
-  // flat image of a few kilobytes can take a second. Between hubs it is
-  // acknowledged once decoded.
-  std::error_code ec;
-  std::string detail;
-  auto png = decode_image_base64(base64, ec, detail);
-  if (!png) {
+  // The PNG is decoded off the I/O thread: inflating a flat image of a few
+  // kilobytes can take a second. Between hubs it is acknowledged once
+  // decoded.
+  if (m.error) {
     if (settings_.hub) to.image_needs_ack(false);
-    return to.reject(ec, std::move(detail));
+    return to.reject(m.error, std::move(m.detail));
   }
   auto max_pixels = settings_.images.max_pixels;
-  // Host/client images were counted as the value on `image`.
   to.image_to_decode(
-      [png = std::move(*png), max_pixels](std::error_code& e, std::string& d) {
+      [png = std::move(m.png), max_pixels](std::error_code& e, std::string& d) {
         return decode_image_png(png, max_pixels, e, d);
       },
       /*counted=*/settings_.hub, /*acknowledge=*/settings_.hub);

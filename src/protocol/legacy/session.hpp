@@ -6,12 +6,21 @@
 // the bytes hint). The legacy reader gives it every line; the native reader
 // gives it every JSON frame, which is handled as the same line would be.
 //
-// Threading: the I/O thread only, as its reader.
+// A message is handled in two steps: prepare (the work in proportion to
+// its size: parsing JSON, undoing an image's base64), which needs nothing
+// but the settings and may run on any thread, and handle (what it means,
+// in order with the messages around it), on the I/O thread.
+//
+// Threading: prepare_* on any thread; the rest on the I/O thread only, as
+// its reader.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <vector>
 
 #include <socketengine/value.hpp>
 
@@ -19,6 +28,25 @@
 #include "protocol/settings.hpp"
 
 namespace socketengine::detail::legacy {
+
+/// A message decoded as far as it can be without the session's state.
+struct prepared {
+  enum class kind {
+    nothing,  ///< a blank line
+    rejected, ///< bad input: error and detail say why
+    message,  ///< channel and data
+    image     ///< png, or error and detail if the image data is not base64
+  };
+  kind what = kind::nothing;
+  std::string channel;
+  /// The message's value; for an image between a host and its clients, its
+  /// base64 text, which is also stored as an ordinary value on `image`.
+  value data;
+  std::vector<std::uint8_t> png;
+  std::error_code error;
+  std::string detail;
+  std::size_t wire_bytes = 0;
+};
 
 class session {
 public:
@@ -32,21 +60,34 @@ public:
   /// `image` between a host and its clients.
   [[nodiscard]] std::string_view image_channel() const noexcept;
 
-  /// Handles one line, without its `\n`. Returns true for a valid switch
-  /// line: everything after it is frames.
-  bool handle_line(protocol::receiver& to, std::string_view line);
+  /// Decodes one line, without its `\n`. Any thread; no-throw but
+  /// std::bad_alloc.
+  static prepared prepare_line(const protocol::settings& s, std::string_view line);
 
-  /// Handles a decoded message that took `wire_bytes` on the wire. Returns
-  /// true for a valid switch line.
-  bool handle_message(protocol::receiver& to, std::string& channel, value&& data,
-                      std::size_t wire_bytes);
+  /// Recognises an image in a message decoded from JSON (a native frame's)
+  /// that took `wire_bytes` on the wire, and undoes its base64. Any
+  /// thread; no-throw but std::bad_alloc.
+  static prepared prepare_message(const protocol::settings& s, std::string&& channel,
+                                  value&& data, std::size_t wire_bytes);
+
+  /// Handles a prepared message. Returns true for a valid switch line:
+  /// everything after it is frames.
+  bool handle(protocol::receiver& to, prepared&& m);
+
+  /// Both steps for one line, on the I/O thread.
+  bool handle_line(protocol::receiver& to, std::string_view line) {
+    return handle(to, prepare_line(settings_, line));
+  }
 
 private:
+  /// An ordinary message, or one on a reserved channel that is not an image.
+  bool handle_message(protocol::receiver& to, std::string& channel, value&& data,
+                      std::size_t wire_bytes);
   /// A `__native` line: the peer's offer, its switch, or a bytes hint.
   bool handle_native(protocol::receiver& to, const value& data);
-  /// Decodes the base64 PNG of an image message and hands the image on
-  /// (acknowledging it first between hubs), or reports why not.
-  void receive_image(protocol::receiver& to, std::string_view base64);
+  /// Hands a prepared image on to be decoded (acknowledging it first
+  /// between hubs), or reports why it cannot be.
+  void handle_image(protocol::receiver& to, prepared&& m);
 
   const protocol::settings& settings_;
   const int offered_;

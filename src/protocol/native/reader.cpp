@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <socketengine/error.hpp>
@@ -31,13 +32,20 @@ reader::reader(const protocol::settings& s, int offered, std::string_view first)
 }
 
 protocol::reader::outcome reader::consume(protocol::receiver& to) {
+  if (job_) {
+    // The large frame handed off at the last pause, decoded now.
+    auto done = std::move(job_);
+    job_taken_ = false;
+    lines_.handle(to, std::move(done->result));
+    if (!to.open()) return outcome::stopped;
+  }
   bool sound = true;
   for (;;) {
     try {
       sound = frames_.consume([&](std::span<const std::uint8_t> body,
                                   std::shared_ptr<const void> owner) {
         handle_frame(to, body, std::move(owner));
-        if (!to.open()) frames_.stop();
+        if (!to.open() || job_) frames_.stop();
       });
       break;
     } catch (const over_budget& e) {
@@ -60,6 +68,7 @@ protocol::reader::outcome reader::consume(protocol::receiver& to) {
     }
   }
   if (!to.open()) return outcome::stopped;
+  if (job_) return outcome::paused;
   if (!sound) {
     auto size = frames_.bad_size();
     to.fail(errc::frame_too_large,
@@ -136,12 +145,47 @@ void reader::handle_frame(protocol::receiver& to, std::span<const std::uint8_t> 
     return to.bytes_received(f->channel, f->payload, wire_bytes);
   case frame_kind::json: break;
   }
-  value v;
   std::string_view text(reinterpret_cast<const char*>(f->payload.data()), f->payload.size());
-  if (auto ec = legacy::decode_value(text, settings_.limits.max_depth, v, detail))
-    return to.reject(ec, std::move(detail));
-  std::string channel(f->channel);
-  lines_.handle_message(to, channel, std::move(v), wire_bytes);
+  if (text.size() >= protocol::off_thread_bytes && f->owner) {
+    // A large frame is in a buffer of its own, which the frame reader has
+    // stopped charging for: charged again while the decoding holds it.
+    if (settings_.budget) settings_.budget->charge(body.size());
+    job_ = std::make_shared<job>(job{settings_, f->owner, text,
+                                     budget_charge(settings_.budget.get(), body.size()),
+                                     std::string(f->channel), wire_bytes, {}});
+    return;
+  }
+  lines_.handle(to, decode_json(settings_, std::string(f->channel), text, wire_bytes));
+}
+
+legacy::prepared reader::decode_json(const protocol::settings& s, std::string&& channel,
+                                     std::string_view text, std::size_t wire_bytes) {
+  value v;
+  legacy::prepared m;
+  if (auto ec = legacy::decode_value(text, s.limits.max_depth, v, m.detail)) {
+    m.what = legacy::prepared::kind::rejected;
+    m.error = ec;
+    return m;
+  }
+  return legacy::session::prepare_message(s, std::move(channel), std::move(v), wire_bytes);
+}
+
+std::function<void()> reader::take_work() {
+  if (!job_ || std::exchange(job_taken_, true)) return {};
+  return [j = job_] {
+    try {
+      j->result = decode_json(j->settings, std::move(j->channel), j->text, j->wire_bytes);
+    } catch (const std::bad_alloc&) {
+      j->result = {};
+      j->result.what = legacy::prepared::kind::rejected;
+      j->result.error = std::make_error_code(std::errc::not_enough_memory);
+      j->result.detail = "out of memory decoding a frame of " + std::to_string(j->wire_bytes) +
+                         " bytes";
+    }
+    // The frame's buffer goes as soon as it is decoded.
+    j->owner.reset();
+    j->charge.reset();
+  };
 }
 
 } // namespace socketengine::detail::native
