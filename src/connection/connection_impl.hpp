@@ -33,6 +33,7 @@
 #include "protocol/receiver.hpp"
 #include "protocol/suite.hpp"
 #include "transport/stream.hpp"
+#include "util/memory_budget.hpp"
 
 namespace socketengine {
 
@@ -105,7 +106,8 @@ struct connection::impl final : detail::protocol::receiver,
   void bytes_received(std::string_view channel, std::span<const std::uint8_t> bytes,
                       std::size_t wire_bytes) override;
   void image_received(image&& img, bool counted) override;
-  void image_to_decode(image_decoder decode, bool counted, bool acknowledge) override;
+  void image_to_decode(image_decoder decode, std::size_t held, bool counted,
+                       bool acknowledge) override;
   void peer_named(const std::string& name) override;
   void image_needs_ack(bool now) override;
   void images_acknowledged(std::uint32_t count) override;
@@ -133,6 +135,10 @@ struct connection::impl final : detail::protocol::receiver,
   /// Decodes the images waiting, newest only, one after another. The
   /// owner's work thread.
   void run_decodes();
+
+  /// What the connection holds of what it received, for the budget: its
+  /// values and images, and the images waiting to be decoded.
+  [[nodiscard]] std::size_t held_bytes() const noexcept;
 
   /// Tells the owner if what is stored has passed the engine's budget.
   void check_budget();
@@ -185,9 +191,10 @@ struct connection::impl final : detail::protocol::receiver,
     bool counted;
     bool acknowledge;
     std::uint64_t link; // acknowledged only on the link it came over
+    detail::budget_charge held; // what `decode` holds, until it goes
   };
   struct decoding {
-    std::mutex mu;
+    mutable std::mutex mu;
     std::deque<decode_job> waiting;
     bool running = false;
   } decoding_;

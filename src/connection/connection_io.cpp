@@ -426,7 +426,13 @@ void connection::impl::image_received(image&& img, bool counted) {
   check_budget();
 }
 
-void connection::impl::image_to_decode(image_decoder decode, bool counted, bool acknowledge) {
+void connection::impl::image_to_decode(image_decoder decode, std::size_t held, bool counted,
+                                       bool acknowledge) {
+  // Charged whatever the limit, as what is already held: the engine
+  // brings the total back under it (check_budget).
+  auto* budget = protocols_->settings().budget.get();
+  if (budget) budget->charge(held);
+  detail::budget_charge charge(budget, held);
   bool start = false;
   bool dropped_owed_ack = false;
   {
@@ -436,7 +442,8 @@ void connection::impl::image_to_decode(image_decoder decode, bool counted, bool 
       decoding_.waiting.pop_front();
     }
     decoding_.waiting.push_back(decode_job{std::move(decode), counted, acknowledge,
-                                           link_.load(std::memory_order_relaxed)});
+                                           link_.load(std::memory_order_relaxed),
+                                           std::move(charge)});
     // A decode under way takes the new image when it is done.
     start = !std::exchange(decoding_.running, true);
   }
@@ -448,6 +455,16 @@ void connection::impl::image_to_decode(image_decoder decode, bool counted, bool 
     decoding_.waiting.clear();
     decoding_.running = false;
   }
+  check_budget();
+}
+
+std::size_t connection::impl::held_bytes() const noexcept {
+  std::size_t waiting = 0;
+  {
+    std::lock_guard lk(decoding_.mu);
+    for (const auto& job : decoding_.waiting) waiting += job.held.size();
+  }
+  return store_.held_bytes() + waiting;
 }
 
 void connection::impl::run_decodes() {

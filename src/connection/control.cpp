@@ -47,7 +47,7 @@ bool awaiting_identity(const connection& c) noexcept { return impl::of(c).awaiti
 
 bool closed(const connection& c) { return impl::of(c).out_.closed(); }
 
-std::size_t held_bytes(const connection& c) noexcept { return impl::of(c).store_.held_bytes(); }
+std::size_t held_bytes(const connection& c) noexcept { return impl::of(c).held_bytes(); }
 
 std::size_t drop_held(connection& c) { return impl::of(c).store_.drop_all(); }
 

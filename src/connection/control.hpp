@@ -63,8 +63,8 @@ void watch(connection& c, const watch_settings& s, std::chrono::steady_clock::ti
 /// a hub) or sent a byte (on a host). I/O thread.
 [[nodiscard]] bool awaiting_identity(const connection& c) noexcept;
 
-/// Bytes `c` keeps of what it received (values, image), as charged to the
-/// engine's budget. Any thread.
+/// Bytes `c` keeps of what it received (values, image, images waiting to be
+/// decoded), as charged to the engine's budget. Any thread.
 [[nodiscard]] std::size_t held_bytes(const connection& c) noexcept;
 
 /// Forgets what `c` keeps, giving it back to the budget; returns how much.

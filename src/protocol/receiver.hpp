@@ -42,8 +42,11 @@ public:
   /// acknowledgement once the image is decoded: its window of images in
   /// flight then paces it to the speed of decoding. Only a few images wait
   /// for their decoding (the oldest is dropped, and acknowledged at once):
-  /// a peer that sends past its window gets its latest.
-  virtual void image_to_decode(image_decoder decode, bool counted, bool acknowledge) = 0;
+  /// a peer that sends past its window gets its latest. `held`: the bytes
+  /// `decode` holds of what the peer sent, counted against the engine's
+  /// budget while the image waits.
+  virtual void image_to_decode(image_decoder decode, std::size_t held, bool counted,
+                               bool acknowledge) = 0;
   /// The peer named this connection (`__name_conn`).
   virtual void peer_named(const std::string& name) = 0;
   /// An image arrived that the peer expects to be acknowledged; `now`:

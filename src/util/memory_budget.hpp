@@ -86,6 +86,8 @@ public:
   }
   ~budget_charge() { reset(); }
 
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
   /// Gives the charge back now.
   void reset() noexcept {
     if (budget_) budget_->release(n_);

@@ -19,6 +19,8 @@
 #include <fstream>
 #include <mutex>
 #include <ostream>
+#include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +30,7 @@
 #include "protocol/legacy/line_codec.hpp"
 #include "protocol/native/frame_codec.hpp"
 #include "support/child_process.hpp"
+#include "support/test_images.hpp"
 #include "support/test_support.hpp"
 
 namespace socketengine {
@@ -44,6 +47,10 @@ std::shared_ptr<connection> find_named(const engine& e, std::string_view name) {
   for (auto& c : e.connections())
     if (c->name() == name) return c;
   return nullptr;
+}
+
+std::span<const std::uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
 std::string name_line(std::string_view name) {
@@ -301,6 +308,42 @@ TEST(liveness, a_peer_that_stores_more_than_the_budget_is_closed_and_the_others_
   EXPECT_TRUE(in->is_open());
   EXPECT_EQ(in->get("x"), value(1));
   test::round_trip(*modest, *in);
+}
+
+TEST(liveness, images_waiting_to_be_decoded_count_against_the_budget) {
+  // A peer that ignores its window of images in flight sends a bomb, which
+  // keeps the work thread busy (16 MiB once decoded), and right behind it
+  // four PNG frames that do not compress, of some 5.9 MB each: they wait
+  // for their decoding, past a budget of 20 MiB.
+  constexpr std::size_t budget = 20u << 20;
+  hub h({.port = 0, .limits = {.max_receive_bytes = budget}});
+  reports heard(h);
+  raw_peer flood;
+  flood.connect(h.port());
+  flood.expect_native_offer();
+  std::string bytes = name_line("flood");
+  bytes += std::string(raw_peer::native_offer) + "\n";
+  bytes += R"({"type":"__native","data":{"switch":1}})" "\n";
+  image bomb(2048, 2048, pixel_order::rgba);
+  auto bomb_png = test::png_of(bomb);
+  detail::native::append_png_image(bytes, bomb, as_bytes(bomb_png));
+  std::mt19937 noise(7);
+  image img(1400, 1400, pixel_order::bgr);
+  for (std::size_t k = 0; k < img.size_bytes(); ++k)
+    img.data()[k] = static_cast<std::uint8_t>(noise());
+  auto png = test::png_of(img);
+  ASSERT_GT(png.size(), budget / 4);
+  for (int i = 0; i < 4; ++i) detail::native::append_png_image(bytes, img, as_bytes(png));
+  try {
+    flood.send(bytes);
+  } catch (const std::system_error&) {
+    // Cut off before the last byte.
+  }
+  ASSERT_TRUE(heard.heard(errc::over_budget));
+  auto from_flood = find_named(h, "flood");
+  ASSERT_TRUE(from_flood);
+  EXPECT_TRUE(eventually([&] { return !from_flood->is_open(); }));
+  EXPECT_EQ(from_flood->close_reason(), errc::over_budget);
 }
 
 // --- heartbeats ------------------------------------------------------------

@@ -37,7 +37,7 @@ public:
   }
   // Decodes at once, after saying that it was asked to decode, and then
   // says whether it owes an acknowledgement.
-  void image_to_decode(image_decoder decode, bool counted, bool acknowledge) override {
+  void image_to_decode(image_decoder decode, std::size_t, bool counted, bool acknowledge) override {
     log.push_back("to decode");
     std::error_code ec;
     std::string detail;
@@ -233,7 +233,7 @@ TEST(native_reader, png_and_jpeg_frames_are_decoded_later_from_bytes_of_their_ow
     void value_received(std::string_view, value&&, std::size_t) override {}
     void bytes_received(std::string_view, std::span<const std::uint8_t>, std::size_t) override {}
     void image_received(image&&, bool) override { ++in_line; }
-    void image_to_decode(image_decoder decode, bool counted, bool acknowledge) override {
+    void image_to_decode(image_decoder decode, std::size_t, bool counted, bool acknowledge) override {
       later.push_back(std::move(decode));
       EXPECT_TRUE(counted);
       acks += acknowledge ? 1 : 0;

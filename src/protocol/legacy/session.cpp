@@ -157,11 +157,12 @@ void session::handle_image(protocol::receiver& to, prepared&& m) {
     return to.reject(m.error, std::move(m.detail));
   }
   auto max_pixels = settings_.images.max_pixels;
+  auto held = m.png.size();
   to.image_to_decode(
       [png = std::move(m.png), max_pixels](std::error_code& e, std::string& d) {
         return decode_image_png(png, max_pixels, e, d);
       },
-      /*counted=*/settings_.hub, /*acknowledge=*/settings_.hub);
+      held, /*counted=*/settings_.hub, /*acknowledge=*/settings_.hub);
 }
 
 } // namespace socketengine::detail::legacy

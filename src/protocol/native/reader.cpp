@@ -119,11 +119,12 @@ void reader::handle_frame(protocol::receiver& to, std::span<const std::uint8_t> 
         job.payload = *copy;
         job.owner = std::move(copy);
       }
+      auto held = job.payload.size();
       return to.image_to_decode(
           [job = std::move(job), max_pixels](std::error_code& ec, std::string& d) {
             return decode_image(job, max_pixels, ec, d);
           },
-          /*counted=*/true, /*acknowledge=*/true);
+          held, /*counted=*/true, /*acknowledge=*/true);
     }
     // Raw pixels take no decoding (a large frame's buffer becomes the
     // image's): in line, as fast as they came, and acknowledged first, so
