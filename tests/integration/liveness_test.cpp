@@ -197,8 +197,12 @@ void expect_growth_within(std::size_t budget, std::size_t before) {
 #endif
 }
 
-TEST(liveness, many_peers_sending_large_messages_together_stay_within_the_budget) {
-  // Long run: 16 lines of 60 MiB against 256 MiB, the issue's attack.
+// Lines, or native frames (after the switch).
+class large_messages : public ::testing::TestWithParam<bool> {};
+
+TEST_P(large_messages, from_many_peers_together_stay_within_the_budget) {
+  // Long run: 16 messages of 60 MiB against 256 MiB, the issue's attack.
+  bool native = GetParam();
   const std::size_t budget = test::long_run() ? 256u << 20 : 32u << 20;
   const std::size_t line = test::long_run() ? 60u << 20 : 8u << 20;
   hub h({.port = 0, .limits = {.max_receive_bytes = budget, .identify_timeout = 60s}});
@@ -206,12 +210,30 @@ TEST(liveness, many_peers_sending_large_messages_together_stay_within_the_budget
   std::vector<raw_peer> peers(16);
   for (std::size_t i = 0; i < peers.size(); ++i) {
     peers[i].connect(h.port());
-    peers[i].send(name_line(test::numbered("p", static_cast<long long>(i))));
+    auto greeting = name_line(test::numbered("p", static_cast<long long>(i)));
+    if (native) {
+      peers[i].expect_native_offer();
+      greeting += std::string(raw_peer::native_offer) + "\n";
+      greeting += R"({"type":"__native","data":{"switch":1}})" "\n";
+    }
+    peers[i].send(greeting);
   }
   ASSERT_TRUE(h.wait_for_connections(peers.size(), patience));
-  // Each starts a line and leaves it unfinished: four times the budget
+  if (native) {
+    ASSERT_TRUE(eventually([&] {
+      auto cs = h.connections();
+      return std::all_of(cs.begin(), cs.end(), [](auto& c) { return c->is_native(); });
+    }));
+  }
+  // Each starts a message and leaves it unfinished: four times the budget
   // claimed in all (long run: nearly four).
-  std::string part = R"({"type":"x","data":")" + std::string(line, 'a');
+  std::string part;
+  if (native) {
+    detail::native::append_json(part, "x", value(std::string(line, 'a')));
+    part.pop_back();
+  } else {
+    part = R"({"type":"x","data":")" + std::string(line, 'a');
+  }
   auto before = resident_bytes();
   std::vector<std::thread> senders;
   for (auto& p : peers)
@@ -231,10 +253,13 @@ TEST(liveness, many_peers_sending_large_messages_together_stay_within_the_budget
   for (auto& c : h.connections()) open += c->is_open() ? 1 : 0;
   EXPECT_LE(open, fit);
   EXPECT_GE(open, 1u);
-  std::printf("16 peers x %zu MiB unfinished lines, budget %zu MiB: %zu open\n", line >> 20,
-              budget >> 20, open);
+  std::printf("16 peers x %zu MiB unfinished %s, budget %zu MiB: %zu open\n", line >> 20,
+              native ? "frames" : "lines", budget >> 20, open);
   expect_growth_within(budget, before);
 }
+
+INSTANTIATE_TEST_SUITE_P(liveness, large_messages, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "native" : "legacy"; });
 
 TEST(liveness, values_kept_from_peers_that_left_are_dropped_to_stay_within_the_budget) {
   // The attack: peers store many large values and leave; a hub keeps
