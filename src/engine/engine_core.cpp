@@ -2,7 +2,11 @@
 
 #include <asio/post.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <future>
 #include <stdexcept>
@@ -49,6 +53,15 @@ void engine_core::start() {
                     cfg_.protocols.limits.max_pending_callback_bytes);
   // Bounded by the connections: each has at most one job queued.
   worker_ = std::make_unique<dispatcher>(std::size_t{1} << 20, std::size_t{1} << 20, nullptr);
+  // The work thread yields to the I/O thread: on a machine with fewer
+  // cores than busy threads, a decode in progress must not make a small
+  // message wait for its time slice. Linux gives each thread its own nice
+  // value; raising it needs no privilege.
+  worker_->post([] {
+    errno = 0;
+    int now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    if (errno == 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), now + 10);
+  });
   work_.emplace(io_.get_executor());
   io_thread_ = std::thread([this] {
     for (;;) {
