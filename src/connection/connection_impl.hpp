@@ -84,6 +84,8 @@ struct connection::impl final : detail::protocol::receiver,
 
   /// Reads as long as the stream has bytes, then waits for more.
   void read();
+  /// Reads on after the other connections' bulk turns (see post_bulk).
+  void read_later();
   /// Hands what the reader holds to it; false if reading is not to go on:
   /// the connection closed on the way, or the reader waits for work done
   /// off the I/O thread (see offload).
@@ -139,6 +141,9 @@ struct connection::impl final : detail::protocol::receiver,
   /// What the connection holds of what it received, for the budget: its
   /// values and images, and the images waiting to be decoded.
   [[nodiscard]] std::size_t held_bytes() const noexcept;
+  /// Forgets all of that (the connection is being closed, or is closed,
+  /// for the budget); returns how many bytes.
+  std::size_t drop_held();
 
   /// Tells the owner if what is stored has passed the engine's budget.
   void check_budget();

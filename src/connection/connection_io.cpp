@@ -19,8 +19,11 @@ namespace {
 // How long a closing connection waits, once its queue is written, for the
 // peer to close in turn (see write).
 constexpr std::chrono::milliseconds close_linger{250};
-// Reads in a row before other connections get a turn.
+// Reads in a row before other connections get a turn, and bytes: a peer
+// streaming a large message would otherwise have each read take all the
+// socket holds (megabytes), and every other connection wait for its turn.
 constexpr int reads_per_turn = 8;
+constexpr std::size_t bytes_per_turn = 256 * 1024;
 
 // Adds to a counter that one thread at a time writes (the I/O thread): a
 // plain load and store, where a locked read-modify-write would cost as
@@ -69,7 +72,8 @@ void connection::impl::read() {
   // with a read pending: a pending read needs its buffer, and the readers
   // let go of theirs whenever they are empty (release_idle_buffers), so an
   // idle connection holds none.
-  for (int turn = 0; turn < reads_per_turn; ++turn) {
+  std::size_t taken = 0;
+  for (int turn = 0; turn < reads_per_turn && taken < bytes_per_turn; ++turn) {
     if (io_closed_) return;
     std::span<char> space;
     try {
@@ -89,7 +93,7 @@ void connection::impl::read() {
                       " bytes so far; closing the connection");
     }
     std::error_code ec;
-    std::size_t n = stream_->read_some(space, ec);
+    std::size_t n = stream_->read_some(space.first(std::min(space.size(), bytes_per_turn - taken)), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       read_in_flight_ = true;
       stream_->async_wait_readable(std::shared_ptr<detail::transport::stream_user>(self(), this));
@@ -97,11 +101,16 @@ void connection::impl::read() {
     }
     if (ec) return read_ended(ec);
     add_exclusive(bytes_in_, n);
+    taken += n;
     in_->commit(n);
     if (!consume()) return;
   }
+  read_later();
+}
+
+void connection::impl::read_later() {
   read_in_flight_ = true;
-  asio::post(owner_raw_->io(), [self = self()] {
+  owner_raw_->post_bulk([self = self()] {
     auto& me = *self->impl_;
     me.read_in_flight_ = false;
     if (me.io_closed_) return me.release_stream_when_idle();
@@ -149,28 +158,46 @@ bool connection::impl::consume() {
     return false;
   }
   if (outcome == detail::protocol::reader::outcome::paused) {
-    offload(in_->take_work());
+    std::function<void()> work;
+    try {
+      work = in_->take_work();
+    } catch (const std::bad_alloc&) {
+      // offload reports it
+    }
+    offload(std::move(work));
     return false;
   }
   return true;
 }
 
 void connection::impl::offload(std::function<void()> work) {
-  waiting_for_work_ = true;
   auto link = link_.load(std::memory_order_relaxed);
-  bool posted = owner_raw_->post_work([self = self(), work = std::move(work), link] {
-    try {
-      work();
-    } catch (...) {
-      // Nothing may escape the work thread; the reader reports what it
-      // could not decode.
-    }
-    auto& me = *self->impl_;
-    me.owner_raw_->post_unless_closing([self, link] { self->impl_->resume(link); });
-  });
-  // The owner is closing, and closes this connection with it: nothing
-  // more is to be read.
-  if (!posted) waiting_for_work_ = false;
+  bool posted = false;
+  try {
+    posted = work && owner_raw_->post_work([self = self(), work = std::move(work), link] {
+      try {
+        work();
+      } catch (...) {
+        // The work reports its own failures (out of memory) as the
+        // message's; nothing may escape the work thread.
+      }
+      auto& me = *self->impl_;
+      me.owner_raw_->post_unless_closing([self, link] { self->impl_->resume(link); });
+    });
+  } catch (const std::bad_alloc&) {
+  }
+  if (posted) {
+    waiting_for_work_ = true;
+    // What followed the message was copied into a buffer of its own,
+    // charged whatever the limit (see line_reader::take).
+    check_budget();
+    return;
+  }
+  // Without the work the stream cannot go on (the message would be lost
+  // and reading would never resume); when the owner is closing it ends
+  // the connection anyway.
+  fail(std::make_error_code(std::errc::not_enough_memory),
+       "could not hand a large message to the work thread; closing the connection");
 }
 
 void connection::impl::resume(std::uint64_t link) {
@@ -465,6 +492,19 @@ std::size_t connection::impl::held_bytes() const noexcept {
     for (const auto& job : decoding_.waiting) waiting += job.held.size();
   }
   return store_.held_bytes() + waiting;
+}
+
+std::size_t connection::impl::drop_held() {
+  std::deque<decode_job> dropped;
+  {
+    std::lock_guard lk(decoding_.mu);
+    dropped.swap(decoding_.waiting);
+  }
+  std::size_t waiting = 0;
+  for (const auto& job : dropped) waiting += job.held.size();
+  // Their charges go as they do, outside the lock.
+  dropped.clear();
+  return store_.drop_all() + waiting;
 }
 
 void connection::impl::run_decodes() {

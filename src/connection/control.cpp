@@ -49,7 +49,7 @@ bool closed(const connection& c) { return impl::of(c).out_.closed(); }
 
 std::size_t held_bytes(const connection& c) noexcept { return impl::of(c).held_bytes(); }
 
-std::size_t drop_held(connection& c) { return impl::of(c).store_.drop_all(); }
+std::size_t drop_held(connection& c) { return impl::of(c).drop_held(); }
 
 void write(connection& c, protocol::encoded_message& message, std::error_code& ec) {
   impl::of(c).out_.write(message, ec);

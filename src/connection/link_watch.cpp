@@ -51,7 +51,8 @@ link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point
     if (full_for_ > s.slow_peer_timeout) return verdict::slow_consumer;
   }
 
-  if (!r.identified && s.identify_timeout.count() > 0 && now - born_ > s.identify_timeout)
+  if (!r.identified && !r.waiting && s.identify_timeout.count() > 0 &&
+      now - born_ > s.identify_timeout)
     return verdict::unidentified;
 
   if (r.heartbeats && s.heartbeat_interval.count() > 0) {

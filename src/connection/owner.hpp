@@ -43,6 +43,12 @@ public:
   /// Posts `fn` to the I/O thread unless the owner is closing (whose own
   /// close then ends every connection); returns whether it was posted.
   virtual bool post_unless_closing(std::function<void()> fn) = 0;
+  /// Runs `fn` on the I/O thread once everything ready now has run, one
+  /// such function at a time: a connection that has read its fill for one
+  /// turn (a peer streaming a large message, or a flood) continues here,
+  /// so however many do, each other connection's messages wait for at most
+  /// one of their turns. I/O thread only.
+  virtual void post_bulk(std::function<void()> fn) = 0;
   /// Runs `fn` on the owner's work thread, where work in proportion to
   /// what a peer sent (decoding images) cannot delay the I/O thread.
   /// Returns false if it will not run (the owner is closing). `fn` may

@@ -11,6 +11,7 @@
 #include <future>
 #include <stdexcept>
 #include <unordered_set>
+#include <utility>
 
 #include <socketengine/error.hpp>
 
@@ -51,7 +52,8 @@ void engine_core::start() {
   callbacks_ = std::make_shared<callbacks>(cfg_.label);
   callbacks_->start(cfg_.protocols.limits.max_pending_callbacks,
                     cfg_.protocols.limits.max_pending_callback_bytes);
-  // Bounded by the connections: each has at most one job queued.
+  // Bounded by the connections: each has at most one decode and one large
+  // message queued.
   worker_ = std::make_unique<dispatcher>(std::size_t{1} << 20, std::size_t{1} << 20, nullptr);
   // The work thread yields to the I/O thread: on a machine with fewer
   // cores than busy threads, a decode in progress must not make a small
@@ -102,6 +104,24 @@ bool engine_core::post_unless_closing(std::function<void()> fn) {
   if (closing_) return false;
   asio::post(io_, std::move(fn));
   return true;
+}
+
+void engine_core::post_bulk(std::function<void()> fn) {
+  bulk_.push_back(std::move(fn));
+  if (!std::exchange(bulk_posted_, true)) asio::post(io_, [this] { run_bulk(); });
+}
+
+void engine_core::run_bulk() {
+  // The next turn goes to the back of the I/O thread's queue, behind
+  // whatever became ready meanwhile (the reactor's events among it); the
+  // I/O thread runs until this queue is empty, even while closing.
+  auto fn = std::move(bulk_.front());
+  bulk_.pop_front();
+  if (bulk_.empty())
+    bulk_posted_ = false;
+  else
+    asio::post(io_, [this] { run_bulk(); });
+  fn();
 }
 
 bool engine_core::post_work(std::function<void()> fn) {

@@ -87,8 +87,10 @@ public:
   /// Closing and posting exclude each other, so nothing is posted after the
   /// I/O thread may have run out of work.
   bool post_unless_closing(std::function<void()> fn) override;
+  void post_bulk(std::function<void()> fn) override;
   /// On the work thread, one job at a time (each connection has at most
-  /// one queued: see connection::impl::image_to_decode).
+  /// one decode and one large message queued: see
+  /// connection::impl::image_to_decode and offload).
   bool post_work(std::function<void()> fn) override;
   void message_arrived(const std::shared_ptr<connection>& c, std::string_view channel, value v,
                        std::size_t bytes) override;
@@ -218,6 +220,12 @@ private:
   std::shared_ptr<callbacks> callbacks_;
   // Decodes images off the I/O thread (see post_work).
   std::unique_ptr<dispatcher> worker_;
+
+  // I/O thread only: the connections' turns waiting in post_bulk, and
+  // whether one is posted to run.
+  std::deque<std::function<void()>> bulk_;
+  bool bulk_posted_ = false;
+  void run_bulk();
 
   // I/O thread only. Listeners stay until the engine is destroyed, after
   // the I/O thread has ended (see transport/listener.hpp).

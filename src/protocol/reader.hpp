@@ -49,7 +49,7 @@ public:
   /// is to be read meanwhile (prepare is not called), so messages keep
   /// their order. The work owns what it needs (the message's buffer and
   /// its charge to the budget, a copy of the settings): the reader may go
-  /// meanwhile. No-throw.
+  /// meanwhile. Empty if there is none. \throws std::bad_alloc.
   [[nodiscard]] virtual std::function<void()> take_work() { return {}; }
 
   /// After outcome::switched: the bytes read past the switch, which belong

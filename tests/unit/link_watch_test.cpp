@@ -153,11 +153,17 @@ TEST(link_watch, a_link_waiting_for_this_sides_work_is_not_blamed_for_its_silenc
   // Reading waits for a large message to be decoded: nothing is read, a
   // message that followed it is held unfinished, and no answer to a ping
   // can be read. None of it is the peer's doing.
-  reading waiting{.bytes_in = 5000, .pending = 100, .waiting = true, .heartbeats = true};
+  s.identify_timeout = 10s;
+  reading waiting{.bytes_in = 5000,
+                  .pending = 100,
+                  .identified = false, // its name may be in what waits
+                  .waiting = true,
+                  .heartbeats = true};
   for (auto at = t0; at <= t0 + 30s; at += 250ms) EXPECT_EQ(w.check(s, at, waiting), verdict::fine);
   // Once reading goes on, the clocks start from there.
   auto read_on = waiting;
   read_on.waiting = false;
+  read_on.identified = true;
   EXPECT_EQ(w.check(s, t0 + 30s + 500ms, read_on), verdict::fine);
   EXPECT_EQ(w.check(s, t0 + 31s, read_on), verdict::ping);
   EXPECT_EQ(w.check(s, t0 + 32s, read_on), verdict::too_slow); // 1 s + 100 bytes at 1000/s

@@ -32,7 +32,12 @@ protocol::reader::outcome reader::consume(protocol::receiver& to) {
   bool fits = lines_.consume([&](std::string_view line) {
     if (line.size() >= protocol::off_thread_bytes) {
       try {
-        job_ = std::make_shared<job>(job{settings_, lines_.take(line), {}});
+        // The job first: take() either moves the line's buffer out or
+        // leaves the reader as it was, and the line must stay readable
+        // here if it throws.
+        auto j = std::make_shared<job>(job{settings_, {}, {}});
+        j->line = lines_.take(line);
+        job_ = std::move(j);
         lines_.stop();
         return;
       } catch (const std::bad_alloc&) {

@@ -147,13 +147,22 @@ void reader::handle_frame(protocol::receiver& to, std::span<const std::uint8_t> 
   case frame_kind::json: break;
   }
   std::string_view text(reinterpret_cast<const char*>(f->payload.data()), f->payload.size());
-  if (text.size() >= protocol::off_thread_bytes && f->owner) {
+  if (text.size() >= protocol::off_thread_bytes) {
     // A large frame is in a buffer of its own, which the frame reader has
     // stopped charging for: charged again while the decoding holds it.
+    // (One that came with the switch line is in the shared buffer, which
+    // the next read reuses: copied.)
+    auto owner = f->owner;
+    if (!owner) {
+      auto copy = std::make_shared<std::string>(text);
+      text = *copy;
+      owner = std::move(copy);
+    }
+    auto j = std::make_shared<job>(
+        job{settings_, std::move(owner), text, {}, std::string(f->channel), wire_bytes, {}});
     if (settings_.budget) settings_.budget->charge(body.size());
-    job_ = std::make_shared<job>(job{settings_, f->owner, text,
-                                     budget_charge(settings_.budget.get(), body.size()),
-                                     std::string(f->channel), wire_bytes, {}});
+    j->charge = budget_charge(settings_.budget.get(), body.size());
+    job_ = std::move(j);
     return;
   }
   lines_.handle(to, decode_json(settings_, std::string(f->channel), text, wire_bytes));
