@@ -73,7 +73,12 @@ struct hub_pair {
 
   hub_pair(bool native, link over, socketengine::image_options images = {})
       : receiver({.port = 0, .listen = over == link::tcp, .native = native}),
-        sender({.listen = false, .native = native, .images = images}) {
+        // Every message is to arrive, as with the others measured: the
+        // writer waits at a full queue rather than conflating.
+        sender({.listen = false,
+                .native = native,
+                .limits = {.on_full_queue = socketengine::overflow_policy::block},
+                .images = images}) {
     receiver.on_error(log.handler("receiving hub"));
     sender.on_error(log.handler("sending hub"));
     if (over == link::tcp) {
