@@ -23,7 +23,7 @@ constexpr std::chrono::milliseconds close_linger{250};
 // streaming a large message would otherwise have each read take all the
 // socket holds (megabytes), and every other connection wait for its turn.
 constexpr int reads_per_turn = 8;
-constexpr std::size_t bytes_per_turn = 256 * 1024;
+constexpr std::size_t bytes_per_turn = 64 * 1024;
 
 // Adds to a counter that one thread at a time writes (the I/O thread): a
 // plain load and store, where a locked read-modify-write would cost as

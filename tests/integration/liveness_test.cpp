@@ -283,12 +283,17 @@ TEST_P(large_messages, from_many_peers_together_stay_within_the_budget) {
                 baseline[baseline.size() / 2], p99(baseline));
   // Those whose lines would pass the budget are closed; the others hold
   // their lines, within it.
+  // A sender is done once the kernel has its bytes, which the hub may not
+  // have read yet: the count holds once it has.
   const std::size_t fit = budget / line;
-  EXPECT_TRUE(eventually([&] { return heard.count(errc::over_budget) >= peers.size() - fit; }));
   std::size_t open = 0;
-  for (auto& c : h.connections()) open += c->is_open() && c != theirs ? 1 : 0;
+  EXPECT_TRUE(eventually([&] {
+    open = 0;
+    for (auto& c : h.connections()) open += c->is_open() && c != theirs ? 1 : 0;
+    return open <= fit;
+  }));
+  EXPECT_GE(heard.count(errc::over_budget), peers.size() - fit);
   EXPECT_TRUE(theirs->is_open());
-  EXPECT_LE(open, fit);
   EXPECT_GE(open, 1u);
   std::printf("16 peers x %zu MiB unfinished %s, budget %zu MiB: %zu open\n", line >> 20,
               native ? "frames" : "lines", budget >> 20, open);
@@ -670,15 +675,39 @@ TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
   for (int i = 0; i < 200; ++i) baseline.push_back(round_trip_us(*mine, *theirs, i));
   std::sort(baseline.begin(), baseline.end());
 
-  // All of it but its last byte, read by the hub; then the last byte, and
-  // round trips from the good peer until the value has been parsed and
-  // stored. Parsed on the I/O thread, it would hold up the round trip in
-  // progress until done: one would complete meanwhile.
-  flooder.send(std::string_view(bytes).substr(0, bytes.size() - 1));
+  // All of it but its last byte, read by the hub, with round trips from
+  // the good peer meanwhile (a figure). Sent at about a gigabit link's
+  // rate, 1 MiB every 8 ms: a sender in this process at memory speed
+  // would take a core of the two from the hub.
+  std::atomic<bool> sent{false};
+  std::thread sender([&] {
+    constexpr std::size_t chunk = 1u << 20;
+    auto next = std::chrono::steady_clock::now();
+    for (std::size_t at = 0; at < bytes.size() - 1; at += chunk) {
+      flooder.send(std::string_view(bytes).substr(at, std::min(chunk, bytes.size() - 1 - at)));
+      next += 8ms;
+      std::this_thread::sleep_until(next);
+    }
+    sent = true;
+  });
+  std::vector<double> reading;
+  for (int i = 0; !sent; ++i) reading.push_back(round_trip_us(*mine, *theirs, i));
+  sender.join();
   ASSERT_TRUE(eventually([&] {
     from_flooder = find_named(centre, "flooder");
     return from_flooder && from_flooder->stats().bytes_in == bytes.size() - 1;
   }));
+  std::sort(reading.begin(), reading.end());
+  if (!reading.empty())
+    std::printf("32 MiB %s read; meanwhile %zu round trips, median %.0f us, p99 %.0f us, max "
+                "%.0f us\n",
+                native ? "frame" : "line", reading.size(), reading[reading.size() / 2],
+                p99(reading), reading.back());
+
+  // Then the last byte, and round trips from the good peer until the
+  // value has been parsed and stored. Parsed on the I/O thread, it would
+  // hold up the round trip in progress until done: one would complete
+  // meanwhile.
   auto version = from_flooder->version("huge");
   auto start = std::chrono::steady_clock::now();
   flooder.send(std::string_view(bytes).substr(bytes.size() - 1));
