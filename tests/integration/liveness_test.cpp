@@ -69,6 +69,33 @@ double round_trip_us(connection& a, connection& b, int i) {
       .count();
 }
 
+// Round trips between `a` and `b` (round_trip_us) until `done()`, or the
+// test's patience has run out; sorted.
+template <class Done>
+std::vector<double> round_trips_until(connection& a, connection& b, Done&& done) {
+  std::vector<double> rtts;
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  for (int i = 0; !done() && std::chrono::steady_clock::now() < deadline; ++i)
+    rtts.push_back(round_trip_us(a, b, i));
+  std::sort(rtts.begin(), rtts.end());
+  return rtts;
+}
+
+// 200 round trips between `a` and `b`, sorted: what the others compare with.
+std::vector<double> baseline_round_trips(connection& a, connection& b) {
+  int n = 0;
+  return round_trips_until(a, b, [&] { return n++ == 200; });
+}
+
+// "N round trips, median M us, p99 P us, max X us" of sorted `v`.
+std::string describe(const std::vector<double>& v) {
+  if (v.empty()) return "no round trips";
+  char text[160];
+  std::snprintf(text, sizeof text, "%zu round trips, median %.0f us, p99 %.0f us, max %.0f us",
+                v.size(), v[v.size() / 2], p99(v), v.back());
+  return text;
+}
+
 std::string name_line(std::string_view name) {
   return R"({"type":"__name_conn","data":")" + std::string(name) + "\"}\n";
 }
@@ -258,8 +285,7 @@ TEST_P(large_messages, from_many_peers_together_stay_within_the_budget) {
   std::shared_ptr<connection> theirs;
   ASSERT_TRUE(eventually([&] { return (theirs = find_named(h, "good")) != nullptr; }));
   test::round_trip(*mine, *theirs);
-  std::vector<double> baseline, rtts;
-  for (int i = 0; i < 200; ++i) baseline.push_back(round_trip_us(*mine, *theirs, i));
+  auto baseline = baseline_round_trips(*mine, *theirs);
   auto before = resident_bytes();
   std::atomic<std::size_t> sent{0};
   std::vector<std::thread> senders;
@@ -272,15 +298,10 @@ TEST_P(large_messages, from_many_peers_together_stay_within_the_budget) {
       }
       ++sent;
     });
-  for (int i = 0; sent < peers.size(); ++i) rtts.push_back(round_trip_us(*mine, *theirs, i));
+  auto rtts = round_trips_until(*mine, *theirs, [&] { return sent == peers.size(); });
   for (auto& t : senders) t.join();
-  std::sort(baseline.begin(), baseline.end());
-  std::sort(rtts.begin(), rtts.end());
-  if (!rtts.empty())
-    std::printf("good peer meanwhile: %zu round trips, median %.0f us, p99 %.0f us, max %.0f us "
-                "(baseline median %.0f us, p99 %.0f us)\n",
-                rtts.size(), rtts[rtts.size() / 2], p99(rtts), rtts.back(),
-                baseline[baseline.size() / 2], p99(baseline));
+  std::printf("good peer meanwhile: %s (baseline: %s)\n", describe(rtts).c_str(),
+              describe(baseline).c_str());
   // Those whose lines would pass the budget are closed; the others hold
   // their lines, within it.
   // A sender is done once the kernel has its bytes, which the hub may not
@@ -616,9 +637,7 @@ TEST(liveness, image_bombs_from_one_peer_do_not_delay_another_peers_messages) {
     return from_bomber && theirs;
   }));
   test::round_trip(*mine, *theirs);
-  std::vector<double> baseline;
-  for (int i = 0; i < 200; ++i) baseline.push_back(round_trip_us(*mine, *theirs, i));
-  std::sort(baseline.begin(), baseline.end());
+  auto baseline = baseline_round_trips(*mine, *theirs);
 
   // One bomb, and round trips from the good peer until it has been decoded.
   // Decoded on the I/O thread, it would hold up every round trip behind it:
@@ -626,18 +645,13 @@ TEST(liveness, image_bombs_from_one_peer_do_not_delay_another_peers_messages) {
   auto version = from_bomber->image_version();
   auto start = std::chrono::steady_clock::now();
   bomber.send(line);
-  std::vector<double> rtts;
-  for (int i = 0; from_bomber->image_version() == version; ++i) {
-    rtts.push_back(round_trip_us(*mine, *theirs, i));
-    ASSERT_LT(std::chrono::steady_clock::now() - start, patience);
-  }
+  auto rtts = round_trips_until(*mine, *theirs,
+                                [&] { return from_bomber->image_version() != version; });
+  ASSERT_NE(from_bomber->image_version(), version);
   auto decoded_after =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::sort(rtts.begin(), rtts.end());
-  std::printf("a bomb decoded in %.0f ms; meanwhile %zu round trips, median %.0f us, p99 %.0f us, "
-              "max %.0f us (baseline median %.0f us, p99 %.0f us)\n",
-              decoded_after, rtts.size(), rtts[rtts.size() / 2], p99(rtts), rtts.back(),
-              baseline[baseline.size() / 2], p99(baseline));
+  std::printf("a bomb decoded in %.0f ms; meanwhile %s (baseline: %s)\n", decoded_after,
+              describe(rtts).c_str(), describe(baseline).c_str());
   EXPECT_GE(rtts.size(), 10u);
   EXPECT_TRUE(from_bomber->is_open());
 }
@@ -671,9 +685,7 @@ TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
     return theirs != nullptr;
   }));
   test::round_trip(*mine, *theirs);
-  std::vector<double> baseline;
-  for (int i = 0; i < 200; ++i) baseline.push_back(round_trip_us(*mine, *theirs, i));
-  std::sort(baseline.begin(), baseline.end());
+  auto baseline = baseline_round_trips(*mine, *theirs);
 
   // All of it but its last byte, read by the hub, with round trips from
   // the good peer meanwhile (a figure). Sent at about a gigabit link's
@@ -690,19 +702,14 @@ TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
     }
     sent = true;
   });
-  std::vector<double> reading;
-  for (int i = 0; !sent; ++i) reading.push_back(round_trip_us(*mine, *theirs, i));
+  auto reading = round_trips_until(*mine, *theirs, [&] { return sent.load(); });
   sender.join();
   ASSERT_TRUE(eventually([&] {
     from_flooder = find_named(centre, "flooder");
     return from_flooder && from_flooder->stats().bytes_in == bytes.size() - 1;
   }));
-  std::sort(reading.begin(), reading.end());
-  if (!reading.empty())
-    std::printf("32 MiB %s read; meanwhile %zu round trips, median %.0f us, p99 %.0f us, max "
-                "%.0f us\n",
-                native ? "frame" : "line", reading.size(), reading[reading.size() / 2],
-                p99(reading), reading.back());
+  std::printf("32 MiB %s read; meanwhile %s\n", native ? "frame" : "line",
+              describe(reading).c_str());
 
   // Then the last byte, and round trips from the good peer until the
   // value has been parsed and stored. Parsed on the I/O thread, it would
@@ -711,18 +718,14 @@ TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
   auto version = from_flooder->version("huge");
   auto start = std::chrono::steady_clock::now();
   flooder.send(std::string_view(bytes).substr(bytes.size() - 1));
-  std::vector<double> rtts;
-  for (int i = 0; from_flooder->version("huge") == version; ++i) {
-    rtts.push_back(round_trip_us(*mine, *theirs, i));
-    ASSERT_LT(std::chrono::steady_clock::now() - start, patience);
-  }
+  auto rtts = round_trips_until(*mine, *theirs,
+                                [&] { return from_flooder->version("huge") != version; });
+  ASSERT_NE(from_flooder->version("huge"), version);
   auto parsed_after =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::sort(rtts.begin(), rtts.end());
-  std::printf("32 MiB %s parsed in %.0f ms; meanwhile %zu round trips, median %.0f us, p99 %.0f "
-              "us, max %.0f us (baseline median %.0f us, p99 %.0f us)\n",
-              native ? "frame" : "line", parsed_after, rtts.size(), rtts[rtts.size() / 2],
-              p99(rtts), rtts.back(), baseline[baseline.size() / 2], p99(baseline));
+  std::printf("32 MiB %s parsed in %.0f ms; meanwhile %s (baseline: %s)\n",
+              native ? "frame" : "line", parsed_after, describe(rtts).c_str(),
+              describe(baseline).c_str());
   EXPECT_GE(rtts.size(), 10u);
   EXPECT_EQ(from_flooder->get("huge"), huge);
   EXPECT_EQ(from_flooder->is_native(), native);
