@@ -244,6 +244,16 @@ struct hub_options {
   /// socket.engine 0.3 peer never answers the offer and keeps the legacy
   /// protocol. false: speak only the legacy protocol. Default true.
   bool native = true;
+  /// How far the engine's work thread, which decodes images and parses
+  /// lines and frames of 64 KiB or more, yields to its I/O thread: added
+  /// to that thread's nice value (Linux gives each thread its own; raising
+  /// it needs no privilege, lowering it needs CAP_SYS_NICE and is otherwise
+  /// ignored). With fewer cores than busy threads, a decode in progress then
+  /// does not make another peer's small message wait for a time slice. The
+  /// cost: next to other busy processes (of the same session, where the
+  /// kernel groups them) decodes get a smaller share of the CPU too, at +10
+  /// about a tenth of theirs. 0: as the engine's other threads. Default 10.
+  int work_thread_nice = 10;
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
@@ -271,6 +281,8 @@ struct host_options {
   bool open = true;
   /// Offer the native protocol, as hub_options::native. Default true.
   bool native = true;
+  /// As hub_options::work_thread_nice. Default 10.
+  int work_thread_nice = 10;
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
@@ -295,6 +307,8 @@ struct client_options {
   bool open = true;
   /// Offer the native protocol, as hub_options::native. Default true.
   bool native = true;
+  /// As hub_options::work_thread_nice. Default 10.
+  int work_thread_nice = 10;
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};

@@ -4,6 +4,8 @@
 
 #include <socketengine/error.hpp>
 
+#include "util/thread_name.hpp"
+
 namespace socketengine::detail {
 
 namespace {
@@ -27,6 +29,7 @@ void callbacks::start(std::size_t max_events, std::size_t max_bytes) {
           self->report(nullptr, errc::callback_queue_overflow,
                        std::to_string(n) + " events dropped: callbacks are too slow");
       });
+  dispatcher_->post([label = label_] { name_this_thread(label, "cb"); });
 }
 
 void callbacks::stop() {

@@ -18,6 +18,7 @@
 #include "connection/control.hpp"
 #include "transport/transports.hpp"
 #include "util/backoff.hpp"
+#include "util/thread_name.hpp"
 
 namespace socketengine::detail {
 
@@ -58,14 +59,18 @@ void engine_core::start() {
   // The work thread yields to the I/O thread: on a machine with fewer
   // cores than busy threads, a decode in progress must not make a small
   // message wait for its time slice. Linux gives each thread its own nice
-  // value; raising it needs no privilege.
-  worker_->post([] {
+  // value; raising it needs no privilege. A failure leaves the thread as
+  // it was, which only costs that.
+  worker_->post([label = cfg_.label, nice = cfg_.work_thread_nice] {
+    name_this_thread(label, "work");
+    if (nice == 0) return;
     errno = 0;
     int now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-    if (errno == 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), now + 10);
+    if (errno == 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), now + nice);
   });
   work_.emplace(io_.get_executor());
   io_thread_ = std::thread([this] {
+    name_this_thread(cfg_.label, "io");
     for (;;) {
       try {
         io_.run();

@@ -57,6 +57,8 @@ struct engine_config {
   /// For connections this engine dials (disabled for hosts, which dial
   /// none).
   reconnect_options reconnect;
+  /// Added to the work thread's nice value (hub_options::work_thread_nice).
+  int work_thread_nice = 10;
 };
 
 class engine_core final : public connection_owner,

@@ -9,7 +9,7 @@ std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
       "host", o.timeout, std::chrono::milliseconds(0),
       {/*hub=*/false, o.native, o.read_size, o.limits, o.images}, o.keepalive,
-      reconnect_options{.enabled = false}});
+      reconnect_options{.enabled = false}, o.work_thread_nice});
   core->start();
   return core;
 }

@@ -10,7 +10,8 @@ namespace {
 std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
   auto core = std::make_shared<detail::engine_core>(detail::engine_config{
       "hub", o.timeout, o.connect_timeout,
-      {/*hub=*/true, o.native, o.read_size, o.limits, o.images}, o.keepalive, o.reconnect});
+      {/*hub=*/true, o.native, o.read_size, o.limits, o.images}, o.keepalive, o.reconnect,
+      o.work_thread_nice});
   core->start();
   return core;
 }

@@ -31,73 +31,26 @@
 #include "protocol/native/frame_codec.hpp"
 #include "support/child_process.hpp"
 #include "support/test_images.hpp"
+#include "support/round_trips.hpp"
 #include "support/test_support.hpp"
 
 namespace socketengine {
 namespace {
 
 using namespace std::chrono_literals;
+using test::baseline_round_trips;
+using test::describe;
 using test::eventually;
+using test::find_named;
+using test::name_line;
 using test::patience;
 using test::raw_peer;
+using test::round_trips_until;
 
 using reports = test::error_reports;
 
-std::shared_ptr<connection> find_named(const engine& e, std::string_view name) {
-  for (auto& c : e.connections())
-    if (c->name() == name) return c;
-  return nullptr;
-}
-
 std::span<const std::uint8_t> as_bytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-// The 99th percentile of sorted `v`.
-double p99(const std::vector<double>& v) { return v[v.size() * 99 / 100]; }
-
-// A round trip between `a` and `b`, in microseconds.
-double round_trip_us(connection& a, connection& b, int i) {
-  auto start = std::chrono::steady_clock::now();
-  auto since = a.version("pong");
-  auto pings = b.version("ping");
-  a.write("ping", i);
-  if (!b.wait_for_next("ping", patience, pings)) return 1e12;
-  b.write("pong", i);
-  if (!a.wait_for_next("pong", patience, since)) return 1e12;
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-// Round trips between `a` and `b` (round_trip_us) until `done()`, or the
-// test's patience has run out; sorted.
-template <class Done>
-std::vector<double> round_trips_until(connection& a, connection& b, Done&& done) {
-  std::vector<double> rtts;
-  auto deadline = std::chrono::steady_clock::now() + patience;
-  for (int i = 0; !done() && std::chrono::steady_clock::now() < deadline; ++i)
-    rtts.push_back(round_trip_us(a, b, i));
-  std::sort(rtts.begin(), rtts.end());
-  return rtts;
-}
-
-// 200 round trips between `a` and `b`, sorted: what the others compare with.
-std::vector<double> baseline_round_trips(connection& a, connection& b) {
-  int n = 0;
-  return round_trips_until(a, b, [&] { return n++ == 200; });
-}
-
-// "N round trips, median M us, p99 P us, max X us" of sorted `v`.
-std::string describe(const std::vector<double>& v) {
-  if (v.empty()) return "no round trips";
-  char text[160];
-  std::snprintf(text, sizeof text, "%zu round trips, median %.0f us, p99 %.0f us, max %.0f us",
-                v.size(), v[v.size() / 2], p99(v), v.back());
-  return text;
-}
-
-std::string name_line(std::string_view name) {
-  return R"({"type":"__name_conn","data":")" + std::string(name) + "\"}\n";
 }
 
 // --- deadlines -------------------------------------------------------------
@@ -614,125 +567,6 @@ TEST(liveness, tcp_connections_get_the_keepalive_and_user_timeout_asked_for) {
   ASSERT_TRUE(accepted_side);
   EXPECT_EQ(*accepted_side, (tcp_settings{1, 9, 3, 5, 4321}));
 }
-
-// --- heavy work off the I/O thread -----------------------------------------------
-
-TEST(liveness, image_bombs_from_one_peer_do_not_delay_another_peers_messages) {
-  // A flat 2048x2048 RGBA image: a PNG of some 20 KB that inflates to
-  // 16 MiB (4096x4096, 64 MiB, only takes longer). Made once, as the image
-  // line a legacy hub sends.
-  std::string line;
-  detail::legacy::append_image_line(line, "__image", image(2048, 2048, pixel_order::rgba), 9);
-  hub centre({.port = 0});
-  hub good({.listen = false});
-  auto mine = good.connect("good", "127.0.0.1", centre.port());
-  ASSERT_TRUE(mine);
-  raw_peer bomber;
-  bomber.connect(centre.port());
-  bomber.send(name_line("bomber"));
-  std::shared_ptr<connection> from_bomber, theirs;
-  ASSERT_TRUE(eventually([&] {
-    from_bomber = find_named(centre, "bomber");
-    theirs = find_named(centre, "good");
-    return from_bomber && theirs;
-  }));
-  test::round_trip(*mine, *theirs);
-  auto baseline = baseline_round_trips(*mine, *theirs);
-
-  // One bomb, and round trips from the good peer until it has been decoded.
-  // Decoded on the I/O thread, it would hold up every round trip behind it:
-  // one or two would complete meanwhile. Off the I/O thread they go on.
-  auto version = from_bomber->image_version();
-  auto start = std::chrono::steady_clock::now();
-  bomber.send(line);
-  auto rtts = round_trips_until(*mine, *theirs,
-                                [&] { return from_bomber->image_version() != version; });
-  ASSERT_NE(from_bomber->image_version(), version);
-  auto decoded_after =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::printf("a bomb decoded in %.0f ms; meanwhile %s (baseline: %s)\n", decoded_after,
-              describe(rtts).c_str(), describe(baseline).c_str());
-  EXPECT_GE(rtts.size(), 10u);
-  EXPECT_TRUE(from_bomber->is_open());
-}
-
-// A huge value from one peer, as a line or as a native frame: parsing it
-// takes time in proportion to its size (a few hundred milliseconds in a
-// debug build), which must not hold up another peer's round trips.
-class huge_messages : public ::testing::TestWithParam<bool> {};
-
-TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
-  bool native = GetParam();
-  hub centre({.port = 0});
-  hub good({.listen = false});
-  auto mine = good.connect("good", "127.0.0.1", centre.port());
-  ASSERT_TRUE(mine);
-  raw_peer flooder;
-  flooder.connect(centre.port());
-  flooder.expect_native_offer();
-  std::string bytes = name_line("flooder");
-  value huge(std::string(std::size_t{32} << 20, 'x'));
-  if (native) {
-    bytes += std::string(raw_peer::native_offer) + "\n";
-    bytes += R"({"type":"__native","data":{"switch":1}})" "\n";
-    detail::native::append_json(bytes, "huge", huge);
-  } else {
-    detail::legacy::append_line(bytes, "huge", huge);
-  }
-  std::shared_ptr<connection> from_flooder, theirs;
-  ASSERT_TRUE(eventually([&] {
-    theirs = find_named(centre, "good");
-    return theirs != nullptr;
-  }));
-  test::round_trip(*mine, *theirs);
-  auto baseline = baseline_round_trips(*mine, *theirs);
-
-  // All of it but its last byte, read by the hub, with round trips from
-  // the good peer meanwhile (a figure). Sent at about a gigabit link's
-  // rate, 1 MiB every 8 ms: a sender in this process at memory speed
-  // would take a core of the two from the hub.
-  std::atomic<bool> sent{false};
-  std::thread sender([&] {
-    constexpr std::size_t chunk = 1u << 20;
-    auto next = std::chrono::steady_clock::now();
-    for (std::size_t at = 0; at < bytes.size() - 1; at += chunk) {
-      flooder.send(std::string_view(bytes).substr(at, std::min(chunk, bytes.size() - 1 - at)));
-      next += 8ms;
-      std::this_thread::sleep_until(next);
-    }
-    sent = true;
-  });
-  auto reading = round_trips_until(*mine, *theirs, [&] { return sent.load(); });
-  sender.join();
-  ASSERT_TRUE(eventually([&] {
-    from_flooder = find_named(centre, "flooder");
-    return from_flooder && from_flooder->stats().bytes_in == bytes.size() - 1;
-  }));
-  std::printf("32 MiB %s read; meanwhile %s\n", native ? "frame" : "line",
-              describe(reading).c_str());
-
-  // Then the last byte, and round trips from the good peer until the
-  // value has been parsed and stored. Parsed on the I/O thread, it would
-  // hold up the round trip in progress until done: one would complete
-  // meanwhile.
-  auto version = from_flooder->version("huge");
-  auto start = std::chrono::steady_clock::now();
-  flooder.send(std::string_view(bytes).substr(bytes.size() - 1));
-  auto rtts = round_trips_until(*mine, *theirs,
-                                [&] { return from_flooder->version("huge") != version; });
-  ASSERT_NE(from_flooder->version("huge"), version);
-  auto parsed_after =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::printf("32 MiB %s parsed in %.0f ms; meanwhile %s (baseline: %s)\n",
-              native ? "frame" : "line", parsed_after, describe(rtts).c_str(),
-              describe(baseline).c_str());
-  EXPECT_GE(rtts.size(), 10u);
-  EXPECT_EQ(from_flooder->get("huge"), huge);
-  EXPECT_EQ(from_flooder->is_native(), native);
-}
-
-INSTANTIATE_TEST_SUITE_P(liveness, huge_messages, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "native" : "legacy"; });
 
 } // namespace
 } // namespace socketengine
