@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -123,6 +124,27 @@ TEST(line_reader, buffer_stays_bounded_by_the_limit_under_a_flood) {
   for (int i = 0; i < 1000 && ok; ++i) ok = feed(r, chunk, lines);
   EXPECT_FALSE(ok);
   EXPECT_LE(r.capacity(), 64u * 1024 + 1 + 4096);
+}
+
+TEST(line_reader, a_line_of_megabytes_keeps_every_byte_as_its_buffer_grows) {
+  // Growth past byte_buffer::mapped_from remaps pages: what arrived before
+  // each doubling must still be there, after a short line that leaves the
+  // long one starting part way into the buffer.
+  line_reader r(16u << 20, 4096);
+  std::string big(6u << 20, '\0');
+  std::uint32_t x = 12345;
+  for (auto& c : big) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<char>('a' + (x >> 16) % 26);
+  }
+  std::string bytes = "short\n" + big + "\nafter\n";
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < bytes.size(); at += 65536)
+    ASSERT_TRUE(feed(r, std::string_view(bytes).substr(at, 65536), lines));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "short");
+  EXPECT_TRUE(lines[1] == big) << "the long line came out changed";
+  EXPECT_EQ(lines[2], "after");
 }
 
 TEST(line_reader, large_buffer_is_given_back_when_idle) {

@@ -16,14 +16,14 @@ line_reader::line_reader(std::size_t max_line, std::size_t min_read, memory_budg
     : max_line_(max_line), min_read_(std::max<std::size_t>(min_read, 1)), budget_(budget) {}
 
 std::span<char> line_reader::prepare() {
-  if (cap_ - end_ >= min_read_) return {buf_.get() + end_, cap_ - end_};
+  if (cap_ - end_ >= min_read_) return {buf_.data() + end_, cap_ - end_};
   // Move the unfinished line to the front before growing.
   if (begin_ > 0) {
-    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     scan_ -= begin_;
     begin_ = 0;
-    if (cap_ - end_ >= min_read_) return {buf_.get() + end_, cap_ - end_};
+    if (cap_ - end_ >= min_read_) return {buf_.data() + end_, cap_ - end_};
   }
   // Room for the longest line, its '\n' and one more read is all a reader
   // can ever need; doubling up to that keeps growth amortised O(n).
@@ -32,29 +32,29 @@ std::span<char> line_reader::prepare() {
   std::size_t want = std::max(end_ + min_read_, cap_ == 0 ? min_read_ : cap_ * 2);
   want = std::min(want, std::max(limit, end_ + 1));
   charge_or_throw(budget_, want - cap_);
-  std::unique_ptr<char[]> next;
   try {
-    next = std::make_unique_for_overwrite<char[]>(want);
+    // Past byte_buffer::mapped_from this remaps pages instead of copying
+    // the line so far, which at tens of megabytes would hold up the I/O
+    // thread at each doubling.
+    buf_.grow(want, end_);
   } catch (...) {
     if (budget_) budget_->release(want - cap_);
     throw;
   }
-  if (end_ > 0) std::memcpy(next.get(), buf_.get(), end_);
-  buf_ = std::move(next);
   cap_ = want;
-  return {buf_.get() + end_, cap_ - end_};
+  return {buf_.data() + end_, cap_ - end_};
 }
 
 line_reader::taken line_reader::take(std::string_view line) {
   // consume() has moved begin_ past the line: what is left is what
   // followed it, at most one read's worth, copied into a buffer of its own.
   std::size_t rest = end_ - begin_;
-  std::unique_ptr<char[]> next;
+  byte_buffer next;
   std::size_t next_cap = 0;
   if (rest > 0) {
     next_cap = std::max(rest, min_read_);
-    next = std::make_unique_for_overwrite<char[]>(next_cap);
-    std::memcpy(next.get(), buf_.get() + begin_, rest);
+    next = byte_buffer(next_cap);
+    std::memcpy(next.data(), buf_.data() + begin_, rest);
     // Charged whatever the limit, as what is already held: the engine
     // brings the total back under it (memory_budget::charge).
     if (budget_) budget_->charge(next_cap);

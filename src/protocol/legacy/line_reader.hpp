@@ -8,10 +8,10 @@
 
 #include <cstddef>
 #include <cstring>
-#include <memory>
 #include <span>
 #include <string_view>
 
+#include "util/byte_buffer.hpp"
 #include "util/memory_budget.hpp"
 
 namespace socketengine::detail::legacy {
@@ -41,13 +41,13 @@ public:
   bool consume(F&& on_line) {
     stopped_ = false;
     while (scan_ < end_ && !stopped_) {
-      auto* nl = static_cast<char*>(std::memchr(buf_.get() + scan_, '\n', end_ - scan_));
+      auto* nl = static_cast<char*>(std::memchr(buf_.data() + scan_, '\n', end_ - scan_));
       if (nl == nullptr) {
         scan_ = end_;
         break;
       }
-      std::size_t pos = static_cast<std::size_t>(nl - buf_.get());
-      std::string_view line(buf_.get() + begin_, pos - begin_);
+      std::size_t pos = static_cast<std::size_t>(nl - buf_.data());
+      std::string_view line(buf_.data() + begin_, pos - begin_);
       begin_ = scan_ = pos + 1;
       if (line.size() > max_line_) return false;
       on_line(line);
@@ -58,7 +58,7 @@ public:
 
   /// A line taken out of the reader with the buffer that holds it.
   struct taken {
-    std::unique_ptr<char[]> buffer;
+    byte_buffer buffer;
     budget_charge charge; // the buffer's
     std::string_view line;
   };
@@ -76,7 +76,7 @@ public:
   /// The bytes after the last line consumed (what follows a protocol
   /// switch), valid until the next call.
   [[nodiscard]] std::string_view rest() const noexcept {
-    return {buf_.get() + begin_, end_ - begin_};
+    return {buf_.data() + begin_, end_ - begin_};
   }
 
   /// Bytes held for an unfinished line.
@@ -96,7 +96,7 @@ public:
   }
 
 private:
-  std::unique_ptr<char[]> buf_;
+  byte_buffer buf_;
   std::size_t cap_ = 0;
   std::size_t begin_ = 0; // first byte of the unfinished line
   std::size_t scan_ = 0;  // bytes before this hold no '\n' past begin_
