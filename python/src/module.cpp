@@ -260,11 +260,26 @@ se::image to_image(py::handle o) {
                    order, {c.data(), static_cast<std::size_t>(c.size())});
 }
 
+// An image as a NumPy array in OpenCV's order, as Python's images always
+// are: PNG and JPEG decode to BGR(A) already, but a raw native frame keeps
+// the order its sender held, and RGB(A) ones are swapped on the copy.
 py::object from_image(const se::image& img) {
   std::vector<py::ssize_t> shape{img.height(), img.width()};
   if (img.channels() > 1) shape.push_back(img.channels());
   py::array_t<std::uint8_t> a(shape);
-  std::memcpy(a.mutable_data(), img.data(), img.size_bytes());
+  auto* to = a.mutable_data();
+  const auto* from = img.data();
+  if (img.order() == se::pixel_order::rgb || img.order() == se::pixel_order::rgba) {
+    const auto step = static_cast<std::size_t>(img.channels());
+    for (std::size_t i = 0, n = img.size_bytes(); i < n; i += step) {
+      to[i] = from[i + 2];
+      to[i + 1] = from[i + 1];
+      to[i + 2] = from[i];
+      if (step == 4) to[i + 3] = from[i + 3];
+    }
+  } else {
+    std::memcpy(to, from, img.size_bytes());
+  }
   return a;
 }
 

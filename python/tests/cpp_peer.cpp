@@ -11,7 +11,8 @@
 //   - answers {"width": W, "height": H, "order": O} on `pattern` (O one of
 //     gray, bgr, rgb, bgra, rgba) with a W x H image in that pixel order whose
 //     sample c of pixel (x, y) is (x*3 + y*7 + c) & 255, c counted in memory
-//     order.
+//     order; with "encoding": "png", "jpeg" or "raw" in the request, the
+//     image goes in that encoding to a native peer (default: the hub's, PNG).
 //
 // Events go to stdout as `TAG <json>` lines, as the Node.js peers' do:
 //   LISTENING <port>                      (listen mode)
@@ -56,6 +57,13 @@ std::optional<se::pixel_order> order_named(std::string_view name) {
   for (auto order : {se::pixel_order::gray, se::pixel_order::bgr, se::pixel_order::rgb,
                      se::pixel_order::bgra, se::pixel_order::rgba})
     if (se::to_string(order) == name) return order;
+  return std::nullopt;
+}
+
+std::optional<se::image_encoding> encoding_named(std::string_view name) {
+  if (name == "png") return se::image_encoding::png;
+  if (name == "jpeg") return se::image_encoding::jpeg;
+  if (name == "raw") return se::image_encoding::raw;
   return std::nullopt;
 }
 
@@ -146,8 +154,13 @@ int main(int argc, char** argv) try {
       emit("ERROR", {{"code", "bad pattern request"}, {"detail", request.dump()}});
       return;
     }
+    auto encoding = encoding_named(request.value("encoding", "png"));
+    if (!encoding) {
+      emit("ERROR", {{"code", "bad pattern request"}, {"detail", request.dump()}});
+      return;
+    }
     std::error_code ec;
-    c->write_image(pattern(width, height, *order), ec);
+    c->write_image(pattern(width, height, *order), *encoding, ec);
     report("writing a pattern", ec);
   });
 

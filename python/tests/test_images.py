@@ -394,6 +394,20 @@ def test_cpp_peer_pattern_arrives_exactly(cpp_link, order):
     assert_same_image(conn.wait_for(HUB_IMAGE, PATIENCE), expected)
 
 
+@pytest.mark.parametrize("order", list(TO_PYTHON_ORDER))
+def test_cpp_peer_raw_frames_arrive_in_python_order(cpp_link, order):
+    # A raw native frame carries the sender's pixel order as it is; Python
+    # gets OpenCV's order whatever the C++ side held.
+    h, conn, peer = cpp_link
+    eventually(lambda: conn.native, "the link to switch to the native protocol")
+    height, width = SIZES["479x641"]
+    conn.write("pattern", {"width": width, "height": height, "order": order, "encoding": "raw"})
+    expected = pattern_image(height, width, len(order) if order != "gray" else 1)
+    if TO_PYTHON_ORDER[order]:
+        expected = expected[:, :, TO_PYTHON_ORDER[order]]
+    assert_same_image(conn.wait_for(HUB_IMAGE, PATIENCE), expected)
+
+
 def test_values_round_trip_through_the_cpp_peer(cpp_link):
     h, conn, peer = cpp_link
     sent = {"text": "caf\u00e9 \u20ac \U0001F600", "numbers": [1, -2, 2.5, 2 ** 63], "ok": True,

@@ -141,6 +141,24 @@ TEST(bad_input, new_channels_past_the_limit_are_dropped) {
   f.expect_good_peer_unaffected(10);
 }
 
+TEST(bad_input, a_peer_at_the_channel_limit_can_still_name_itself_and_say_it_is_closing) {
+  // docs/legacy-protocol.md: the reserved channels do not count against
+  // max_channels, so a peer that has used them all is not cut off from the
+  // protocol's own lines.
+  fixture f({.max_channels = 3});
+  for (int i = 0; i < 3; ++i)
+    f.raw.send("{\"type\":\"c" + std::to_string(i) + "\",\"data\":" + std::to_string(i) + "}\n");
+  ASSERT_EQ(f.bad_conn->wait_for("c2", patience), value(2));
+  f.raw.send(R"({"type":"__name_conn","data":"late"})" "\n"
+             R"({"type":"__status","data":"__closing"})" "\n");
+  ASSERT_TRUE(eventually([&] { return f.bad_conn->get("__status").has_value(); }));
+  EXPECT_EQ(f.bad_conn->get("__name_conn"), value("late"));
+  EXPECT_EQ(f.bad_conn->name(), "late");
+  EXPECT_EQ(f.bad_conn->get("__status"), value("__closing"));
+  EXPECT_EQ(f.bad_conn->stats().errors, 0u);
+  EXPECT_TRUE(f.errors_so_far().empty());
+}
+
 TEST(bad_input, blank_lines_and_crlf_are_not_errors) {
   fixture f;
   f.raw.send("\n\r\n  \n{\"type\":\"x\",\"data\":2}\r\n");

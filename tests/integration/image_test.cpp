@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -317,36 +318,55 @@ TEST(flow_control, without_latest_frame_wins_a_busy_connection_drops_frames) {
 }
 
 TEST(flow_control, a_fast_producer_never_has_two_images_in_flight) {
-  // The peer checks the rule itself: after each image it reads, it must see
-  // no other image before it acknowledges.
+  // The peer checks the rule on the wire: after each image, it lets the
+  // producer run ahead, then reads everything the hub sent up to the
+  // producer's latest marker, and only then acknowledges. A second image
+  // sent before the acknowledgement would be among those lines.
   raw_pair p;
   std::atomic<bool> stop{false};
-  std::atomic<unsigned> written{0};
+  std::atomic<long long> written{0};
   std::thread producer([&] {
-    for (unsigned i = 0; !stop; ++i) {
+    for (long long i = 0; !stop; ++i) {
       std::error_code ec;
-      p.conn->write_image(pattern_image(32, 24, pixel_order::bgr, i), ec);
+      p.conn->write_image(pattern_image(32, 24, pixel_order::bgr, static_cast<unsigned>(i)), ec);
       if (ec) break;
       p.conn->write("frame", i); // a marker behind each write
       ++written;
     }
   });
+  // Stops the producer however the test ends (an ASSERT returns early).
+  struct stopper {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~stopper() {
+      stop = true;
+      thread.join();
+    }
+  } stop_producer{stop, producer};
+  const std::string marker = R"({"type":"frame","data":)";
+  // The marker's number, or -1 for any other line.
+  auto marker_of = [&](const std::string& line) -> long long {
+    if (line.rfind(marker, 0) != 0) return -1;
+    return std::stoll(line.substr(marker.size()));
+  };
   unsigned images = 0;
-  bool acked = true;
   while (images < 20) {
     auto line = p.peer.read_line();
     if (line.find("\"__image\"") == std::string::npos) continue;
-    ASSERT_TRUE(acked) << "a second image arrived before the acknowledgement";
     ++images;
-    acked = false;
-    // Let the producer run ahead before acknowledging.
     auto seen = written.load();
     ASSERT_TRUE(eventually([&] { return written.load() >= seen + 3; }));
+    // Marker `last` went after the producer's write of image `last`: any
+    // image the hub sent for it, or before it, is on the wire by then.
+    long long last = written.load() - 1;
+    for (long long at = -1; at < last;) {
+      line = p.peer.read_line();
+      ASSERT_EQ(line.find("\"__image\""), std::string::npos)
+          << "a second image arrived before the acknowledgement (image " << images << ")";
+      at = std::max(at, marker_of(line));
+    }
     p.peer.send(R"({"type":"__ack","data":"__ack"})" "\n");
-    acked = true;
   }
-  stop = true;
-  producer.join();
 }
 
 TEST(flow_control, a_stream_between_hubs_ends_on_the_newest_frame) {
