@@ -124,6 +124,7 @@ struct connection::impl final : detail::protocol::receiver,
   // --- transport::stream_user (I/O thread) --------------------------------------
   void on_readable(std::error_code ec) override;
   void on_written(std::error_code ec, std::size_t n) override;
+  void on_write_progress(std::size_t n) noexcept override { write_progress_ = n; }
 
   // --- outbox_user ------------------------------------------------------------------
   void schedule_write() override;
@@ -171,6 +172,7 @@ struct connection::impl final : detail::protocol::receiver,
   bool read_in_flight_ = false;  // a wait or a posted read will come back
   bool in_read_handler_ = false; // the reader is handing out input
   bool write_in_flight_ = false;
+  std::size_t write_progress_ = 0; // bytes of the write in flight written so far
   bool named_ = false; // the peer sent its name
   // Reading waits for the work thread (see offload): the link watch does
   // not blame the peer for the silence.

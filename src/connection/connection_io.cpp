@@ -223,6 +223,8 @@ void connection::impl::watch(const detail::watch_settings& s,
                          .identified = !awaiting_identity(),
                          .waiting = waiting_for_work_,
                          .heartbeats = out_.writer().heartbeats(),
+                         .bytes_out = out_.bytes_out() + write_progress_,
+                         .writing = out_.writing(),
                          .full_since = s.slow_peer_timeout.count() > 0
                                            ? out_.full_since()
                                            : std::nullopt});
@@ -269,6 +271,7 @@ void connection::impl::write() {
 
 void connection::impl::on_written(std::error_code ec, std::size_t n) {
   write_in_flight_ = false;
+  write_progress_ = 0;
   out_.written(n);
   if (io_closed_) return release_stream_when_idle();
   if (ec) return finish_close(detail::transport::portable(ec));

@@ -22,7 +22,15 @@ std::chrono::milliseconds watch_settings::tick() const noexcept {
 
 link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point now,
                                       const reading& r) {
-  if (r.bytes_in != heard_bytes_ || r.waiting) {
+  // A backlog going out means the peer is taking it (its kernel at least:
+  // a stopped peer's socket buffers fill within a few megabytes, and then
+  // the backlog stalls). Meanwhile the peer may have nothing to say, and
+  // the pings of this side wait behind the backlog. Bytes written when
+  // nothing else is (this side's own ping) do not count: they would keep a
+  // dead peer alive.
+  bool draining = r.writing && r.bytes_out != sent_bytes_;
+  sent_bytes_ = r.bytes_out;
+  if (r.bytes_in != heard_bytes_ || r.waiting || draining) {
     heard_bytes_ = r.bytes_in;
     last_heard_ = now;
     pinged_.reset();
@@ -54,6 +62,19 @@ link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point
   if (!r.identified && !r.waiting && s.identify_timeout.count() > 0 &&
       now - born_ > s.identify_timeout)
     return verdict::unidentified;
+
+  if (r.heartbeats && s.heartbeat_interval.count() > 0 && r.waiting) {
+    // This side reads nothing until its work is done, so the peer's pings
+    // wait unanswered in the socket, and a parse or decode that outlasts
+    // the peer's deadline would have the peer drop a healthy link. A ping
+    // from this side each interval is something the peer hears.
+    if (!busy_pinged_ || now - *busy_pinged_ >= s.heartbeat_interval) {
+      busy_pinged_ = now;
+      return verdict::ping;
+    }
+    return verdict::fine;
+  }
+  busy_pinged_.reset();
 
   if (r.heartbeats && s.heartbeat_interval.count() > 0) {
     silent_for_ = now - last_heard_;

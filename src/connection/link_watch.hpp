@@ -59,9 +59,15 @@ public:
     std::size_t pending = 0;    ///< bytes held for an unfinished message
     bool identified = true;     ///< named itself, or need not
     /// Reading waits for work of this side's (a large message decoding):
-    /// counts as hearing from the peer.
+    /// counts as hearing from the peer, and this side pings the peer
+    /// meanwhile, since its pings go unanswered until reading resumes.
     bool waiting = false;
     bool heartbeats = false;    ///< the peer answers pings (native)
+    std::uint64_t bytes_out = 0; ///< bytes written so far
+    /// Bytes wait to be written, or a write is in progress: bytes_out
+    /// moving meanwhile is the peer taking a backlog, which counts as
+    /// hearing from it.
+    bool writing = false;
     /// Since when the write queue has been full without draining.
     std::optional<clock::time_point> full_since{};
   };
@@ -79,7 +85,9 @@ private:
   clock::time_point born_;
   clock::time_point last_heard_;          // when bytes_in last moved
   std::uint64_t heard_bytes_ = 0;         // bytes_in then
+  std::uint64_t sent_bytes_ = 0;          // bytes_out at the last check
   std::optional<clock::time_point> pinged_; // last ping since last_heard_
+  std::optional<clock::time_point> busy_pinged_; // last ping while waiting
   std::optional<clock::time_point> partial_since_;
   std::uint64_t partial_start_ = 0; // where the partial message starts in the stream
   std::size_t partial_bytes_ = 0;

@@ -26,14 +26,15 @@ outbox::outbox(outbox_user& user, transport::stream& stream, const protocol::wri
 
 // --- writing ------------------------------------------------------------------
 
-bool outbox::enqueue(std::string_view bytes, std::string_view channel,
-                     const protocol::writer* encoded_with, std::error_code& ec) {
+bool outbox::enqueue(std::string_view bytes, std::shared_ptr<const std::string> block,
+                     std::string_view channel, const protocol::writer* encoded_with,
+                     std::error_code& ec) {
   ec.clear();
   std::unique_lock lk(mu_);
   auto hold_for_next_link = [&] {
     // Kept for the next link, the latest per channel (see go_down).
     if (writer_.load(std::memory_order_relaxed) != encoded_with) return false;
-    hold_locked(channel, bytes);
+    hold_locked(channel, bytes, block);
     add(messages_out_, 1);
     return true;
   };
@@ -52,7 +53,7 @@ bool outbox::enqueue(std::string_view bytes, std::string_view channel,
     if (writer_.load(std::memory_order_relaxed) != encoded_with) return false;
     if (!full_since_) full_since_ = std::chrono::steady_clock::now();
     if (held_.empty()) conflation_news_.store(true, std::memory_order_relaxed);
-    hold_locked(channel, bytes);
+    hold_locked(channel, bytes, std::move(block));
     add(messages_out_, 1);
     return true;
   }
@@ -91,32 +92,59 @@ bool outbox::enqueue(std::string_view bytes, std::string_view channel,
       if (bytes.empty()) return true;
     }
   }
-  pending_.append(bytes);
+  if (block)
+    pending_.append_shared(std::move(block));
+  else
+    pending_.append(bytes);
   kick_locked();
   return true;
 }
 
 void outbox::write(protocol::encoded_message& message, std::error_code& ec) {
   const auto* w = &writer();
-  while (!enqueue(message.in(*w), message.channel(), w, ec) && !ec)
+  for (;;) {
+    bool done;
+    if (message.in(*w).size() >= shared_from) {
+      auto block = message.shared_in(*w);
+      done = enqueue(*block, block, message.channel(), w, ec);
+    } else {
+      done = enqueue(message.in(*w), nullptr, message.channel(), w, ec);
+    }
+    if (done || ec) break;
     w = &writer(); // it switched meanwhile
+  }
   report_conflation();
 }
 
-void outbox::hold_locked(std::string_view channel, std::string_view bytes) {
+void outbox::hold_locked(std::string_view channel, std::string_view bytes,
+                         std::shared_ptr<const std::string> block) {
   // A linear search: the channels one side writes are few, and this runs
   // only while a peer is behind.
+  auto keep = [&](held& h) {
+    if (block) {
+      h.bytes.clear();
+      h.block = std::move(block);
+    } else {
+      h.bytes.assign(bytes);
+      h.block.reset();
+    }
+  };
   for (auto& h : held_)
     if (h.channel == channel) {
-      h.bytes.assign(bytes);
+      keep(h);
       add(conflated_, 1);
       return;
     }
-  held_.push_back({std::string(channel), std::string(bytes)});
+  keep(held_.emplace_back(held{std::string(channel), {}, nullptr}));
 }
 
 void outbox::release_held_locked() {
-  for (auto& h : held_) pending_.append(h.bytes);
+  for (auto& h : held_) {
+    if (h.block)
+      pending_.append_shared(std::move(h.block));
+    else
+      pending_.append(h.bytes);
+  }
   held_.clear();
   held_.shrink_to_fit();
 }
@@ -135,6 +163,11 @@ void outbox::report_conflation() {
 std::optional<std::chrono::steady_clock::time_point> outbox::full_since() const {
   std::lock_guard lk(mu_);
   return full_since_;
+}
+
+bool outbox::writing() const {
+  std::lock_guard lk(mu_);
+  return writing_;
 }
 
 void outbox::kick_locked() {

@@ -59,6 +59,13 @@ public:
   // latest per channel, until come_up.
   enum class state { open, down, closing, closed };
 
+  /// Messages of this many bytes or more are queued by reference, not
+  /// copied: a copy is made under the lock that the I/O thread takes to
+  /// write, answer pings or acknowledge images, and at tens of megabytes
+  /// it held up every connection on that thread for as long (95 ms for
+  /// 32 MiB in a debug build).
+  static constexpr std::size_t shared_from = 64 * 1024;
+
   /// `stream`: where direct writes go, under the write lock, until close().
   /// `first`: the protocol written first.
   outbox(outbox_user& user, transport::stream& stream, const protocol::writer& first,
@@ -157,6 +164,8 @@ public:
 
   [[nodiscard]] std::uint64_t messages_out() const noexcept { return messages_out_.load(); }
   [[nodiscard]] std::uint64_t bytes_out() const noexcept { return bytes_out_.load(); }
+  /// True while bytes wait to be written or a write is in progress.
+  [[nodiscard]] bool writing() const;
   [[nodiscard]] std::uint64_t conflated() const noexcept { return conflated_.load(); }
   /// Since when the queue has been full without draining (a write found it
   /// full and it has not been empty since); empty when it is not.
@@ -167,11 +176,15 @@ private:
   /// the overflow policy; sends them straight to the stream when it is
   /// idle. If the protocol switched since `encoded_with` was read, queues
   /// nothing and returns false, for the caller to encode again.
-  bool enqueue(std::string_view bytes, std::string_view channel,
-               const protocol::writer* encoded_with, std::error_code& ec);
-  /// With the lock held: keeps `bytes` as the latest message on `channel`
-  /// until the queue drains.
-  void hold_locked(std::string_view channel, std::string_view bytes);
+  /// `block`, if not null, holds `bytes`, and is queued by reference
+  /// instead of copied (see shared_from).
+  bool enqueue(std::string_view bytes, std::shared_ptr<const std::string> block,
+               std::string_view channel, const protocol::writer* encoded_with,
+               std::error_code& ec);
+  /// With the lock held: keeps `bytes` (in `block`, if not null) as the
+  /// latest message on `channel` until the queue drains.
+  void hold_locked(std::string_view channel, std::string_view bytes,
+                   std::shared_ptr<const std::string> block);
   /// With the lock held: queues the held messages, in the order their
   /// channels were first held.
   void release_held_locked();
@@ -206,6 +219,7 @@ private:
   struct held {
     std::string channel;
     std::string bytes;
+    std::shared_ptr<const std::string> block; // instead of bytes, if not null
   };
   std::vector<held> held_;
   std::optional<std::chrono::steady_clock::time_point> full_since_;
@@ -233,7 +247,17 @@ void outbox::write(std::string_view channel, Encode&& encode, std::error_code& e
   for (;;) {
     buffer.clear();
     encode(buffer, *w);
-    if (enqueue(buffer, channel, w, ec) || ec) break;
+    bool done;
+    if (buffer.size() >= shared_from) {
+      // The encoding becomes the block queued; the next write here
+      // allocates a buffer again, which next to a large message is cheap.
+      auto block = std::make_shared<const std::string>(std::move(buffer));
+      buffer = std::string();
+      done = enqueue(*block, block, channel, w, ec);
+    } else {
+      done = enqueue(buffer, nullptr, channel, w, ec);
+    }
+    if (done || ec) break;
     w = &writer(); // it switched meanwhile
   }
   report_conflation();

@@ -27,12 +27,25 @@ public:
 
   /// The message as `w` writes it. \throws as writer::append_value.
   const std::string& in(const writer& w) {
+    if (const auto& block = shared_[w.slot()]) return *block;
     auto& form = forms_[w.slot()];
     if (!made_[w.slot()]) {
       w.append_value(form, channel_, value_);
       made_[w.slot()] = true;
     }
     return form;
+  }
+
+  /// As in(w), as a block that queues may hold by reference: made once (by
+  /// moving the encoding, not copying it) and shared by every connection
+  /// the message goes to. \throws as writer::append_value.
+  std::shared_ptr<const std::string> shared_in(const writer& w) {
+    auto& block = shared_[w.slot()];
+    if (!block) {
+      in(w);
+      block = std::make_shared<const std::string>(std::move(forms_[w.slot()]));
+    }
+    return block;
   }
 
   [[nodiscard]] std::string_view channel() const noexcept { return channel_; }
@@ -42,6 +55,7 @@ private:
   const value& value_;
   std::array<std::string, writer::slots> forms_;
   std::array<bool, writer::slots> made_{};
+  std::array<std::shared_ptr<const std::string>, writer::slots> shared_;
 };
 
 class encoded_image {

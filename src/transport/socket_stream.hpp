@@ -36,10 +36,18 @@ public:
 
   void async_write(std::vector<asio::const_buffer> buffers,
                    std::shared_ptr<stream_user> user) override {
-    asio::async_write(socket_, std::move(buffers),
-                      [user = std::move(user)](std::error_code ec, std::size_t n) {
-                        user->on_written(ec, n);
-                      });
+    // The completion condition runs before each write_some of the
+    // composed write, so it can report progress; it asks for what
+    // asio::transfer_all would. The handler holds the user meanwhile.
+    auto* watcher = user.get();
+    asio::async_write(
+        socket_, std::move(buffers),
+        [watcher](std::error_code ec, std::size_t n) -> std::size_t {
+          if (ec) return 0;
+          if (n > 0) watcher->on_write_progress(n);
+          return asio::transfer_all()(ec, n);
+        },
+        [user = std::move(user)](std::error_code ec, std::size_t n) { user->on_written(ec, n); });
   }
 
   std::size_t try_write(std::string_view bytes) noexcept override {

@@ -34,6 +34,9 @@ public:
   virtual void on_readable(std::error_code ec) = 0;
   /// An async_write() ended: `n` bytes were written, all of them unless `ec`.
   virtual void on_written(std::error_code ec, std::size_t n) = 0;
+  /// An async_write() under way has written `n` bytes so far: a large write
+  /// that moves is a peer taking it. On the I/O thread, before on_written.
+  virtual void on_write_progress(std::size_t /*n*/) noexcept {}
 
 protected:
   ~stream_user() = default;

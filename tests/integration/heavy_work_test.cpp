@@ -1,7 +1,8 @@
 // Work in proportion to what a peer sends, done off the I/O thread: an
 // image bomb being decoded, or a line or frame of tens of megabytes being
-// received and parsed, does not hold up another peer's round trips. Each
-// test prints the round trips it measured beside a baseline.
+// received and parsed, does not hold up another peer's round trips, nor
+// cost a native link its heartbeats. The round-trip tests print what they
+// measured beside a baseline.
 //
 // These tests run alone (SERIAL in CMakeLists.txt): on two cores, other
 // tests' load would skew the figures, and starve the engine's work thread,
@@ -40,8 +41,10 @@ using test::describe;
 using test::eventually;
 using test::find_named;
 using test::name_line;
+using test::patience;
 using test::raw_peer;
 using test::round_trips_until;
+using reports = test::error_reports;
 
 // How long the tests wait for the heavy work itself: the parse of 32 MiB
 // takes a few seconds under the sanitizers.
@@ -205,6 +208,35 @@ TEST_P(huge_messages, from_one_peer_do_not_delay_another_peers_messages) {
 
 INSTANTIATE_TEST_SUITE_P(heavy_work, huge_messages, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "native" : "legacy"; });
+
+TEST(heavy_work, a_native_link_stays_up_while_huge_messages_outlast_the_heartbeat_deadline) {
+  // A 32 MiB value takes the sender a while to write, with its pings
+  // queued behind it, and the receiver hundreds of milliseconds to parse,
+  // reading nothing meanwhile, so the sender's pings go unanswered: both
+  // outlast a deadline of 3 x 50 ms. A backlog the peer is taking counts as
+  // hearing from it, and the busy side pings the other meanwhile.
+  const keepalive_options beats{.heartbeat_interval = 50ms, .heartbeat_misses = 3};
+  hub centre({.port = 0, .keepalive = beats});
+  hub sender({.listen = false, .keepalive = beats, .reconnect = {.enabled = false}});
+  reports sender_heard(sender);
+  auto out = sender.connect("sender", "127.0.0.1", centre.port());
+  ASSERT_TRUE(out);
+  auto in = centre.wait_for_connection(patience);
+  ASSERT_TRUE(in);
+  test::round_trip(*out, *in);
+  ASSERT_TRUE(eventually([&] { return out->is_native() && in->is_native(); }));
+  const value huge(std::string(std::size_t{32} << 20, 'x'));
+  for (int i = 0; i < 3; ++i) {
+    out->write("huge", huge);
+    out->write("after", i);
+    ASSERT_EQ(in->wait_for_next("after", patience, in->version("after")).value_or(-1), value(i))
+        << "round " << i << ": " << out->close_reason().message();
+  }
+  EXPECT_EQ(in->get("huge"), huge);
+  EXPECT_TRUE(out->is_open()) << out->close_reason().message();
+  EXPECT_TRUE(in->is_open()) << in->close_reason().message();
+  EXPECT_FALSE(sender_heard.heard(errc::peer_unresponsive, 0ms));
+}
 
 } // namespace
 } // namespace socketengine

@@ -159,7 +159,15 @@ TEST(link_watch, a_link_waiting_for_this_sides_work_is_not_blamed_for_its_silenc
                   .identified = false, // its name may be in what waits
                   .waiting = true,
                   .heartbeats = true};
-  for (auto at = t0; at <= t0 + 30s; at += 250ms) EXPECT_EQ(w.check(s, at, waiting), verdict::fine);
+  // Meanwhile this side pings the peer once an interval, since it cannot
+  // answer the peer's pings: the peer hears from it.
+  int pings = 0;
+  for (auto at = t0; at <= t0 + 30s; at += 250ms) {
+    auto v = w.check(s, at, waiting);
+    EXPECT_TRUE(v == verdict::fine || v == verdict::ping) << static_cast<int>(v);
+    pings += v == verdict::ping;
+  }
+  EXPECT_EQ(pings, 31); // at 0 s, 1 s, ... 30 s
   // Once reading goes on, the clocks start from there.
   auto read_on = waiting;
   read_on.waiting = false;
@@ -167,6 +175,37 @@ TEST(link_watch, a_link_waiting_for_this_sides_work_is_not_blamed_for_its_silenc
   EXPECT_EQ(w.check(s, t0 + 30s + 500ms, read_on), verdict::fine);
   EXPECT_EQ(w.check(s, t0 + 31s, read_on), verdict::ping);
   EXPECT_EQ(w.check(s, t0 + 32s, read_on), verdict::too_slow); // 1 s + 100 bytes at 1000/s
+}
+
+TEST(link_watch, a_backlog_going_out_counts_as_hearing_from_the_peer_until_it_stalls) {
+  // A large write under way: the peer takes it and says nothing, and the
+  // pings of this side wait behind it.
+  auto s = beats();
+  link_watch w(t0);
+  reading sending{.bytes_in = 100, .heartbeats = true, .bytes_out = 0, .writing = true};
+  for (int i = 0; i <= 40; ++i) {
+    sending.bytes_out += 1 << 20;
+    EXPECT_EQ(w.check(s, t0 + i * 250ms, sending), verdict::fine) << "at " << i;
+  }
+  // The backlog stalls (a stopped peer's buffers are full): silence counts.
+  auto stalled = t0 + 10s;
+  EXPECT_EQ(w.check(s, stalled + 1s, sending), verdict::ping);
+  EXPECT_EQ(w.check(s, stalled + 2s, sending), verdict::ping);
+  EXPECT_EQ(w.check(s, stalled + 3s, sending), verdict::unresponsive);
+}
+
+TEST(link_watch, bytes_written_with_nothing_else_queued_do_not_count) {
+  // This side's own pings move bytes_out: they must not keep a dead peer
+  // alive.
+  auto s = beats();
+  link_watch w(t0);
+  reading pinging{.bytes_in = 100, .heartbeats = true, .bytes_out = 0, .writing = false};
+  EXPECT_EQ(w.check(s, t0, pinging), verdict::fine);
+  EXPECT_EQ(w.check(s, t0 + 1s, pinging), verdict::ping);
+  pinging.bytes_out += 9;
+  EXPECT_EQ(w.check(s, t0 + 2s, pinging), verdict::ping);
+  pinging.bytes_out += 9;
+  EXPECT_EQ(w.check(s, t0 + 3s, pinging), verdict::unresponsive);
 }
 
 TEST(link_watch, the_tick_is_a_quarter_of_the_shortest_deadline_within_bounds) {
