@@ -19,3 +19,9 @@ if(SOCKETENGINE_SANITIZE)
     add_compile_options(-Wno-tsan)
   endif()
 endif()
+
+if(SOCKETENGINE_FUZZ)
+  # Coverage for libFuzzer in everything built, the library included; the
+  # fuzz targets add -fsanitize=fuzzer for libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

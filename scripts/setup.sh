@@ -20,6 +20,8 @@ packages=(
   # The native protocol's JPEG images, and ZeroMQ for the side-by-side
   # benchmark (socketengine-bench).
   libturbojpeg0-dev libzmq3-dev
+  # The fuzz targets (scripts/fuzz.sh): clang with libFuzzer.
+  clang-14 libfuzzer-14-dev
 )
 
 missing=()

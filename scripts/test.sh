@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs every test: a debug build, then the same suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer, then under ThreadSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then under ThreadSanitizer,
+# then fuzzes every decoder for a bounded time (scripts/fuzz.sh).
 # Assumes scripts/setup.sh has run (the README's test command runs both).
 #
 #   SOCKETENGINE_PRESETS="debug asan"  bash scripts/test.sh   # a subset
@@ -18,4 +19,9 @@ for preset in "${presets[@]}"; do
   # Tests bind their own ports (port 0), so they can run side by side.
   ctest --preset "$preset" -j "$((jobs * 2))"
 done
+# Every decoder under libFuzzer, for a bounded time each.
+if [[ "${SOCKETENGINE_FUZZ_SECONDS:-40}" != 0 ]]; then
+  echo "==> fuzz"
+  bash scripts/fuzz.sh
+fi
 echo "==> all tests passed (${presets[*]})"
