@@ -67,14 +67,19 @@ link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point
     // This side reads nothing until its work is done, so the peer's pings
     // wait unanswered in the socket, and a parse or decode that outlasts
     // the peer's deadline would have the peer drop a healthy link. A ping
-    // from this side each interval is something the peer hears.
-    if (!busy_pinged_ || now - *busy_pinged_ >= s.heartbeat_interval) {
-      busy_pinged_ = now;
+    // from this side each interval is something the peer hears. The first
+    // goes only once the wait has lasted an interval: a short wait needs
+    // none, and a peer that sent its last message and closed would answer
+    // a byte arriving after its close with a reset, losing this side what
+    // it has not read yet.
+    if (!busy_mark_) busy_mark_ = now;
+    if (now - *busy_mark_ >= s.heartbeat_interval) {
+      busy_mark_ = now;
       return verdict::ping;
     }
     return verdict::fine;
   }
-  busy_pinged_.reset();
+  busy_mark_.reset();
 
   if (r.heartbeats && s.heartbeat_interval.count() > 0) {
     silent_for_ = now - last_heard_;

@@ -59,8 +59,8 @@ public:
     std::size_t pending = 0;    ///< bytes held for an unfinished message
     bool identified = true;     ///< named itself, or need not
     /// Reading waits for work of this side's (a large message decoding):
-    /// counts as hearing from the peer, and this side pings the peer
-    /// meanwhile, since its pings go unanswered until reading resumes.
+    /// counts as hearing from the peer, and this side pings the peer each
+    /// interval of it, since its pings go unanswered until reading resumes.
     bool waiting = false;
     bool heartbeats = false;    ///< the peer answers pings (native)
     std::uint64_t bytes_out = 0; ///< bytes written so far
@@ -87,7 +87,7 @@ private:
   std::uint64_t heard_bytes_ = 0;         // bytes_in then
   std::uint64_t sent_bytes_ = 0;          // bytes_out at the last check
   std::optional<clock::time_point> pinged_; // last ping since last_heard_
-  std::optional<clock::time_point> busy_pinged_; // last ping while waiting
+  std::optional<clock::time_point> busy_mark_; // wait began, or last ping while waiting
   std::optional<clock::time_point> partial_since_;
   std::uint64_t partial_start_ = 0; // where the partial message starts in the stream
   std::size_t partial_bytes_ = 0;
