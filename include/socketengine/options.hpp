@@ -115,7 +115,9 @@ struct keepalive_options {
   std::chrono::milliseconds heartbeat_interval{1000};
   /// Heartbeat intervals without a byte from a native peer after which the
   /// link is declared dead and closed with errc::peer_unresponsive: a
-  /// stopped or frozen process, a host gone from the network. Default 3.
+  /// stopped or frozen process, a host gone from the network. A ping must
+  /// also have gone unanswered for an interval, so a side whose own thread
+  /// was held up asks before it blames. Default 3.
   int heartbeat_misses = 3;
   /// TCP keepalive on every TCP connection, which is what watches legacy
   /// peers (they cannot answer pings) on a quiet link: the first probe goes

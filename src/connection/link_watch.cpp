@@ -83,9 +83,13 @@ link_watch::verdict link_watch::check(const watch_settings& s, clock::time_point
 
   if (r.heartbeats && s.heartbeat_interval.count() > 0) {
     silent_for_ = now - last_heard_;
-    // Dead only once asked: a ping has gone unanswered (so one miss is an
-    // interval to the ping and another for its answer, not no chance).
-    if (pinged_ && silent_for_ >= s.heartbeat_interval * std::max(s.heartbeat_misses, 1))
+    // Dead only once asked: a ping has had an interval to be answered and
+    // went unanswered. Counted from the ping, not from the silence: a
+    // check that comes late (this side's own thread held up, by freeing a
+    // large message under a sanitizer, say) must not blame the peer for a
+    // ping sent a moment ago.
+    if (pinged_ && now - *pinged_ >= s.heartbeat_interval &&
+        silent_for_ >= s.heartbeat_interval * std::max(s.heartbeat_misses, 1))
       return verdict::unresponsive;
     if (silent_for_ >= s.heartbeat_interval &&
         (!pinged_ || now - *pinged_ >= s.heartbeat_interval)) {
