@@ -66,7 +66,8 @@ struct limits {
   /// bound on that queue. Default 64 MiB.
   std::size_t max_pending_callback_bytes = std::size_t{64} << 20;
   /// Closed connections a hub or host keeps listed (their last values stay
-  /// readable); the oldest closed ones are forgotten past this. Default 256.
+  /// readable); the oldest closed ones are forgotten past this, and with 0
+  /// each is forgotten as it closes. Default 256.
   std::size_t max_closed_connections = 256;
 
   /// Bytes an engine may hold at once, over all its connections, of what

@@ -469,7 +469,7 @@ void engine_core::connection_closed(const std::shared_ptr<connection>& c) {
     std::size_t closed = list_.size() - open_count_; // only closed ones are ever removed
     for (auto it = list_.begin();
          closed > cfg_.protocols.limits.max_closed_connections && it != list_.end();) {
-      if (detail::closed(**it) && *it != c) {
+      if (detail::closed(**it)) {
         it = list_.erase(it);
         --closed;
       } else {
