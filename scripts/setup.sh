@@ -22,6 +22,8 @@ packages=(
   libturbojpeg0-dev libzmq3-dev
   # The fuzz targets (scripts/fuzz.sh): clang with libFuzzer.
   clang-14 libfuzzer-14-dev
+  # Token authentication (HMAC-SHA256, constant-time compare, nonces).
+  libssl-dev
 )
 
 missing=()
