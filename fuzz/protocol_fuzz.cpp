@@ -38,6 +38,9 @@ public:
   void fail(std::error_code, std::string) override { open_ = false; }
   [[nodiscard]] bool make_room(std::size_t) override { return false; }
   [[nodiscard]] bool open() const noexcept override { return open_; }
+  void handshake_reply(std::string_view) override {}
+  void peer_authenticated(bool, bool) override {}
+  void refuse(std::string_view, std::string) override { open_ = false; }
 
 private:
   bool open_ = true;

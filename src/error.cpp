@@ -34,6 +34,7 @@ public:
     case errc::peer_unresponsive: return "peer stopped answering heartbeats";
     case errc::slow_consumer: return "peer too slow to take what is written to it";
     case errc::over_budget: return "engine's budget for what it received spent";
+    case errc::unauthenticated: return "peer failed token authentication";
     }
     return "unknown socketengine error";
   }

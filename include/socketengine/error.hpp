@@ -55,8 +55,14 @@ enum class errc {
                      ///< `keepalive_options::heartbeat_misses` intervals
   slow_consumer,     ///< the peer did not drain its full write queue within
                      ///< `limits::slow_peer_timeout` (overflow_policy::disconnect)
-  over_budget        ///< a partial line or frame would pass the engine's
+  over_budget,       ///< a partial line or frame would pass the engine's
                      ///< `limits::max_receive_bytes`
+
+  // Token authentication (auth_options).
+  unauthenticated ///< the peer's token does not match this side's, or one side
+                  ///< has a token and the other none (or is a socket.engine 0.3
+                  ///< peer, without auth_options::allow_legacy): the connection
+                  ///< closes, and is not redialled
 };
 
 /// The category of `errc` values; its name is "socketengine".

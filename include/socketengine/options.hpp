@@ -202,6 +202,46 @@ struct image_options {
   int max_frames_in_flight = 2;
 };
 
+/// Token authentication between socketengine peers (see README, Security).
+/// With a token, each side of a connection proves to the other that it
+/// holds the same token before anything else passes: the token itself never
+/// crosses the wire (each side answers the other's random nonce with an
+/// HMAC-SHA256 keyed by it), and a proof is compared in constant time. Until
+/// both proofs check out, nothing the peer sends is stored, no callback
+/// runs for it, the connection is not listed, `hub::connect` and opening a
+/// client have not returned, and nothing the application writes goes out.
+/// A wrong or missing token closes the connection on both sides with
+/// errc::unauthenticated. This authenticates peers; it does not encrypt or
+/// protect what follows.
+///
+/// Set at most one of token, token_file and token_env; none: no
+/// authentication (the default), and such an engine is refused by one that
+/// requires a token. The engine's constructor reads the token and throws
+/// std::invalid_argument (two sources, an empty token, a variable not set)
+/// or std::system_error (a file it cannot read), naming the option but
+/// never the token.
+struct auth_options {
+  /// The token itself: any bytes, at most 4096. Prefer token_file or
+  /// token_env, which keep it out of command lines and source code.
+  std::string token{};
+  /// A file holding the token; one trailing newline is not part of it.
+  std::string token_file{};
+  /// An environment variable holding the token, read when the engine is
+  /// made; one trailing newline is not part of it.
+  std::string token_env{};
+  /// Admit peers that cannot authenticate at all: socket.engine 0.3 peers
+  /// (Python and Node.js), which speak first with data instead of a
+  /// handshake, or stay silent until timeout. They are then trusted as
+  /// without a token. A socketengine peer without a token, or with a wrong
+  /// one, is refused all the same. Default false.
+  bool allow_legacy = false;
+  /// How long a connection may take to authenticate; past it the
+  /// connection closes with errc::not_identified (or, with allow_legacy, a
+  /// silent peer is admitted as a legacy one). Until then it may send at
+  /// most one line of 4096 bytes at a time. Default 5 s.
+  std::chrono::milliseconds timeout{5000};
+};
+
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
 ///
 /// Where an engine listens or dials is an address: a numeric IPv4 or IPv6
@@ -261,6 +301,7 @@ struct hub_options {
   struct image_options images {};
   struct keepalive_options keepalive {};
   struct reconnect_options reconnect {};
+  struct auth_options auth {};
 };
 
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
@@ -289,6 +330,7 @@ struct host_options {
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
+  struct auth_options auth {};
 };
 
 /// Options of a client (seed: `client(addr='127.0.0.1', port=8080, timeout=2,
@@ -316,6 +358,7 @@ struct client_options {
   struct image_options images {};
   struct keepalive_options keepalive {};
   struct reconnect_options reconnect {};
+  struct auth_options auth {};
 };
 
 } // namespace socketengine

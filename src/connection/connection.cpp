@@ -171,6 +171,9 @@ link_state connection::state() const noexcept {
   switch (impl_->out_.current()) {
   case state::open: return link_state::connected;
   case state::down: return link_state::reconnecting;
+  // Only a link that came back is seen authenticating: a new connection is
+  // handed out once authenticated.
+  case state::authenticating: return link_state::reconnecting;
   case state::closing: return link_state::closing;
   case state::closed: break;
   }

@@ -89,7 +89,7 @@ struct connection::impl final : detail::protocol::receiver,
   /// Hands what the reader holds to it; false if reading is not to go on:
   /// the connection closed on the way, or the reader waits for work done
   /// off the I/O thread (see offload).
-  bool consume();
+  bool consume(std::optional<detail::protocol::reader::outcome> first = std::nullopt);
   /// Runs the reader's work for a large message on the owner's work
   /// thread, then comes back to the I/O thread to hand it on and read on
   /// (resume). The connection reads nothing meanwhile.
@@ -120,6 +120,9 @@ struct connection::impl final : detail::protocol::receiver,
   void fail(std::error_code ec, std::string detail) override;
   [[nodiscard]] bool make_room(std::size_t wanted) override;
   [[nodiscard]] bool open() const noexcept override { return !io_closed_; }
+  void handshake_reply(std::string_view line) override;
+  void peer_authenticated(bool legacy, bool offers_native) override;
+  void refuse(std::string_view line, std::string detail) override;
 
   // --- transport::stream_user (I/O thread) --------------------------------------
   void on_readable(std::error_code ec) override;
@@ -163,7 +166,10 @@ struct connection::impl final : detail::protocol::receiver,
   const std::string address_;
   const std::uint16_t port_;
   std::optional<std::string> announce_; // the name sent first on each link
-  bool redial_ = false;                 // see finish_close
+  bool redial_ = false;                 // see finish_close (I/O thread once started)
+  // A connection made to redial, whose redialling starts once it has first
+  // authenticated: a first dial that fails to is answered, not redialled.
+  bool redial_after_auth_ = false;
 
   // I/O thread only.
   std::unique_ptr<detail::transport::stream> stream_;
@@ -174,6 +180,10 @@ struct connection::impl final : detail::protocol::receiver,
   bool write_in_flight_ = false;
   std::size_t write_progress_ = 0; // bytes of the write in flight written so far
   bool named_ = false; // the peer sent its name
+  // The link is in token authentication's handshake: in_ is an
+  // auth::reader, since handshake_since_.
+  bool handshaking_ = false;
+  std::chrono::steady_clock::time_point handshake_since_{};
   // Reading waits for the work thread (see offload): the link watch does
   // not blame the peer for the silence.
   bool waiting_for_work_ = false;

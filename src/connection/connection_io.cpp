@@ -10,6 +10,7 @@
 
 #include <socketengine/error.hpp>
 
+#include "protocol/auth/reader.hpp"
 #include "transport/system.hpp"
 #include "util/deadline.hpp"
 
@@ -131,14 +132,21 @@ void connection::impl::read_ended(std::error_code ec) {
                                       : detail::transport::portable(ec));
 }
 
-bool connection::impl::consume() {
+bool connection::impl::consume(std::optional<detail::protocol::reader::outcome> first) {
   in_read_handler_ = true;
-  auto outcome = in_->consume(*this);
+  auto outcome = first ? *first : in_->consume(*this);
   while (outcome == detail::protocol::reader::outcome::switched) {
     // What the old reader read past the switch is the new one's start; the
     // new reader's buffer for it is charged to the budget like any other.
+    // The handshake of token authentication hands on to the legacy reader,
+    // the legacy reader to the native one.
     try {
-      in_ = protocols_->reader_after_switch(in_->rest());
+      if (handshaking_) {
+        handshaking_ = false;
+        in_ = protocols_->reader_after_auth(in_->rest());
+      } else {
+        in_ = protocols_->reader_after_switch(in_->rest());
+      }
     } catch (const detail::over_budget& e) {
       fail(errc::over_budget, "the bytes after the switch to the native protocol would pass the "
                               "engine's budget for what it received (" +
@@ -216,6 +224,15 @@ void connection::impl::release_idle_buffers() noexcept {
 void connection::impl::watch(const detail::watch_settings& s,
                              std::chrono::steady_clock::time_point now) {
   if (io_closed_) return;
+  if (handshaking_ && s.auth_timeout.count() > 0 && now - handshake_since_ > s.auth_timeout) {
+    auto outcome = static_cast<detail::auth::reader&>(*in_).deadline_passed(
+        *this, "the peer did not authenticate within " + std::to_string(s.auth_timeout.count()) +
+                   " ms; closing the connection");
+    // A legacy peer admitted (auth_options::allow_legacy): what it sent so
+    // far is read now; the read under way goes on with the next reader.
+    if (outcome == detail::protocol::reader::outcome::switched && !io_closed_) consume(outcome);
+    return;
+  }
   using verdict = detail::link_watch::verdict;
   auto v = watch_.check(s, now,
                         {.bytes_in = bytes_in_.load(std::memory_order_relaxed),
@@ -240,6 +257,7 @@ void connection::impl::watch(const detail::watch_settings& s,
 
 bool connection::impl::awaiting_identity() const noexcept {
   if (kind_ != connection_kind::remote) return false;
+  if (handshaking_) return true;
   // A hub's peer names itself first; a host's client may say nothing until
   // it writes, and counts as known from its first byte.
   return protocols_->settings().hub ? !named_ : bytes_in_.load(std::memory_order_relaxed) == 0;
@@ -338,7 +356,8 @@ void connection::impl::finish_close(std::error_code reason) {
   if (io_closed_) return;
   io_closed_ = true;
   // Before the stream closes: no direct write after it.
-  bool redial = redial_ && reason != errc::closed_locally &&
+  // A peer that refused this side's token (or had a wrong one) would again.
+  bool redial = redial_ && reason != errc::closed_locally && reason != errc::unauthenticated &&
                 out_.go_down(protocols_->first_writer());
   if (!redial) out_.close(reason);
   if (auto timer = close_timer_.lock()) timer->cancel();
@@ -373,14 +392,16 @@ void connection::impl::attach(std::unique_ptr<detail::transport::stream> stream)
   down_ = false;
   waiting_for_work_ = false;
   stream_ = std::move(stream);
-  in_ = protocols_->first_reader();
-  io_closed_ = false;
-  watch_ = detail::link_watch(std::chrono::steady_clock::now());
   std::string greeting;
-  protocols_->append_greeting(greeting, announce_);
-  out_.come_up(*stream_, greeting, announce_ ? 1 : 0);
+  in_ = protocols_->start_link(kind_ == connection_kind::local, announce_, greeting);
+  handshaking_ = protocols_->authenticates();
+  handshake_since_ = std::chrono::steady_clock::now();
+  io_closed_ = false;
+  watch_ = detail::link_watch(handshake_since_);
+  out_.come_up(*stream_, greeting, announce_ && !handshaking_ ? 1 : 0, handshaking_);
   reconnects_.fetch_add(1, std::memory_order_relaxed);
-  owner_raw_->link_up(self());
+  // With a token, the link is up once the peer has authenticated.
+  if (!handshaking_) owner_raw_->link_up(self());
   start();
 }
 
@@ -588,6 +609,28 @@ void connection::impl::peer_offered() {
 }
 
 void connection::impl::peer_closing() { finish_close(errc::peer_closing); }
+
+void connection::impl::handshake_reply(std::string_view line) { out_.queue_handshake(line); }
+
+void connection::impl::peer_authenticated(bool legacy, bool offers_native) {
+  // The name (a hub's dial), what was held meanwhile, then the switch if
+  // both offer the native protocol: the order of a link without a token.
+  std::string first;
+  if (announce_) protocols_->append_name(first, *announce_);
+  out_.authenticated(first, announce_ ? 1 : 0);
+  if (!legacy && offers_native) peer_offered();
+  redial_ = redial_after_auth_;
+  // Listed (or its link up) before the reader after this one stores
+  // anything.
+  owner_raw_->authenticated(self());
+}
+
+void connection::impl::refuse(std::string_view line, std::string detail) {
+  reject(errc::unauthenticated, std::move(detail));
+  // The peer learns why, and the connection closes once that is written.
+  out_.queue_handshake(line);
+  begin_close(errc::unauthenticated, /*send_closing=*/false);
+}
 
 void connection::impl::reject(std::error_code ec, std::string detail) {
   errors_.fetch_add(1, std::memory_order_relaxed);

@@ -13,13 +13,22 @@ std::shared_ptr<connection> make_connection(const std::shared_ptr<connection_own
                                             std::optional<std::string_view> announce,
                                             bool redial) {
   std::string greeting;
-  protocols->append_greeting(greeting, announce);
+  auto first = protocols->start_link(kind == connection_kind::local, announce, greeting);
+  bool authenticate = protocols->authenticates();
   auto c = impl::make(owner, std::move(stream), std::move(protocols), kind,
                       std::string(announce.value_or(std::string_view())));
   auto& me = impl::of(*c);
-  me.out_.queue_greeting(greeting, announce ? 1 : 0);
+  me.in_ = std::move(first);
+  // With a token the name goes only once the peer has authenticated.
+  me.out_.queue_greeting(greeting, announce && !authenticate ? 1 : 0);
+  if (authenticate) {
+    me.out_.start_authenticating();
+    me.handshaking_ = true;
+    me.handshake_since_ = std::chrono::steady_clock::now();
+  }
   if (announce) me.announce_.emplace(*announce);
-  me.redial_ = redial;
+  me.redial_ = redial && !authenticate;
+  me.redial_after_auth_ = redial;
   return c;
 }
 

@@ -17,6 +17,7 @@ std::chrono::milliseconds watch_settings::tick() const noexcept {
   consider(identify_timeout);
   consider(heartbeat_interval);
   consider(slow_peer_timeout);
+  consider(auth_timeout);
   return std::max(shortest, milliseconds(10));
 }
 

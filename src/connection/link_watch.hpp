@@ -33,6 +33,9 @@ struct watch_settings {
   /// limits::slow_peer_timeout under overflow_policy::disconnect; 0 or
   /// less: a full queue is never a reason to close.
   std::chrono::milliseconds slow_peer_timeout{0};
+  /// auth_options::timeout, with a token; 0: no handshake to time. Kept by
+  /// the connection (its handshake's reader decides), not by check().
+  std::chrono::milliseconds auth_timeout{0};
 
   /// How often check() should run for these settings to be kept to within
   /// a quarter of the shortest of them (at most once a second).

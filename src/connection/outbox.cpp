@@ -38,7 +38,7 @@ bool outbox::enqueue(std::string_view bytes, std::shared_ptr<const std::string> 
     add(messages_out_, 1);
     return true;
   };
-  if (state_ == state::down) return hold_for_next_link();
+  if (state_ == state::down || state_ == state::authenticating) return hold_for_next_link();
   if (state_ != state::open) {
     ec = errc::not_connected;
     return true;
@@ -69,7 +69,7 @@ bool outbox::enqueue(std::string_view bytes, std::shared_ptr<const std::string> 
       ec = errc::queue_full;
       return true;
     }
-    if (state_ == state::down) return hold_for_next_link();
+    if (state_ == state::down || state_ == state::authenticating) return hold_for_next_link();
     if (state_ != state::open) {
       ec = errc::not_connected;
       return true;
@@ -182,6 +182,31 @@ void outbox::queue_greeting(std::string_view bytes, std::uint64_t messages) {
   add(messages_out_, messages);
 }
 
+void outbox::start_authenticating() {
+  std::lock_guard lk(mu_);
+  if (state_ == state::open) state_ = state::authenticating;
+}
+
+void outbox::queue_handshake(std::string_view line) {
+  std::lock_guard lk(mu_);
+  if (state_ == state::closed || state_ == state::down) return;
+  pending_.append(line);
+  kick_locked();
+}
+
+void outbox::authenticated(std::string_view first, std::uint64_t messages) {
+  {
+    std::lock_guard lk(mu_);
+    if (state_ != state::authenticating) return;
+    state_ = state::open;
+    pending_.append(first);
+    add(messages_out_, messages);
+    release_held_locked();
+    kick_locked();
+  }
+  cv_.notify_all(); // flushes and image slots see the link open
+}
+
 void outbox::switch_to(const protocol::writer& next, std::string_view switch_line) {
   std::lock_guard lk(mu_);
   if (writer_.load(std::memory_order_relaxed) == &next || state_ != state::open) return;
@@ -203,7 +228,8 @@ image_status outbox::write_image(protocol::encoded_image& img, bool latest_frame
     const auto& w = writer();
     auto frame = img.in(w);
     std::lock_guard lk(mu_);
-    if (state_ == state::down) return image_status::dropped; // no frame waits for a link
+    // No frame waits for a link, nor for the peer's proof.
+    if (state_ == state::down || state_ == state::authenticating) return image_status::dropped;
     if (state_ != state::open) {
       ec = errc::not_connected;
       return image_status::dropped;
@@ -299,7 +325,7 @@ outbox::work outbox::take() {
   {
     std::lock_guard lk(mu_);
     if (state_ == state::down) return next; // held for the next link (come_up)
-    if (pending_.size() < limits_.max_write_queue_bytes) {
+    if (state_ != state::authenticating && pending_.size() < limits_.max_write_queue_bytes) {
       // Below the bound again (what was in flight is written): the peer is
       // keeping up. Messages held meanwhile go now.
       full_since_.reset();
@@ -355,7 +381,9 @@ bool outbox::begin_close(std::error_code reason, bool send_closing, bool& start_
   start_write = false;
   {
     std::lock_guard lk(mu_);
-    if (state_ != state::open) return false;
+    if (state_ != state::open && state_ != state::authenticating) return false;
+    // Held for a peer that has not proved its token: never sent.
+    if (state_ == state::authenticating) held_.clear();
     state_ = state::closing;
     reason_ = reason;
     open_.store(false);
@@ -380,7 +408,7 @@ bool outbox::begin_close(std::error_code reason, bool send_closing, bool& start_
 bool outbox::go_down(const protocol::writer& first) {
   {
     std::lock_guard lk(mu_);
-    if (state_ != state::open) return false;
+    if (state_ != state::open && state_ != state::authenticating) return false;
     state_ = state::down;
     stream_ = nullptr; // no direct write to a stream that is closing
     // What was queued was encoded for the old link (perhaps in the native
@@ -399,15 +427,15 @@ bool outbox::go_down(const protocol::writer& first) {
 }
 
 void outbox::come_up(transport::stream& stream, std::string_view greeting,
-                     std::uint64_t messages) {
+                     std::uint64_t messages, bool authenticate) {
   std::lock_guard lk(mu_);
   if (state_ != state::down) return;
-  state_ = state::open;
+  state_ = authenticate ? state::authenticating : state::open;
   stream_ = &stream;
   writing_ = false; // the old link's writes have ended
   pending_.append(greeting);
   add(messages_out_, messages);
-  release_held_locked();
+  if (!authenticate) release_held_locked();
 }
 
 bool outbox::close(std::error_code reason) {
@@ -448,7 +476,8 @@ bool outbox::flush(std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock lk(mu_);
   // While down, what is held waits for the next link.
   auto drained = [&] {
-    return state_ != state::down && held_.empty() && pending_.empty() && !writing_;
+    return state_ != state::down && state_ != state::authenticating && held_.empty() &&
+           pending_.empty() && !writing_;
   };
   return cv_.wait_until(lk, deadline, [&] { return state_ == state::closed || drained(); }) &&
          drained();

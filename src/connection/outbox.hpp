@@ -56,8 +56,10 @@ protected:
 class outbox {
 public:
   // down: the link is lost and being redialled; writes are held, the
-  // latest per channel, until come_up.
-  enum class state { open, down, closing, closed };
+  // latest per channel, until come_up. authenticating: the link is up but
+  // the peer has not proved its token yet (auth_options); only handshake
+  // lines go out, and writes are held as while down, until authenticated.
+  enum class state { open, down, closing, closed, authenticating };
 
   /// Messages of this many bytes or more are queued by reference, not
   /// copied: a copy is made under the lock that the I/O thread takes to
@@ -91,6 +93,18 @@ public:
   /// Queues bytes that go before anything else (the greeting); `messages`:
   /// how many messages they hold. Before the connection starts.
   void queue_greeting(std::string_view bytes, std::uint64_t messages);
+
+  /// Token authentication: from now on, until authenticated(), only
+  /// queue_handshake's lines go out, and writes are held as while down.
+  /// Before the connection starts.
+  void start_authenticating();
+  /// Queues a handshake line (a proof, a refusal) to go out now, in any
+  /// state but closed. I/O thread.
+  void queue_handshake(std::string_view line);
+  /// The peer proved its token: `first` (holding `messages` messages: the
+  /// name a hub's dial sends) goes out, then what was held meanwhile, and
+  /// writes go out again. I/O thread.
+  void authenticated(std::string_view first, std::uint64_t messages);
 
   /// Switches to writing `next`, after `switch_line` in the current
   /// protocol. A pending frame, encoded in the current protocol, goes ahead
@@ -140,7 +154,10 @@ public:
   /// A new link: writes to `stream`, `greeting` first (holding `messages`
   /// messages), then the values held while down. The caller starts
   /// writing. I/O thread, once the old link's writes have ended.
-  void come_up(transport::stream& stream, std::string_view greeting, std::uint64_t messages);
+  /// `authenticate`: the new link authenticates first (see
+  /// start_authenticating); what is held goes at authenticated().
+  void come_up(transport::stream& stream, std::string_view greeting, std::uint64_t messages,
+               bool authenticate = false);
 
   /// Closed: drops everything queued, lets go of the stream and wakes every
   /// wait. Returns false if it was closed already. Call before closing the

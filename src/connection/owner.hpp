@@ -89,6 +89,10 @@ public:
   virtual void link_down(const std::shared_ptr<connection>& c, std::error_code reason) = 0;
   /// Its new link is up. I/O thread.
   virtual void link_up(const std::shared_ptr<connection>& c) = 0;
+  /// With a token (auth_options): the peer of `c` has authenticated, or
+  /// was admitted as a legacy peer; a new connection is listed and handed
+  /// out only now, a new link of a redialled one is up. I/O thread.
+  virtual void authenticated(const std::shared_ptr<connection>& c) = 0;
 
 protected:
   ~connection_owner() = default;

@@ -8,10 +8,12 @@ namespace socketengine {
 
 namespace {
 std::shared_ptr<detail::engine_core> make_client_core(const client_options& o) {
-  auto core = std::make_shared<detail::engine_core>(detail::engine_config{
+  detail::engine_config cfg{
       "client", o.timeout, o.connect_timeout,
       {/*hub=*/false, o.native, o.read_size, o.limits, o.images}, o.keepalive, o.reconnect,
-      o.work_thread_nice});
+      o.work_thread_nice};
+  detail::apply_auth(cfg, o.auth, "client");
+  auto core = std::make_shared<detail::engine_core>(std::move(cfg));
   core->start();
   return core;
 }

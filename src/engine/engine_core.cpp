@@ -26,15 +26,24 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 namespace {
-protocol::settings with_budget(protocol::settings s) {
+protocol::settings with_budget(protocol::settings s, milliseconds auth_timeout) {
   s.budget = std::make_shared<memory_budget>(s.limits.max_receive_bytes);
+  // A nonce matters while its link authenticates: twice that, to be sure.
+  if (s.token) s.nonces = std::make_shared<auth::nonce_registry>(2 * auth_timeout);
   return s;
 }
 } // namespace
 
+void apply_auth(engine_config& cfg, const auth_options& a, std::string_view who) {
+  cfg.protocols.token = auth::resolve_token({a.token, a.token_file, a.token_env}, who);
+  cfg.protocols.allow_legacy = a.allow_legacy;
+  cfg.auth_timeout = a.timeout;
+}
+
 engine_core::engine_core(engine_config cfg)
     : cfg_(std::move(cfg)),
-      protocols_(std::make_shared<const protocol::suite>(with_budget(cfg_.protocols))),
+      protocols_(std::make_shared<const protocol::suite>(
+          with_budget(cfg_.protocols, cfg_.auth_timeout))),
       timeout_ms_(cfg_.timeout.count()), jitter_(std::random_device{}()) {
   const auto& lim = cfg_.protocols.limits;
   watch_.min_receive_rate = lim.min_receive_rate;
@@ -45,6 +54,7 @@ engine_core::engine_core(engine_config cfg)
   watch_.heartbeat_interval = cfg_.keepalive.heartbeat_interval;
   watch_.heartbeat_misses = cfg_.keepalive.heartbeat_misses;
   if (lim.on_full_queue == overflow_policy::disconnect) watch_.slow_peer_timeout = lim.slow_peer_timeout;
+  if (cfg_.protocols.token) watch_.auth_timeout = cfg_.auth_timeout;
 }
 
 engine_core::~engine_core() { close(); }
@@ -100,6 +110,9 @@ void engine_core::arm_sweep() {
       watch(*c, watch_, now);
       if (release) release_idle_buffers(*c);
     }
+    // A copy: a watch may close one, which leaves the list.
+    auto authenticating = unlisted_;
+    for (auto& u : authenticating) watch(*u.conn, watch_, now);
     arm_sweep();
   });
 }
@@ -195,6 +208,7 @@ void engine_core::accept_on(transport::listener& l) {
         if (!admit_unidentified(s->remote())) return; // s closes as it goes
         auto c = connect_stream(std::move(s), connection_kind::remote, std::nullopt);
         unidentified_.push_back({c, steady_clock::now()});
+        if (protocols_->authenticates()) return start_unlisted(c, nullptr, {}, 0);
         add_connection(c);
       },
       [this](std::error_code ec, const std::string& what) {
@@ -279,6 +293,8 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
           if (done_ec) return result->answer(done_ec, nullptr);
           auto c = connect_stream(std::move(s), connection_kind::local,
                                   name ? std::optional<std::string_view>(*name) : std::nullopt);
+          // Answered once authenticated.
+          if (protocols_->authenticates()) return start_unlisted(c, result, address, port);
           if (cfg_.reconnect.enabled)
             redialers_.emplace(c.get(), std::make_shared<redialer>(io_, c, address, port));
           add_connection(c);
@@ -450,6 +466,11 @@ void engine_core::redial(const std::shared_ptr<redialer>& r) {
 // --- connections -----------------------------------------------------------
 
 void engine_core::add_connection(const std::shared_ptr<connection>& c) {
+  list_connection(c);
+  detail::start(c);
+}
+
+void engine_core::list_connection(const std::shared_ptr<connection>& c) {
   {
     std::lock_guard lk(list_mu_);
     list_.push_back(c);
@@ -457,10 +478,37 @@ void engine_core::add_connection(const std::shared_ptr<connection>& c) {
   }
   notify_waiters();
   callbacks_->lifecycle(c, callbacks::event::connected);
+}
+
+void engine_core::start_unlisted(const std::shared_ptr<connection>& c,
+                                 std::shared_ptr<dial_result> dial, std::string address,
+                                 std::uint16_t port) {
+  unlisted_.push_back({c, std::move(dial), std::move(address), port});
   detail::start(c);
 }
 
+void engine_core::authenticated(const std::shared_ptr<connection>& c) {
+  auto it = std::find_if(unlisted_.begin(), unlisted_.end(),
+                         [&](const unlisted& u) { return u.conn == c; });
+  if (it == unlisted_.end()) return link_up(c); // a link of a redialled one
+  auto u = std::move(*it);
+  unlisted_.erase(it);
+  if (u.dial && cfg_.reconnect.enabled)
+    redialers_.emplace(c.get(), std::make_shared<redialer>(io_, c, u.address, u.port));
+  list_connection(c);
+  if (u.dial) u.dial->answer({}, c);
+}
+
 void engine_core::connection_closed(const std::shared_ptr<connection>& c) {
+  if (auto it = std::find_if(unlisted_.begin(), unlisted_.end(),
+                             [&](const unlisted& u) { return u.conn == c; });
+      it != unlisted_.end()) {
+    // Never listed, so never announced: the dial, if any, hears why.
+    auto dial = std::move(it->dial);
+    unlisted_.erase(it);
+    if (dial) dial->answer(c->close_reason(), nullptr);
+    return;
+  }
   {
     std::lock_guard lk(list_mu_);
     --open_count_;
@@ -652,6 +700,8 @@ void engine_core::close() {
         for (auto& w : dials_)
           if (auto d = w.lock()) d->fail(errc::engine_closed);
         dials_.clear();
+        auto authenticating = unlisted_;
+        for (auto& u : authenticating) finish_close(u.conn, errc::closed_locally);
         for (auto& c : connections()) begin_close(c, errc::closed_locally);
       });
       // Each connection flushes for at most the timeout on its own; wait for

@@ -59,7 +59,14 @@ struct engine_config {
   reconnect_options reconnect;
   /// Added to the work thread's nice value (hub_options::work_thread_nice).
   int work_thread_nice = 10;
+  /// auth_options::timeout, when protocols.token is set.
+  std::chrono::milliseconds auth_timeout{5000};
 };
+
+/// Puts `a`'s token authentication into `cfg`: reads the token (see
+/// auth::resolve_token; `who` starts messages).
+/// \throws std::invalid_argument, std::system_error as resolve_token.
+void apply_auth(engine_config& cfg, const auth_options& a, std::string_view who);
 
 class engine_core final : public connection_owner,
                           public std::enable_shared_from_this<engine_core> {
@@ -108,6 +115,7 @@ public:
   /// backoff (see reconnect_options).
   void link_down(const std::shared_ptr<connection>& c, std::error_code reason) override;
   void link_up(const std::shared_ptr<connection>& c) override;
+  void authenticated(const std::shared_ptr<connection>& c) override;
   /// Queues enforce_budget on the I/O thread, once however often called.
   void budget_spent() override;
   bool make_room(std::size_t wanted, const connection& asking) override;
@@ -197,6 +205,12 @@ private:
   /// Lists a new connection, tells the connect handlers and starts it.
   /// I/O thread.
   void add_connection(const std::shared_ptr<connection>& c);
+  /// Lists a connection and tells the connect handlers. I/O thread.
+  void list_connection(const std::shared_ptr<connection>& c);
+  /// Starts a connection that authenticates first (a token): listed, and
+  /// `dial` answered, once it has (authenticated). I/O thread.
+  void start_unlisted(const std::shared_ptr<connection>& c, std::shared_ptr<dial_result> dial,
+                      std::string address, std::uint16_t port);
   /// Hands what `l` accepts to new connections. I/O thread.
   void accept_on(transport::listener& l);
   void run_on_io(const std::function<void()>& fn);
@@ -247,6 +261,15 @@ private:
   std::deque<newcomer> unidentified_;
   bool accepting_ = false;
   std::vector<std::weak_ptr<transport::dial_attempt>> dials_;
+  // Connections authenticating (a token), not listed yet: with the dial to
+  // answer once they have, and where to redial them from then on.
+  struct unlisted {
+    std::shared_ptr<connection> conn;
+    std::shared_ptr<dial_result> dial;
+    std::string address;
+    std::uint16_t port = 0;
+  };
+  std::vector<unlisted> unlisted_;
   // Where each connection made to redial dials again, by connection.
   std::unordered_map<const connection*, std::shared_ptr<redialer>> redialers_;
   std::minstd_rand jitter_; // backoff_delay's randomness

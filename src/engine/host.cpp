@@ -6,10 +6,12 @@ namespace socketengine {
 
 namespace {
 std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
-  auto core = std::make_shared<detail::engine_core>(detail::engine_config{
+  detail::engine_config cfg{
       "host", o.timeout, std::chrono::milliseconds(0),
       {/*hub=*/false, o.native, o.read_size, o.limits, o.images}, o.keepalive,
-      reconnect_options{.enabled = false}, o.work_thread_nice});
+      reconnect_options{.enabled = false}, o.work_thread_nice};
+  detail::apply_auth(cfg, o.auth, "host");
+  auto core = std::make_shared<detail::engine_core>(std::move(cfg));
   core->start();
   return core;
 }

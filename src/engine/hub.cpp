@@ -8,10 +8,12 @@ namespace socketengine {
 
 namespace {
 std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
-  auto core = std::make_shared<detail::engine_core>(detail::engine_config{
+  detail::engine_config cfg{
       "hub", o.timeout, o.connect_timeout,
       {/*hub=*/true, o.native, o.read_size, o.limits, o.images}, o.keepalive, o.reconnect,
-      o.work_thread_nice});
+      o.work_thread_nice};
+  detail::apply_auth(cfg, o.auth, "hub");
+  auto core = std::make_shared<detail::engine_core>(std::move(cfg));
   core->start();
   return core;
 }

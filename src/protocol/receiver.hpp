@@ -66,6 +66,16 @@ public:
   /// Input the stream cannot go on after: reported, and the connection
   /// closes with `ec` as its reason.
   virtual void fail(std::error_code ec, std::string detail) = 0;
+  /// Token authentication (auth::reader): a handshake line to write to the
+  /// peer now, ahead of anything else.
+  virtual void handshake_reply(std::string_view line) = 0;
+  /// The peer proved it holds the token, or (`legacy`) was admitted as a
+  /// peer that cannot: the connection opens. `offers_native`: its hello
+  /// offered the native protocol.
+  virtual void peer_authenticated(bool legacy, bool offers_native) = 0;
+  /// The peer is refused (errc::unauthenticated): the connection writes
+  /// `line` (why, for the peer), then closes; `detail` says why here.
+  virtual void refuse(std::string_view line, std::string detail) = 0;
   /// The engine's budget has no room for a buffer of `wanted` bytes: asks
   /// the engine to make room (see memory_budget). True if there is room
   /// now, and the reader tries again; false and the reader fails.

@@ -6,6 +6,7 @@
 
 #include <socketengine/options.hpp>
 
+#include "protocol/auth/handshake.hpp"
 #include "util/memory_budget.hpp"
 
 namespace socketengine::detail::protocol {
@@ -25,6 +26,12 @@ struct settings {
   /// What readers charge their buffers to (limits::max_receive_bytes),
   /// shared by every connection of an engine; none if empty.
   std::shared_ptr<memory_budget> budget{};
+  /// Token authentication (auth_options): the token, or none.
+  std::shared_ptr<const auth::secret> token{};
+  /// auth_options::allow_legacy.
+  bool allow_legacy = false;
+  /// The nonces this engine issued, shared by its connections (with a token).
+  std::shared_ptr<auth::nonce_registry> nonces{};
 };
 
 } // namespace socketengine::detail::protocol

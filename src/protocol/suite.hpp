@@ -43,6 +43,29 @@ public:
     legacy_out_.append_greeting(out, name);
   }
 
+  /// Whether connections authenticate before anything else (a token:
+  /// auth_options, protocol/auth/reader.hpp).
+  [[nodiscard]] bool authenticates() const noexcept { return settings_.token != nullptr; }
+
+  /// A link's start: appends to `greeting` what it queues first, and
+  /// returns the reader it reads with first. Without a token, the greeting
+  /// above and first_reader(); with one, the hello (this side's nonce and
+  /// offer) and the handshake's reader; the name then goes only once the
+  /// peer has authenticated (append_name). `dialled`: this side dialled.
+  /// \throws std::runtime_error if there is no randomness for a nonce.
+  [[nodiscard]] std::unique_ptr<reader> start_link(bool dialled,
+                                                   std::optional<std::string_view> name,
+                                                   std::string& greeting) const;
+
+  /// The `__name_conn` line a hub's dial sends once authenticated.
+  void append_name(std::string& out, std::string_view name) const {
+    legacy_out_.append_greeting_name(out, name);
+  }
+
+  /// The reader after the handshake, starting with `rest`, what the
+  /// handshake's reader read past it. \throws over_budget; std::bad_alloc.
+  [[nodiscard]] std::unique_ptr<reader> reader_after_auth(std::string_view rest) const;
+
   /// Channels a peer may store on past limits::max_channels (the reserved
   /// ones: a peer at the limit can still name itself and say it is closing).
   [[nodiscard]] static bool exempt_from_limit(std::string_view channel) noexcept;

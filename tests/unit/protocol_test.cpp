@@ -67,6 +67,17 @@ public:
   }
   [[nodiscard]] bool make_room(std::size_t) override { return false; }
   [[nodiscard]] bool open() const noexcept override { return is_open; }
+  void handshake_reply(std::string_view line) override {
+    log.push_back("reply " + std::string(line));
+  }
+  void peer_authenticated(bool legacy, bool offers_native) override {
+    log.push_back(std::string("authenticated") + (legacy ? " legacy" : "") +
+                  (offers_native ? " native" : ""));
+  }
+  void refuse(std::string_view line, std::string) override {
+    log.push_back("refuse " + std::string(line));
+    is_open = false;
+  }
 
   std::vector<std::string> log;
   bool is_open = true;
@@ -248,6 +259,9 @@ TEST(native_reader, png_and_jpeg_frames_are_decoded_later_from_bytes_of_their_ow
     void fail(std::error_code, std::string) override {}
     [[nodiscard]] bool make_room(std::size_t) override { return false; }
     [[nodiscard]] bool open() const noexcept override { return true; }
+    void handshake_reply(std::string_view) override {}
+    void peer_authenticated(bool, bool) override {}
+    void refuse(std::string_view, std::string) override {}
     std::vector<image_decoder> later;
     int in_line = 0;
     int acks = 0;

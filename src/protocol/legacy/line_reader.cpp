@@ -67,6 +67,24 @@ line_reader::taken line_reader::take(std::string_view line) {
   return t;
 }
 
+void line_reader::assign(std::string_view bytes) {
+  if (bytes.empty()) return;
+  // Sized to the bytes, past the usual bound if need be: a line too long
+  // among them is refused by consume() as any other.
+  std::size_t want = std::max(bytes.size(), min_read_);
+  charge_or_throw(budget_, want);
+  try {
+    buf_.grow(want, 0);
+  } catch (...) {
+    if (budget_) budget_->release(want);
+    throw;
+  }
+  cap_ = want;
+  std::memcpy(buf_.data(), bytes.data(), bytes.size());
+  begin_ = scan_ = 0;
+  end_ = bytes.size();
+}
+
 void line_reader::shrink_if_idle() noexcept {
   if (end_ == 0 && cap_ > idle_keep) {
     buf_.reset();

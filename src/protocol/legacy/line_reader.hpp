@@ -70,6 +70,11 @@ public:
   /// \throws std::bad_alloc, leaving the reader as it was.
   taken take(std::string_view line);
 
+  /// Starts a fresh reader with `bytes` (what another reader read past its
+  /// last line), in a buffer of their size at least, charged to the budget.
+  /// \throws over_budget; std::bad_alloc.
+  void assign(std::string_view bytes);
+
   /// Ends a consume() walk after the current line.
   void stop() noexcept { stopped_ = true; }
 

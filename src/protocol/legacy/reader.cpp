@@ -19,6 +19,11 @@ reader::reader(const protocol::settings& s, int offered)
                            s.budget.get()),
       session_(s, offered, /*switched=*/false) {}
 
+reader::reader(const protocol::settings& s, int offered, std::string_view first)
+    : reader(s, offered) {
+  lines_.assign(first);
+}
+
 protocol::reader::outcome reader::consume(protocol::receiver& to) {
   bool switched = false;
   if (job_) {

@@ -16,6 +16,9 @@ class reader final : public protocol::reader {
 public:
   /// `offered`: the native protocol version this side offered, 0 if none.
   reader(const protocol::settings& s, int offered);
+  /// Starting with `first`, what the authentication handshake's reader
+  /// read past the handshake. \throws over_budget; std::bad_alloc.
+  reader(const protocol::settings& s, int offered, std::string_view first);
 
   std::span<char> prepare() override { return lines_.prepare(); }
   void commit(std::size_t n) noexcept override { lines_.commit(n); }

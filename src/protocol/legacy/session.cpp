@@ -123,6 +123,18 @@ bool session::handle_native(protocol::receiver& to, const value& data) {
     if (bytes->is_string()) bytes_hint_ = bytes->get<std::string>();
     return false;
   }
+  if (auto why = data.find("refuse"); why != data.end()) {
+    // A peer with a token refuses this side (auth_options): it has none,
+    // or another (docs/native-protocol.md, Authentication).
+    auto code = why->is_string() ? why->get<std::string>() : std::string("?");
+    to.fail(errc::unauthenticated,
+            "the peer refused the connection: " +
+                std::string(code == "token_required" ? "it requires a token, and this side has none"
+                            : code == "bad_token"    ? "this side's token does not match its own"
+                                                     : "\"" + code + "\"") +
+                "; closing the connection");
+    return false;
+  }
   if (auto offer = data.find("offer"); offer != data.end()) {
     // A peer offering any version speaks version 1 at least.
     if (offered_ > 0 && offer->is_number_integer() && offer->get<std::int64_t>() >= 1)

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "protocol/encoded.hpp"
+#include "protocol/legacy/base64.hpp"
 #include "protocol/legacy/channels.hpp"
 #include "protocol/legacy/line_codec.hpp"
 
@@ -35,12 +36,38 @@ std::shared_ptr<const std::string> writer::encode_image(protocol::encoded_image&
   return line;
 }
 
+void writer::append_greeting_name(std::string& out, std::string_view name) {
+  append_line(out, channels::name_conn, std::string(name));
+}
+
 void writer::append_greeting(std::string& out, std::optional<std::string_view> name) const {
-  if (name) append_line(out, channels::name_conn, std::string(*name));
+  if (name) append_greeting_name(out, *name);
   // The offer is a line that socket.engine 0.3 peers store as a value on a
   // channel nobody reads; a socketengine peer answers it by switching
   // (docs/native-protocol.md).
   if (offered_ > 0) append_line(out, channels::native, value{{"offer", offered_}});
+}
+
+namespace {
+std::string base64_of(std::span<const std::uint8_t> bytes) {
+  std::string s(base64::encoded_size(bytes.size()), '\0');
+  base64::encode(bytes, s.data());
+  return s;
+}
+} // namespace
+
+void writer::append_hello(std::string& out, std::span<const std::uint8_t> nonce) const {
+  value data{{"nonce", base64_of(nonce)}};
+  if (offered_ > 0) data["offer"] = offered_;
+  append_line(out, channels::native, data);
+}
+
+void writer::append_proof(std::string& out, std::span<const std::uint8_t> proof) {
+  append_line(out, channels::native, value{{"auth", base64_of(proof)}});
+}
+
+void writer::append_refusal(std::string& out, std::string_view why) {
+  append_line(out, channels::native, value{{"refuse", std::string(why)}});
 }
 
 void writer::append_switch(std::string& out) const {

@@ -3,7 +3,9 @@
 // reads them, plus the native protocol's negotiation lines, which a 0.3
 // peer stores on a channel nobody reads.
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "protocol/settings.hpp"
@@ -44,8 +46,19 @@ public:
   /// offer of the native protocol if this side offers it.
   void append_greeting(std::string& out, std::optional<std::string_view> name) const;
 
+  /// The `__name_conn` line alone (append_greeting's first).
+  static void append_greeting_name(std::string& out, std::string_view name);
+
   /// The line after which this side writes frames.
   void append_switch(std::string& out) const;
+
+  /// Token authentication's lines (protocol/auth/reader.hpp), on
+  /// `__native`: the hello a side with a token greets with instead of the
+  /// offer (its nonce, and the offer if this side offers), its proof, and
+  /// why it refuses the peer ("bad_token", "token_required").
+  void append_hello(std::string& out, std::span<const std::uint8_t> nonce) const;
+  static void append_proof(std::string& out, std::span<const std::uint8_t> proof);
+  static void append_refusal(std::string& out, std::string_view why);
 
 private:
   const protocol::settings& settings_;
