@@ -16,7 +16,10 @@
 #endif
 
 #ifdef SOCKETENGINE_TEST_SANITIZED
-#include <sanitizer/allocator_interface.h>
+// The sanitizer runtimes' allocator statistics (ASan and TSan both have
+// it). Declared here: GCC ships the runtimes but not clang's
+// <sanitizer/allocator_interface.h> that declares it.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 namespace socketengine::test {
