@@ -33,9 +33,11 @@ public:
   /// Connects to the host, retrying while refused for up to
   /// client_options::connect_timeout (seed `open()`, which retried forever).
   /// Does nothing while connected; after the host dropped the connection it
-  /// connects again (a new connection()).
+  /// connects again (a new connection()). With a token
+  /// (client_options::auth), returns once the host has authenticated too.
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
-  ///         error, or errc::engine_closed.
+  ///         error, errc::engine_closed; with a token, errc::unauthenticated
+  ///         or errc::not_identified (see hub::connect).
   void open();
 
   /// As open(), calling `keep_waiting` on the calling thread about every

@@ -63,9 +63,13 @@ public:
   /// up to hub_options::connect_timeout (0 or less: one attempt). A host name
   /// is resolved first; a resolution in progress cannot be interrupted, so
   /// close() may wait for it.
+  /// With a token (hub_options::auth), returns once the peer has
+  /// authenticated too, which may take up to auth_options::timeout more.
   /// \returns the new connection, already listed in connections().
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
-  ///         error, or errc::engine_closed.
+  ///         error, errc::engine_closed; with a token, errc::unauthenticated
+  ///         (the peer refused this side, or failed to prove its token) or
+  ///         errc::not_identified (no handshake in time).
   std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
                                       std::uint16_t port);
 

@@ -333,6 +333,23 @@ class _engine(_context):
         _open.discard(self)
 
 
+def _auth(token, token_file, token_env, allow_legacy):
+    # Token authentication's keyword arguments, as the engine takes them.
+    return _core.Auth(token or '', token_file or '', token_env or '', bool(allow_legacy))
+
+
+_AUTH_DOC = """
+    Token authentication (keyword arguments of hub, host and client):
+    ``token`` (str or bytes), ``token_file`` (a path) or ``token_env`` (an
+    environment variable's name), at most one, give the shared token every
+    peer must prove it holds before anything passes (README, Security);
+    ``allow_legacy=True`` admits socket.engine 0.3 peers, which cannot.
+    A wrong or missing token closes the link on both sides and fails
+    ``connect`` and a client's opening with RuntimeError; a bad option
+    raises ValueError (RuntimeError for a file that cannot be read).
+"""
+
+
 class hub(_engine, _core.Hub):
     """Listens for peers and dials named ones; keeps the latest value per
     channel per connection.
@@ -355,12 +372,16 @@ class hub(_engine, _core.Hub):
     lost connection stays closed.
     """
 
-    def __init__(self, port=None, timeout=2, size=256, *, reconnect=False):
+    __doc__ += _AUTH_DOC
+
+    def __init__(self, port=None, timeout=2, size=256, *, reconnect=False, token=None,
+                 token_file=None, token_env=None, allow_legacy=False):
+        auth = _auth(token, token_file, token_env, allow_legacy)
         if isinstance(port, str):
             _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port],
-                               reconnect=reconnect)
+                               reconnect=reconnect, auth=auth)
         else:
-            _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect)
+            _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect, auth=auth)
         self._track()
         self.timeout = timeout
         self.size = size
@@ -444,8 +465,12 @@ class host(_engine, _core.Host):
 
     _image_channel = _HOST_IMAGE
 
-    def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True):
-        _core.Host.__init__(self, addr, port, timeout, size, open)
+    __doc__ += _AUTH_DOC
+
+    def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
+                 token=None, token_file=None, token_env=None, allow_legacy=False):
+        _core.Host.__init__(self, addr, port, timeout, size, open,
+                            auth=_auth(token, token_file, token_env, allow_legacy))
         self._track()
         self.addr = addr
         self.timeout = timeout
@@ -508,9 +533,13 @@ class client(_engine, _core.Client):
 
     _image_channel = _HOST_IMAGE
 
+    __doc__ += _AUTH_DOC
+
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
-                 reconnect=False):
-        _core.Client.__init__(self, addr, port, timeout, size, reconnect=reconnect)
+                 reconnect=False, token=None, token_file=None, token_env=None,
+                 allow_legacy=False):
+        _core.Client.__init__(self, addr, port, timeout, size, reconnect=reconnect,
+                              auth=_auth(token, token_file, token_env, allow_legacy))
         self._track()
         self.addr = addr
         self.port = port

@@ -516,19 +516,30 @@ void dial_until(std::optional<double> timeout_s, const std::string& what, Dial&&
   }
 }
 
+// Token authentication's keyword arguments (see socketengine/__init__.py).
+struct py_auth {
+  std::string token, token_file, token_env;
+  bool allow_legacy = false;
+};
+
 template <class Options>
-Options engine_options(double timeout, std::size_t size) {
+Options engine_options(double timeout, std::size_t size, const py_auth& auth) {
   Options o;
   o.timeout = to_ms(timeout);
   o.read_size = size;
+  o.auth.token = auth.token;
+  o.auth.token_file = auth.token_file;
+  o.auth.token_env = auth.token_env;
+  o.auth.allow_legacy = auth.allow_legacy;
   return o;
 }
 
 std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeout,
                                  std::size_t size, bool listen,
                                  std::vector<std::string> listen_on,
-                                 std::optional<std::uint32_t> socket_file_mode, bool reconnect) {
-  auto o = engine_options<se::hub_options>(timeout, size);
+                                 std::optional<std::uint32_t> socket_file_mode, bool reconnect,
+                                 const py_auth& auth) {
+  auto o = engine_options<se::hub_options>(timeout, size, auth);
   o.reconnect.enabled = reconnect;
   o.port = port;
   o.listen = listen;
@@ -559,8 +570,8 @@ std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& nam
 }
 
 std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t port, double timeout,
-                                   std::size_t size, bool open) {
-  auto o = engine_options<se::host_options>(timeout, size);
+                                   std::size_t size, bool open, const py_auth& auth) {
+  auto o = engine_options<se::host_options>(timeout, size, auth);
   o.address = address;
   o.port = port;
   o.open = open;
@@ -573,8 +584,9 @@ std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t por
 }
 
 std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t port,
-                                       double timeout, std::size_t size, bool reconnect) {
-  auto o = engine_options<se::client_options>(timeout, size);
+                                       double timeout, std::size_t size, bool reconnect,
+                                       const py_auth& auth) {
+  auto o = engine_options<se::client_options>(timeout, size, auth);
   o.reconnect.enabled = reconnect;
   o.address = address;
   o.port = port;
@@ -690,6 +702,15 @@ std::size_t write_image(py::object self, py::handle data, F&& write) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "The socketengine C++ engine. Use the socketengine package, not this module.";
 
+  py::class_<py_auth>(m, "Auth")
+      .def(py::init([](std::string token, std::string token_file, std::string token_env,
+                       bool allow_legacy) {
+             return py_auth{std::move(token), std::move(token_file), std::move(token_env),
+                            allow_legacy};
+           }),
+           py::arg("token") = "", py::arg("token_file") = "", py::arg("token_env") = "",
+           py::arg("allow_legacy") = false);
+
   py::class_<se::connection, std::shared_ptr<se::connection>>(m, "Connection")
       .def("get", [](const se::connection& c, const std::string& ch) { return from_optional(c.get(ch)); })
       .def("version", &se::connection::version)
@@ -751,7 +772,8 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_hub>(m, "Hub")
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
            py::arg("listen") = true, py::arg("listen_on") = std::vector<std::string>(),
-           py::arg("socket_file_mode") = py::none(), py::arg("reconnect") = false)
+           py::arg("socket_file_mode") = py::none(), py::arg("reconnect") = false,
+           py::arg("auth") = py_auth{})
       .def("bound_port", [](py_hub& h) { return h.get().port(); })
       .def("listen_at", &engine_listen<py_hub>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -810,7 +832,7 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_host>(m, "Host")
       .def(py::init(&make_host), py::arg("address"), py::arg("port"), py::arg("timeout"),
-           py::arg("size"), py::arg("open"))
+           py::arg("size"), py::arg("open"), py::arg("auth") = py_auth{})
       .def("listening", [](py_host& h) { return h.get().listening(); })
       .def("listen_at", &engine_listen<py_host>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -844,7 +866,7 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_client>(m, "Client")
       .def(py::init(&make_client), py::arg("address"), py::arg("port"), py::arg("timeout"),
-           py::arg("size"), py::arg("reconnect") = false)
+           py::arg("size"), py::arg("reconnect") = false, py::arg("auth") = py_auth{})
       .def("dial", &client_open, py::arg("timeout") = py::none())
       .def("connection", [](py_client& c) { return c.get().connection(); })
       .def("write",

@@ -13,7 +13,10 @@
 
 #include <socketengine/error.hpp>
 
+#include "protocol/auth/reader.hpp"
+#include "protocol/legacy/base64.hpp"
 #include "protocol/legacy/line_codec.hpp"
+#include "protocol/legacy/writer.hpp"
 #include "protocol/native/frame_codec.hpp"
 #include "protocol/suite.hpp"
 #include "support/test_images.hpp"
@@ -487,6 +490,134 @@ TEST(suite, writes_legacy_first_and_native_after_the_upgrade_when_offered) {
   std::string plain;
   legacy_only.append_greeting(plain, std::nullopt);
   EXPECT_TRUE(plain.empty());
+}
+
+// --- token authentication's handshake (auth::reader) -------------------------
+
+settings token_settings(bool allow_legacy = false) {
+  auto s = hub_settings();
+  s.token = std::make_shared<const auth::secret>("s3cret");
+  s.allow_legacy = allow_legacy;
+  s.nonces = std::make_shared<auth::nonce_registry>(std::chrono::seconds(10));
+  return s;
+}
+
+auth::nonce nonce_of(std::uint8_t first) {
+  auth::nonce n{};
+  for (std::size_t i = 0; i < n.size(); ++i) n[i] = static_cast<std::uint8_t>(first + i);
+  return n;
+}
+
+std::string hello(const auth::nonce& n) {
+  std::string out;
+  legacy::writer(0, hub_settings(), 1).append_hello(out, n);
+  return out;
+}
+
+std::string proof(const auth::proof& p) {
+  std::string out;
+  legacy::writer::append_proof(out, p);
+  return out;
+}
+
+// A listener's handshake reader, its nonce 00.., facing a dialler whose
+// nonce is 10..; the reader as the connection holds it.
+struct handshake {
+  explicit handshake(bool allow_legacy = false)
+      : s(token_settings(allow_legacy)), r(s, auth::role::listener, mine) {}
+  settings s;
+  auth::nonce mine = nonce_of(0x00), theirs = nonce_of(0x10);
+  auth::reader r;
+  recording_receiver to;
+};
+
+TEST(auth_reader, answers_a_hello_with_its_proof_and_opens_on_the_peers) {
+  handshake h;
+  const auth::secret& token = *h.s.token;
+  EXPECT_EQ(feed(h.r, hello(h.theirs), h.to), reader::outcome::more);
+  ASSERT_EQ(h.to.log.size(), 1u);
+  EXPECT_EQ(h.to.log[0],
+            "reply " + proof(auth::prove(token, auth::role::listener, h.theirs, h.mine)));
+  // The dialler's proof, and what follows it in the same read.
+  auto after = line("x", 1);
+  EXPECT_EQ(feed(h.r, proof(auth::prove(token, auth::role::dialler, h.mine, h.theirs)) + after,
+                 h.to),
+            reader::outcome::switched);
+  EXPECT_EQ(h.to.log.back(), "authenticated native");
+  EXPECT_EQ(h.r.rest(), after);
+  EXPECT_EQ(h.to.log.size(), 2u); // nothing stored, nothing named
+}
+
+TEST(auth_reader, refuses_a_proof_made_with_another_token_or_for_another_role) {
+  for (int wrong = 0; wrong < 3; ++wrong) {
+    SCOPED_TRACE(wrong);
+    handshake h;
+    auth::secret other("s3creT");
+    auto p = wrong == 0   ? auth::prove(other, auth::role::dialler, h.mine, h.theirs)
+             : wrong == 1 ? auth::prove(*h.s.token, auth::role::listener, h.mine, h.theirs)
+                          : auth::prove(*h.s.token, auth::role::dialler, h.theirs, h.mine);
+    feed(h.r, hello(h.theirs), h.to);
+    EXPECT_EQ(feed(h.r, proof(p) + line("x", 1), h.to), reader::outcome::stopped);
+    EXPECT_EQ(h.to.log.back(), R"(refuse {"type":"__native","data":{"refuse":"bad_token"}})" "\n");
+    EXPECT_EQ(h.to.log.size(), 2u);
+  }
+}
+
+TEST(auth_reader, refuses_a_peer_without_a_token_or_speaking_first_with_data) {
+  handshake offer_only, data_first, proof_first;
+  feed(offer_only.r, R"({"type":"__native","data":{"offer":1}})" "\n", offer_only.to);
+  feed(data_first.r, line("__name_conn", "old") + line("x", 1), data_first.to);
+  feed(proof_first.r, proof(auth::proof{}), proof_first.to);
+  const std::string required =
+      R"(refuse {"type":"__native","data":{"refuse":"token_required"}})" "\n";
+  EXPECT_EQ(offer_only.to.log, std::vector<std::string>{required});
+  EXPECT_EQ(data_first.to.log, std::vector<std::string>{required});
+  // A proof before any hello is a `__native` line without a nonce or an
+  // offer: ignored, and the peer has still to say hello.
+  EXPECT_TRUE(proof_first.to.log.empty());
+}
+
+TEST(auth_reader, refuses_its_own_nonce_back) {
+  handshake h;
+  auto issued = h.s.nonces->issue();
+  EXPECT_EQ(feed(h.r, hello(issued), h.to), reader::outcome::stopped);
+  EXPECT_EQ(h.to.log.back(), R"(refuse {"type":"__native","data":{"refuse":"bad_hello"}})" "\n");
+  handshake own;
+  EXPECT_EQ(feed(own.r, hello(own.mine), own.to), reader::outcome::stopped);
+}
+
+TEST(auth_reader, with_allow_legacy_hands_a_legacy_peers_lines_on_unread) {
+  handshake h(/*allow_legacy=*/true);
+  auto bytes = line("__name_conn", "old") + line("x", 1) + line("y", 2);
+  EXPECT_EQ(feed(h.r, bytes, h.to), reader::outcome::switched);
+  EXPECT_EQ(h.to.log, std::vector<std::string>{"authenticated legacy"});
+  EXPECT_EQ(h.r.rest(), bytes); // the name, the line that told, and after
+}
+
+TEST(auth_reader, a_first_line_longer_than_a_handshake_fails_or_with_allow_legacy_is_handed_on) {
+  std::string big = line("image", std::string(6000, 'A'));
+  handshake strict, lenient(/*allow_legacy=*/true);
+  std::string_view rest = big;
+  EXPECT_EQ(feed_reads(strict.r, rest, strict.to), reader::outcome::stopped);
+  EXPECT_EQ(strict.to.log, std::vector<std::string>{"fail " + code(errc::line_too_long)});
+  rest = big;
+  EXPECT_EQ(feed_reads(lenient.r, rest, lenient.to), reader::outcome::switched);
+  EXPECT_EQ(std::string(lenient.r.rest()) + std::string(rest), big);
+}
+
+TEST(auth_reader, the_deadline_fails_it_or_with_allow_legacy_admits_a_silent_peer) {
+  handshake strict, lenient(/*allow_legacy=*/true);
+  EXPECT_EQ(strict.r.deadline_passed(strict.to, "late"), reader::outcome::stopped);
+  EXPECT_EQ(strict.to.log, std::vector<std::string>{"fail " + code(errc::not_identified)});
+  EXPECT_EQ(lenient.r.deadline_passed(lenient.to, "late"), reader::outcome::switched);
+  EXPECT_EQ(lenient.to.log, std::vector<std::string>{"authenticated legacy"});
+}
+
+TEST(auth_reader, a_refusal_from_the_peer_fails_with_unauthenticated) {
+  handshake h;
+  EXPECT_EQ(feed(h.r, R"({"type":"__native","data":{"refuse":"bad_token"}})" "\n", h.to),
+            reader::outcome::stopped);
+  EXPECT_EQ(h.to.log, std::vector<std::string>{"fail " + code(errc::unauthenticated)});
 }
 
 } // namespace

@@ -44,18 +44,22 @@ protocol::reader::outcome reader::consume(protocol::receiver& to) {
     lines_.release();
     return outcome::stopped;
   }
+  if (state_ == state::hello && settings_.allow_legacy) {
+    // A first line longer than any handshake line is a 0.3 peer's first
+    // message (an image, say): admitted, the whole of it read again.
+    auto held = lines_.rest();
+    auto first = held.find('\n');
+    if ((first == std::string_view::npos ? held.size() : first) > auth_line_bytes) {
+      admit_legacy(to, {});
+      return outcome::switched;
+    }
+  }
   bool fits = lines_.consume([&](std::string_view line) {
     if (on_line(to, line) || !to.open()) lines_.stop();
   });
   if (state_ == state::admitted) return outcome::switched;
   if (state_ == state::done || !to.open()) return outcome::stopped;
   if (!fits) {
-    // No handshake line is this long: a 0.3 peer's first message (an image,
-    // say), or garbage.
-    if (state_ == state::hello && settings_.allow_legacy) {
-      admit_legacy(to, {});
-      return outcome::switched;
-    }
     to.fail(errc::line_too_long, "a line longer than " + std::to_string(auth_line_bytes) +
                                      " bytes before authentication; closing the connection");
     state_ = state::done;
