@@ -16,8 +16,11 @@
 
 #include "image/jpeg.hpp"
 #include "image/png.hpp"
+#include "protocol/auth/handshake.hpp"
 #include "protocol/legacy/line_codec.hpp"
+#include "protocol/legacy/writer.hpp"
 #include "protocol/native/frame_codec.hpp"
+#include "sink.hpp"
 
 namespace fs = std::filesystem;
 using namespace socketengine;
@@ -115,6 +118,29 @@ int main(int argc, char** argv) {
         reads_of(63, line("__name_conn", "peer") + offer + to_switch + frames + jpeg_frame));
   write("protocol", "ack_lines",
         reads_of(20, image_line + line("__ack", "__ack") + line("__image", "%%%")));
+
+  // A token engine's input (auth): the hello and the proof that answers
+  // the target's fixed nonce, then a conversation; a 0.3 peer (the top bit
+  // of the first byte: allow_legacy); a wrong proof; a refusal.
+  protocol::settings hub_side;
+  hub_side.hub = true;
+  const legacy::writer greeter(0, hub_side, 1);
+  auth::nonce theirs{};
+  for (std::size_t i = 0; i < theirs.size(); ++i) theirs[i] = static_cast<std::uint8_t>(0x10 + i);
+  const auth::secret token{std::string(protocol::fuzz_token)};
+  std::string hello, proof, wrong_proof;
+  greeter.append_hello(hello, theirs);
+  legacy::writer::append_proof(
+      proof, auth::prove(token, auth::role::dialler, protocol::fuzz_listener_nonce(), theirs));
+  legacy::writer::append_proof(
+      wrong_proof, auth::prove(token, auth::role::listener, protocol::fuzz_listener_nonce(), theirs));
+  write("auth", "authenticated",
+        reads_of(9, hello + proof + line("__name_conn", "peer") + line("n", 42) + to_switch +
+                        frames + png_frame));
+  write("auth", "legacy_allowed", reads_of(0x80 | 11, lines + image_line));
+  write("auth", "legacy_refused", reads_of(11, lines));
+  write("auth", "wrong_proof", reads_of(4, hello + wrong_proof + line("n", 1)));
+  write("auth", "refused", reads_of(30, line("__native", value{{"refuse", "bad_token"}})));
 
   write("base64", "text", "aGVsbG8gd29ybGQ=");
   write("base64", "unpadded", "AAEC/w");

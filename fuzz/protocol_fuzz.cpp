@@ -13,38 +13,10 @@
 
 #include "protocol/suite.hpp"
 #include "reads.hpp"
+#include "sink.hpp"
 
 namespace socketengine::detail::protocol {
 namespace {
-
-// Stands in for the connection: takes everything, decodes images at once.
-class sink final : public receiver {
-public:
-  void value_received(std::string_view, value&&, std::size_t) override {}
-  void bytes_received(std::string_view, std::span<const std::uint8_t>, std::size_t) override {}
-  void image_received(image&&, bool) override {}
-  void image_to_decode(image_decoder decode, std::size_t, bool, bool) override {
-    std::error_code ec;
-    std::string detail;
-    (void)decode(ec, detail);
-  }
-  void peer_named(const std::string&) override {}
-  void image_needs_ack(bool) override {}
-  void images_acknowledged(std::uint32_t) override {}
-  void peer_offered() override {}
-  void ping_received() override {}
-  void peer_closing() override { open_ = false; }
-  void reject(std::error_code, std::string) override {}
-  void fail(std::error_code, std::string) override { open_ = false; }
-  [[nodiscard]] bool make_room(std::size_t) override { return false; }
-  [[nodiscard]] bool open() const noexcept override { return open_; }
-  void handshake_reply(std::string_view) override {}
-  void peer_authenticated(bool, bool) override {}
-  void refuse(std::string_view, std::string) override { open_ = false; }
-
-private:
-  bool open_ = true;
-};
 
 settings fuzz_settings() {
   settings s;

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${SOCKETENGINE_FUZZ_SECONDS:-40}
-targets=(protocol line frame base64 png jpeg)
+targets=(protocol auth line frame base64 png jpeg)
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"

@@ -306,14 +306,22 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
     ec = errc::engine_closed;
     return nullptr;
   }
+  const void* id = result.get(); // which unlisted connection is this dial's
   result.reset(); // from here the I/O thread holds the only reference
   if (keep_waiting) {
     while (answer.wait_for(dial_poll) != std::future_status::ready) {
       if (keep_waiting()) continue;
-      // Abandoned: the attempt ends on the I/O thread. If the engine is
-      // closing instead, close() ends it, and the answer comes either way.
-      post_unless_closing([attempt] {
+      // Abandoned: the attempt ends on the I/O thread, or the connection
+      // that is authenticating, which nobody would be handed. If the engine
+      // is closing instead, close() ends it, and the answer comes either way.
+      post_unless_closing([this, attempt, id] {
         if (auto a = attempt->lock()) a->fail(std::make_error_code(std::errc::operation_canceled));
+        for (auto& u : unlisted_) {
+          if (u.dial.get() != id) continue;
+          auto c = u.conn; // finish_close leaves the list
+          finish_close(c, std::make_error_code(std::errc::operation_canceled));
+          break;
+        }
       });
       break;
     }

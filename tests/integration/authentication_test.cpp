@@ -13,8 +13,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
-#include <regex>
 #include <string>
+#include <string_view>
 
 #include <socketengine/socketengine.hpp>
 
@@ -130,8 +130,19 @@ TEST(authentication, a_side_without_a_token_is_refused_by_one_with_it_and_learns
   }
 }
 
-// The hello a side with a token greets with, as a pattern.
-const std::regex hello_line(R"(\{"type":"__native","data":\{"nonce":"[A-Za-z0-9+/]{22}==","offer":1\}\})");
+// Whether `line` is the hello a side with a token greets with: a nonce of
+// 16 bytes in base64, and the offer. (Not std::regex: GCC 12 warns inside
+// it at -O2, which -Werror turns into a failed build.)
+bool is_hello(std::string_view line) {
+  constexpr std::string_view head = R"({"type":"__native","data":{"nonce":")";
+  constexpr std::string_view tail = R"(==","offer":1}})";
+  if (line.size() != head.size() + 22 + tail.size() || !line.starts_with(head) ||
+      !line.ends_with(tail))
+    return false;
+  auto nonce = line.substr(head.size(), 22);
+  return nonce.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") ==
+         std::string_view::npos;
+}
 
 TEST(authentication, a_legacy_peer_is_refused_and_told_why) {
   callback_counts saw;
@@ -141,7 +152,7 @@ TEST(authentication, a_legacy_peer_is_refused_and_told_why) {
   raw_peer peer;
   peer.connect(centre.port());
   auto hello = peer.read_line();
-  EXPECT_TRUE(std::regex_match(hello, hello_line)) << hello;
+  EXPECT_TRUE(is_hello(hello)) << hello;
   EXPECT_EQ(hello.find("s3cret"), std::string::npos);
   peer.send(test::name_line("old") + R"({"type":"x","data":1})" "\n");
   EXPECT_EQ(peer.read_line(), R"({"type":"__native","data":{"refuse":"token_required"}})");
@@ -156,7 +167,7 @@ TEST(authentication, allow_legacy_admits_a_legacy_peer_as_it_is) {
   hub centre({.port = 0, .auth = {.token = "s3cret", .allow_legacy = true}});
   raw_peer peer;
   peer.connect(centre.port());
-  EXPECT_TRUE(std::regex_match(peer.read_line(), hello_line));
+  EXPECT_TRUE(is_hello(peer.read_line()));
   peer.send(test::name_line("old") + R"({"type":"x","data":1})" "\n");
   auto in = centre.wait_for_connection(patience);
   ASSERT_TRUE(in);
