@@ -17,8 +17,8 @@
 namespace socketengine {
 
 namespace {
-// How long a closing connection waits, once its queue is written, for the
-// peer to close in turn (see write).
+// How long a closing connection to a legacy peer waits, once its queue is
+// written, for the peer to close in turn (see write).
 constexpr std::chrono::milliseconds close_linger{250};
 // Reads in a row before other connections get a turn, and bytes: a peer
 // streaming a large message would otherwise have each read take all the
@@ -277,10 +277,14 @@ void connection::impl::write() {
   if (next.finish_closing) {
     // All written: half-close but keep reading until the peer closes too.
     // Closing a socket with unread input would send a reset instead, and
-    // the peer could lose what we just wrote (`__closing` included). Not
-    // every peer closes in turn (the Python client never does), so the
-    // wait is short.
+    // the peer could lose what we just wrote (`__closing` included); so
+    // would a byte the peer sends after we closed (a heartbeat while it
+    // parses a large message), which the system answers with a reset. A
+    // native peer closes in turn once it has read the closing message, so
+    // it is waited for until the close's deadline; not every legacy peer
+    // closes in turn (the Python client never does), so that wait is short.
     stream_->shutdown_send();
+    if (out_.writer().kind() == detail::protocol::protocol_kind::native) return;
     auto linger = std::chrono::steady_clock::now() + close_linger;
     if (auto timer = close_timer_.lock(); timer && timer->expiry() > linger)
       arm_close_timer(linger);
