@@ -233,7 +233,8 @@ struct auth_options {
   /// (Python and Node.js), which speak first with data instead of a
   /// handshake, or stay silent until timeout. They are then trusted as
   /// without a token. A socketengine peer without a token, or with a wrong
-  /// one, is refused all the same. Default false.
+  /// one, is refused all the same, unless its `native` option is off: it
+  /// then greets as a 0.3 peer does, and is admitted as one. Default false.
   bool allow_legacy = false;
   /// How long a connection may take to authenticate; past it the
   /// connection closes with errc::not_identified (or, with allow_legacy, a

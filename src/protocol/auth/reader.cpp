@@ -1,5 +1,11 @@
 #include "protocol/auth/reader.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
 #include <socketengine/error.hpp>
 
 #include "protocol/legacy/base64.hpp"
