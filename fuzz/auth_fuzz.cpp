@@ -14,8 +14,7 @@
 
 #include "protocol/auth/reader.hpp"
 #include "protocol/suite.hpp"
-#include "reads.hpp"
-#include "sink.hpp"
+#include "connection_input.hpp"
 
 namespace socketengine::detail::protocol {
 namespace {
@@ -43,36 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const suite strict(auth_settings(false));
   static const suite lenient(auth_settings(true));
   const suite& protocols = size > 0 && (data[0] & 0x80) != 0 ? lenient : strict;
-  sink to;
-  struct current_reader {
-    std::unique_ptr<reader> r;
-    std::span<char> prepare() { return r->prepare(); }
-    void commit(std::size_t n) { r->commit(n); }
-  } in{std::make_unique<auth::reader>(protocols.settings(), auth::role::listener,
-                                      fuzz_listener_nonce())};
-  bool handshaking = true;
-  auto consume = [&] {
-    while (to.open()) {
-      switch (in.r->consume(to)) {
-      case reader::outcome::more: return true;
-      case reader::outcome::stopped: return false;
-      case reader::outcome::switched:
-        // The handshake hands on to the legacy reader, that to the native.
-        in.r = handshaking ? protocols.reader_after_auth(in.r->rest())
-                           : protocols.reader_after_switch(in.r->rest());
-        handshaking = false;
-        break;
-      case reader::outcome::paused:
-        if (auto work = in.r->take_work()) work();
-        break;
-      }
-    }
-    return false;
-  };
-  try {
-    socketengine::fuzz::feed(in, socketengine::fuzz::split_input(data, size), consume);
-  } catch (const std::bad_alloc&) {
-    // Refused to allocate past a bound: the connection would close.
-  }
+  feed_connection(protocols,
+                  std::make_unique<auth::reader>(protocols.settings(), auth::role::listener,
+                                                 fuzz_listener_nonce()),
+                  /*handshaking=*/true, data, size);
   return 0;
 }

@@ -20,7 +20,7 @@
 #include "protocol/legacy/line_codec.hpp"
 #include "protocol/legacy/writer.hpp"
 #include "protocol/native/frame_codec.hpp"
-#include "sink.hpp"
+#include "connection_input.hpp"
 
 namespace fs = std::filesystem;
 using namespace socketengine;

@@ -12,8 +12,7 @@
 #include <string>
 
 #include "protocol/suite.hpp"
-#include "reads.hpp"
-#include "sink.hpp"
+#include "connection_input.hpp"
 
 namespace socketengine::detail::protocol {
 namespace {
@@ -36,33 +35,6 @@ settings fuzz_settings() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace socketengine::detail::protocol;
   static const suite protocols(fuzz_settings());
-  sink to;
-  // The reader of the moment: the legacy one, then the native one from
-  // the switch on.
-  struct current_reader {
-    std::unique_ptr<reader> r;
-    std::span<char> prepare() { return r->prepare(); }
-    void commit(std::size_t n) { r->commit(n); }
-  } in{protocols.first_reader()};
-  auto consume = [&] {
-    while (to.open()) {
-      switch (in.r->consume(to)) {
-      case reader::outcome::more: return true;
-      case reader::outcome::stopped: return false;
-      case reader::outcome::switched: // what came with the switch is the next reader's
-        in.r = protocols.reader_after_switch(in.r->rest());
-        break;
-      case reader::outcome::paused:
-        if (auto work = in.r->take_work()) work();
-        break;
-      }
-    }
-    return false;
-  };
-  try {
-    socketengine::fuzz::feed(in, socketengine::fuzz::split_input(data, size), consume);
-  } catch (const std::bad_alloc&) {
-    // Refused to allocate past a bound: the connection would close.
-  }
+  feed_connection(protocols, protocols.first_reader(), /*handshaking=*/false, data, size);
   return 0;
 }

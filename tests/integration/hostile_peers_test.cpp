@@ -57,11 +57,29 @@ using test::patience;
 // 1.7 KiB once its buffers are gone) in every batch passes it.
 constexpr std::size_t heap_slack = 256u << 10;
 
-std::uint64_t test_seed() {
-  if (const char* s = std::getenv("SOCKETENGINE_TEST_SEED"); s != nullptr && *s != '\0')
-    return std::strtoull(s, nullptr, 10);
-  return std::random_device{}();
-}
+// Randomness from a seed printed at the start, so that a failing run can
+// be replayed: SOCKETENGINE_TEST_SEED sets it.
+class random_source {
+public:
+  random_source() {
+    if (const char* s = std::getenv("SOCKETENGINE_TEST_SEED"); s != nullptr && *s != '\0')
+      seed_ = std::strtoull(s, nullptr, 10);
+    else
+      seed_ = std::random_device{}();
+    rng_.seed(seed_);
+    std::printf("seed %llu (SOCKETENGINE_TEST_SEED replays it)\n",
+                static_cast<unsigned long long>(seed_));
+  }
+  /// A number in [0, n), or 0 when n is 0.
+  std::size_t below(std::size_t n) {
+    return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
+  }
+  char byte() { return static_cast<char>(below(256)); }
+
+private:
+  std::uint64_t seed_ = 0;
+  std::mt19937_64 rng_;
+};
 
 // The fuzz corpus's whole-connection inputs, without their first byte (the
 // size of each read, for the fuzzer).
@@ -216,17 +234,16 @@ private:
 // `session` changed by one to six mutations, as a fuzzer would: bytes
 // flipped, garbage put in, spans cut or repeated, the tail of another
 // session spliced on.
-std::string mutated(std::string s, const std::vector<std::string>& others, std::mt19937_64& rng) {
-  auto pick = [&](std::size_t n) { return n == 0 ? 0 : std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
-  auto byte = [&] { return static_cast<char>(pick(256)); };
+std::string mutated(std::string s, const std::vector<std::string>& others, random_source& random) {
+  auto pick = [&](std::size_t n) { return random.below(n); };
   for (auto n = 1 + pick(6); n > 0; --n) {
     switch (pick(6)) {
     case 0: // flip bytes
-      for (auto k = 1 + pick(8); k > 0 && !s.empty(); --k) s[pick(s.size())] = byte();
+      for (auto k = 1 + pick(8); k > 0 && !s.empty(); --k) s[pick(s.size())] = random.byte();
       break;
     case 1: { // insert garbage
       std::string junk(1 + pick(64), '\0');
-      for (auto& c : junk) c = byte();
+      for (auto& c : junk) c = random.byte();
       s.insert(pick(s.size() + 1), junk);
       break;
     }
@@ -261,11 +278,8 @@ std::string mutated(std::string s, const std::vector<std::string>& others, std::
 TEST(hostile_peers, a_live_hub_fed_mutated_and_random_bytes_keeps_serving_and_gives_all_back) {
   const auto sessions = corpus_sessions();
   ASSERT_GE(sessions.size(), 3u) << "fuzz corpus not found at " SOCKETENGINE_FUZZ_CORPUS;
-  const auto seed = test_seed();
-  std::printf("seed %llu (SOCKETENGINE_TEST_SEED replays it)\n",
-              static_cast<unsigned long long>(seed));
-  std::mt19937_64 rng(seed);
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  random_source random;
+  auto pick = [&](std::size_t n) { return random.below(n); };
 
   hub_under_attack setup;
   ASSERT_TRUE(setup.theirs);
@@ -280,10 +294,10 @@ TEST(hostile_peers, a_live_hub_fed_mutated_and_random_bytes_keeps_serving_and_gi
       peers.push_back(std::make_unique<hostile_socket>(setup.centre.port()));
       if (pick(10) == 0) { // nothing but noise
         std::string noise(1 + pick(8192), '\0');
-        for (auto& c : noise) c = static_cast<char>(pick(256));
+        for (auto& c : noise) c = random.byte();
         streams.push_back(std::move(noise));
       } else {
-        streams.push_back(mutated(sessions[pick(sessions.size())], sessions, rng));
+        streams.push_back(mutated(sessions[pick(sessions.size())], sessions, random));
       }
     }
     // All at once, in pieces of random size, as many peers would.
@@ -350,11 +364,8 @@ std::uint64_t hostile_bytes_in(const hub_under_attack& setup) {
 }
 
 TEST(hostile_peers, peers_reset_in_the_middle_of_a_message_leave_nothing_behind) {
-  const auto seed = test_seed();
-  std::printf("seed %llu (SOCKETENGINE_TEST_SEED replays it)\n",
-              static_cast<unsigned long long>(seed));
-  std::mt19937_64 rng(seed);
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  random_source random;
+  auto pick = [&](std::size_t n) { return random.below(n); };
 
   hub_under_attack setup;
   ASSERT_TRUE(setup.theirs);

@@ -1,17 +1,23 @@
 #pragma once
-// What the whole-connection fuzz targets hand their readers' output to: a
-// stand-in for the connection that takes everything and decodes images at
-// once, so that the decoders behind the readers are fuzzed too.
+// What the whole-connection fuzz targets share: a stand-in for the
+// connection that takes everything and decodes images at once, so that the
+// decoders behind the readers are fuzzed too, and the loop that feeds a
+// connection's input through its readers as the connection does.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include "protocol/auth/handshake.hpp"
+#include "protocol/reader.hpp"
 #include "protocol/receiver.hpp"
+#include "protocol/suite.hpp"
+#include "reads.hpp"
 
 namespace socketengine::detail::protocol {
 
@@ -54,5 +60,42 @@ public:
 private:
   bool open_ = true;
 };
+
+/// Feeds a fuzz input (reads.hpp) to a connection's input side, starting
+/// with `first`: the handshake's reader if `handshaking` (it hands on to
+/// the legacy reader), else the legacy reader, which hands on to the native
+/// one at the switch. Large messages' work runs at once.
+inline void feed_connection(const suite& protocols, std::unique_ptr<reader> first,
+                            bool handshaking, const std::uint8_t* data, std::size_t size) {
+  sink to;
+  // The reader of the moment.
+  struct current_reader {
+    std::unique_ptr<reader> r;
+    std::span<char> prepare() { return r->prepare(); }
+    void commit(std::size_t n) { r->commit(n); }
+  } in{std::move(first)};
+  auto consume = [&] {
+    while (to.open()) {
+      switch (in.r->consume(to)) {
+      case reader::outcome::more: return true;
+      case reader::outcome::stopped: return false;
+      case reader::outcome::switched: // what came with the switch is the next reader's
+        in.r = handshaking ? protocols.reader_after_auth(in.r->rest())
+                           : protocols.reader_after_switch(in.r->rest());
+        handshaking = false;
+        break;
+      case reader::outcome::paused:
+        if (auto work = in.r->take_work()) work();
+        break;
+      }
+    }
+    return false;
+  };
+  try {
+    socketengine::fuzz::feed(in, socketengine::fuzz::split_input(data, size), consume);
+  } catch (const std::bad_alloc&) {
+    // Refused to allocate past a bound: the connection would close.
+  }
+}
 
 } // namespace socketengine::detail::protocol
