@@ -71,6 +71,15 @@ const std::error_category& error_category() noexcept;
 /// Makes an `std::error_code` in the socketengine category.
 std::error_code make_error_code(errc e) noexcept;
 
+/// The category of TLS failures (tls_options), named "socketengine.tls": a
+/// handshake that failed, a certificate refused, a record that did not
+/// decrypt. Its values are OpenSSL's: a certificate check's result
+/// (X509_V_ERR_*, below 65536), or an error from the OpenSSL error queue
+/// (ERR_get_error()). message() says why in OpenSSL's words, such as
+/// "certificate rejected: certificate has expired" or "tlsv1 alert unknown
+/// ca". Test for it with `ec.category() == socketengine::tls_category()`.
+const std::error_category& tls_category() noexcept;
+
 } // namespace socketengine
 
 template <>

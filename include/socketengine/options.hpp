@@ -243,6 +243,47 @@ struct auth_options {
   std::chrono::milliseconds timeout{5000};
 };
 
+/// TLS on an engine's TCP links (OpenSSL): every connection it accepts or
+/// dials over TCP is encrypted, and the peer's certificate is checked.
+/// Unix domain sockets (`unix:` endpoints) stay plain: their file mode
+/// guards them. With TLS on, nothing falls back to plain TCP: a peer that
+/// does not complete the handshake is refused (and reported, with
+/// OpenSSL's reason, in tls_category()).
+///
+/// Files are PEM. The engine's constructor reads them all and throws
+/// std::system_error naming the option and file (one it cannot read) or
+/// std::invalid_argument (a key that does not match the certificate, a
+/// listener without a certificate, options set while `enabled` is false).
+/// Certificates are read once: restart the engine to take renewed ones.
+struct tls_options {
+  /// Use TLS. Default false.
+  bool enabled = false;
+  /// This side's certificate (the chain, leaf first). Required to listen;
+  /// when dialling, presented if the peer asks for one (mutual TLS).
+  std::string certificate_file{};
+  /// The private key of certificate_file, unencrypted.
+  std::string private_key_file{};
+  /// The certificate authorities trusted to sign the peer's certificate.
+  /// Empty: the system's (OpenSSL's default paths).
+  std::string ca_file{};
+  /// Dialling: check the listener's certificate against the CAs and against
+  /// the name dialled (a host name, or an IP address, which the certificate
+  /// must name among its subject alternative names). Turn it off only for
+  /// tests: without it anyone between the two can read and write the link.
+  /// Default true.
+  bool verify_peer = true;
+  /// Dialling: the name the listener's certificate must carry, when it is
+  /// not the address dialled (a certificate for "robot.local" dialled by
+  /// IP address, say); also sent as the server name (SNI).
+  std::string server_name{};
+  /// Listening: ask every peer for a certificate signed by one of the CAs
+  /// (mutual TLS), and refuse a peer without one. Default false.
+  bool require_client_certificate = false;
+  /// How long a handshake may take before the connection is dropped.
+  /// Default 5 s.
+  std::chrono::milliseconds handshake_timeout{5000};
+};
+
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
 ///
 /// Where an engine listens or dials is an address: a numeric IPv4 or IPv6
@@ -303,6 +344,7 @@ struct hub_options {
   struct keepalive_options keepalive {};
   struct reconnect_options reconnect {};
   struct auth_options auth {};
+  struct tls_options tls {};
 };
 
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,
@@ -332,6 +374,7 @@ struct host_options {
   struct image_options images {};
   struct keepalive_options keepalive {};
   struct auth_options auth {};
+  struct tls_options tls {};
 };
 
 /// Options of a client (seed: `client(addr='127.0.0.1', port=8080, timeout=2,
@@ -360,6 +403,7 @@ struct client_options {
   struct keepalive_options keepalive {};
   struct reconnect_options reconnect {};
   struct auth_options auth {};
+  struct tls_options tls {};
 };
 
 } // namespace socketengine

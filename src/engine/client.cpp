@@ -13,6 +13,7 @@ std::shared_ptr<detail::engine_core> make_client_core(const client_options& o) {
       {/*hub=*/false, o.native, o.read_size, o.limits, o.images}, o.keepalive, o.reconnect,
       o.work_thread_nice};
   detail::apply_auth(cfg, o.auth, "client");
+  detail::apply_tls(cfg, o.tls, "client", /*listens=*/false);
   auto core = std::make_shared<detail::engine_core>(std::move(cfg));
   core->start();
   return core;

@@ -40,6 +40,14 @@ void apply_auth(engine_config& cfg, const auth_options& a, std::string_view who)
   cfg.auth_timeout = a.timeout;
 }
 
+void apply_tls(engine_config& cfg, const tls_options& t, std::string_view who, bool listens) {
+  cfg.tls = transport::tls::make_config(t, who, cfg.protocols.limits.max_unidentified);
+  if (cfg.tls && listens && !cfg.tls->server())
+    throw std::invalid_argument("socketengine: " + std::string(who) +
+                                ": listening with TLS needs tls.certificate_file and "
+                                "tls.private_key_file");
+}
+
 engine_core::engine_core(engine_config cfg)
     : cfg_(std::move(cfg)),
       protocols_(std::make_shared<const protocol::suite>(
@@ -173,10 +181,18 @@ void engine_core::listen(const transport::listen_request& request) {
   // an exception made on the I/O thread and handed over would be freed by
   // whichever thread lets go last, through reference counts that
   // ThreadSanitizer cannot see in the uninstrumented C++ runtime.
+  const auto& transport = transport::transport_for(request.address);
+  bool tls = cfg_.tls && transport.scheme.empty(); // TLS is for TCP
+  if (tls && !cfg_.tls->server())
+    throw std::invalid_argument("socketengine: " + cfg_.label +
+                                ": listening with TLS needs tls.certificate_file and "
+                                "tls.private_key_file");
   std::error_code ec;
   std::string what;
   run_on_io([&] {
-    auto l = transport::transport_for(request.address).listen(io_, request, ec, what);
+    auto with_tls = request;
+    if (tls) with_tls.tls = cfg_.tls;
+    auto l = transport.listen(io_, with_tls, ec, what);
     if (!l) return;
     if (l->port() != 0) listen_port_ = l->port();
     listeners_.push_back(std::move(l));
@@ -283,7 +299,7 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
                                      address = std::string(address), port, deadline, once] {
     if (closing_) return; // result's destructor reports engine_closed
     std::error_code dial_ec;
-    auto d = transport::transport_for(address).dial(io_, address, port, dial_ec);
+    auto d = transport::transport_for(address).dial(io_, {address, port, cfg_.tls}, dial_ec);
     if (!d) return result->answer(dial_ec, nullptr);
     std::erase_if(dials_, [](auto& w) { return w.expired(); });
     *attempt = transport::dial_attempt::start(
@@ -452,7 +468,7 @@ void engine_core::redial(const std::shared_ptr<redialer>& r) {
   // A new dialer each time: a host name is resolved again (the peer may
   // have come back at another address).
   std::error_code ec;
-  auto d = transport::transport_for(r->address).dial(io_, r->address, r->port, ec);
+  auto d = transport::transport_for(r->address).dial(io_, {r->address, r->port, cfg_.tls}, ec);
   if (!d) return schedule_redial(r);
   auto deadline = cfg_.connect_timeout.count() > 0 ? deadline_after(cfg_.connect_timeout)
                                                    : steady_clock::time_point::max();
@@ -463,7 +479,15 @@ void engine_core::redial(const std::shared_ptr<redialer>& r) {
         if (closing_) return; // the stream, if any, closes as it goes
         auto c = r->conn.lock();
         if (!c || closed(*c)) return;
-        if (done_ec) return schedule_redial(r);
+        if (done_ec) {
+          // A peer that refuses the link (its certificate, or ours) may be
+          // mended while this goes on trying; the user hears why meanwhile.
+          if (done_ec.category() == tls_category())
+            callbacks_->error(c, done_ec, "redialling " + r->address + " port " +
+                                              std::to_string(r->port) +
+                                              ": the TLS handshake failed");
+          return schedule_redial(r);
+        }
         s->keep_alive(cfg_.keepalive);
         reattach(c, std::move(s));
       });

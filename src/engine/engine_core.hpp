@@ -42,6 +42,7 @@
 #include "protocol/suite.hpp"
 #include "transport/dial.hpp"
 #include "transport/listener.hpp"
+#include "transport/tls/config.hpp"
 #include "util/deadline.hpp"
 
 namespace socketengine::detail {
@@ -61,12 +62,19 @@ struct engine_config {
   int work_thread_nice = 10;
   /// auth_options::timeout, when protocols.token is set.
   std::chrono::milliseconds auth_timeout{5000};
+  /// TLS on TCP links; null: none.
+  std::shared_ptr<const transport::tls::config> tls{};
 };
 
 /// Puts `a`'s token authentication into `cfg`: reads the token (see
 /// auth::resolve_token; `who` starts messages).
 /// \throws std::invalid_argument, std::system_error as resolve_token.
 void apply_auth(engine_config& cfg, const auth_options& a, std::string_view who);
+
+/// Puts `t` into `cfg` (see tls::make_config). `listens`: the engine
+/// listens on TCP, so TLS needs a certificate.
+/// \throws std::invalid_argument, std::system_error as tls_options says.
+void apply_tls(engine_config& cfg, const tls_options& t, std::string_view who, bool listens);
 
 class engine_core final : public connection_owner,
                           public std::enable_shared_from_this<engine_core> {

@@ -11,6 +11,7 @@ std::shared_ptr<detail::engine_core> make_host_core(const host_options& o) {
       {/*hub=*/false, o.native, o.read_size, o.limits, o.images}, o.keepalive,
       reconnect_options{.enabled = false}, o.work_thread_nice};
   detail::apply_auth(cfg, o.auth, "host");
+  detail::apply_tls(cfg, o.tls, "host", /*listens=*/true);
   auto core = std::make_shared<detail::engine_core>(std::move(cfg));
   core->start();
   return core;

@@ -13,6 +13,7 @@ std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
       {/*hub=*/true, o.native, o.read_size, o.limits, o.images}, o.keepalive, o.reconnect,
       o.work_thread_nice};
   detail::apply_auth(cfg, o.auth, "hub");
+  detail::apply_tls(cfg, o.tls, "hub", /*listens=*/o.listen);
   auto core = std::make_shared<detail::engine_core>(std::move(cfg));
   core->start();
   return core;

@@ -17,6 +17,10 @@
 
 namespace socketengine::detail::transport {
 
+namespace tls {
+class config;
+}
+
 /// Where to listen, as the engine's options say it.
 struct listen_request {
   /// An endpoint: an IP address for TCP, or a transport's own form such as
@@ -29,6 +33,8 @@ struct listen_request {
   /// Filesystem endpoints: the permission bits of the socket file (chmod);
   /// empty: as the process's umask makes them.
   std::optional<std::uint32_t> file_mode{};
+  /// TLS for what is accepted (TCP); null: none.
+  std::shared_ptr<const tls::config> tls{};
 };
 
 class listener {

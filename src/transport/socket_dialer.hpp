@@ -38,6 +38,11 @@ protected:
     } catch (const std::system_error& e) {
       return failed(e.code());
     }
+    deliver(std::move(s));
+  }
+
+  /// The attempt made `s`.
+  void deliver(std::unique_ptr<stream> s) {
     // Moved out first: the callback may end the attempt that owns this.
     auto done = std::move(done_);
     done({}, std::move(s));

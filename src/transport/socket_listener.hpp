@@ -45,7 +45,21 @@ protected:
   /// drops it (the peer is already gone).
   virtual bool admit(socket_type& socket, peer& who) = 0;
 
+  /// Makes an admitted socket a stream and hands it on (accepted_). A
+  /// transport that has more to do first (a TLS handshake) does it here.
+  virtual void hand_over(socket_type socket, peer who) {
+    std::unique_ptr<stream> s;
+    try {
+      s = std::make_unique<socket_stream<Protocol>>(std::move(socket), std::move(who));
+    } catch (const std::exception&) {
+      return; // a socket that cannot be made non-blocking is dropped
+    }
+    accepted_(std::move(s));
+  }
+
   acceptor_type acceptor_;
+  accepted_fn accepted_;
+  failed_fn failed_;
 
 private:
   void accept() {
@@ -62,21 +76,11 @@ private:
       }
       set_cloexec(socket.native_handle());
       peer who;
-      if (admit(socket, who)) {
-        std::unique_ptr<stream> s;
-        try {
-          s = std::make_unique<socket_stream<Protocol>>(std::move(socket), std::move(who));
-        } catch (const std::exception&) {
-          s.reset(); // a socket that cannot be made non-blocking is dropped
-        }
-        if (s) accepted_(std::move(s));
-      }
+      if (admit(socket, who)) hand_over(std::move(socket), std::move(who));
       accept();
     });
   }
 
-  accepted_fn accepted_;
-  failed_fn failed_;
   std::optional<asio::steady_timer> retry_;
 };
 

@@ -16,6 +16,14 @@
 
 namespace socketengine::detail::transport {
 
+/// Where to dial, as the engine's options say it.
+struct dial_request {
+  std::string_view address;
+  std::uint16_t port = 0; ///< for transports with ports
+  /// TLS for the connection (TCP); null: none.
+  std::shared_ptr<const tls::config> tls{};
+};
+
 struct transport_ops {
   /// The prefix of the endpoints it serves, such as "unix:"; empty for the
   /// default (TCP), which serves whatever no other transport claims.
@@ -26,10 +34,10 @@ struct transport_ops {
   std::unique_ptr<listener> (*listen)(asio::io_context& io, const listen_request& request,
                                       std::error_code& ec, std::string& what);
 
-  /// A dialer for `address` (and `port`, where the transport has ports).
-  /// On a malformed address returns null with `ec` set.
-  std::unique_ptr<dialer> (*dial)(asio::io_context& io, std::string_view address,
-                                  std::uint16_t port, std::error_code& ec);
+  /// A dialer for the request's address (and port, where the transport has
+  /// ports). On a malformed address returns null with `ec` set.
+  std::unique_ptr<dialer> (*dial)(asio::io_context& io, const dial_request& request,
+                                  std::error_code& ec);
 };
 
 /// The transport that serves `address`.

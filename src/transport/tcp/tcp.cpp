@@ -6,6 +6,11 @@
 #include "transport/socket_listener.hpp"
 #include "transport/socket_stream.hpp"
 #include "transport/system.hpp"
+#include "transport/tls/handshake.hpp"
+
+#include <socketengine/error.hpp>
+
+#include <list>
 
 namespace socketengine::detail::transport::tcp {
 
@@ -13,16 +18,58 @@ namespace {
 
 using asio::ip::tcp;
 
+std::string endpoint_name(const peer& who) {
+  return who.address + " port " + std::to_string(who.port);
+}
+
 class tcp_listener final : public socket_listener<tcp> {
 public:
-  tcp_listener(tcp::acceptor acceptor, const tcp::endpoint& bound)
+  tcp_listener(tcp::acceptor acceptor, const tcp::endpoint& bound,
+               std::shared_ptr<const tls::config> tls)
       : socket_listener(std::move(acceptor)), port_(bound.port()),
-        name_(bound.address().to_string() + " port " + std::to_string(port_)) {}
+        name_(bound.address().to_string() + " port " + std::to_string(port_)),
+        tls_(std::move(tls)) {}
 
   [[nodiscard]] std::string name() const override { return name_; }
   [[nodiscard]] std::uint16_t port() const noexcept override { return port_; }
 
+  void close() noexcept override {
+    socket_listener::close();
+    // A copy: each cancelled handshake leaves the list as it ends.
+    auto pending = handshakes_;
+    for (auto& h : pending) h->cancel();
+  }
+
 private:
+  void hand_over(tcp::socket socket, peer who) override {
+    if (!tls_) return socket_listener::hand_over(std::move(socket), std::move(who));
+    // Handshakes in progress are bounded like peers that have not named
+    // themselves: each holds OpenSSL's buffers, and the engine does not
+    // count them yet.
+    if (handshakes_.size() >= tls_->max_handshakes()) {
+      failed_(make_error_code(errc::not_identified),
+              std::to_string(handshakes_.size()) +
+                  " TLS handshakes are in progress (limits.max_unidentified): refusing a "
+                  "connection from " +
+                  who.address);
+      return;
+    }
+    auto name = endpoint_name(who);
+    auto at = handshakes_.insert(handshakes_.end(), nullptr);
+    *at = tls::handshake::accept(
+        std::move(socket), *tls_, std::move(who),
+        [this, at, name](std::error_code ec, std::unique_ptr<stream> s) {
+          handshakes_.erase(at);
+          if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+          if (ec) {
+            return failed_(ec, ec == std::errc::timed_out
+                                   ? "the TLS handshake with " + name + " did not finish in time"
+                                   : "the TLS handshake with " + name + " failed");
+          }
+          accepted_(std::move(s));
+        });
+  }
+
   bool admit(tcp::socket& socket, peer& who) override {
     std::error_code ec;
     auto remote = socket.remote_endpoint(ec);
@@ -35,6 +82,8 @@ private:
 
   std::uint16_t port_;
   std::string name_;
+  std::shared_ptr<const tls::config> tls_;
+  std::list<std::shared_ptr<tls::handshake>> handshakes_;
 };
 
 std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& request,
@@ -59,7 +108,7 @@ std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& req
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     tcp::endpoint bound;
     if (!ec) bound = acceptor.local_endpoint(ec);
-    if (!ec) return std::make_unique<tcp_listener>(std::move(acceptor), bound);
+    if (!ec) return std::make_unique<tcp_listener>(std::move(acceptor), bound, request.tls);
   }
   ec = portable(ec);
   what = request.port ? "cannot listen on " + request.address + " port " +
@@ -71,8 +120,9 @@ std::unique_ptr<listener> listen(asio::io_context& io, const listen_request& req
 
 class tcp_dialer final : public socket_dialer<tcp> {
 public:
-  tcp_dialer(asio::io_context& io, std::string_view host, std::uint16_t port)
-      : socket_dialer(io), resolver_(io), host_(host), port_(port) {}
+  tcp_dialer(asio::io_context& io, std::string_view host, std::uint16_t port,
+             std::shared_ptr<const tls::config> tls)
+      : socket_dialer(io), resolver_(io), host_(host), port_(port), tls_(std::move(tls)) {}
 
   void async_connect(done_fn done) override {
     begin(std::move(done));
@@ -99,6 +149,7 @@ public:
   void cancel() noexcept override {
     resolver_.cancel();
     socket_dialer::cancel();
+    if (handshake_) handshake_->cancel();
   }
 
   [[nodiscard]] bool worth_retrying(std::error_code ec) const noexcept override {
@@ -111,7 +162,18 @@ private:
       if (ec) return failed(ec);
       std::error_code ignored;
       socket_.set_option(tcp::no_delay(true), ignored);
-      connected(peer{host_, port_});
+      if (!tls_) return connected(peer{host_, port_});
+      set_cloexec(socket_.native_handle());
+      std::error_code name_ec;
+      handshake_ = tls::handshake::dial(
+          std::move(socket_), *tls_, peer{host_, port_}, host_,
+          [this](std::error_code hs_ec, std::unique_ptr<stream> s) {
+            handshake_.reset();
+            if (hs_ec) return failed(hs_ec);
+            deliver(std::move(s));
+          },
+          name_ec);
+      if (!handshake_) failed(name_ec);
     });
   }
 
@@ -120,11 +182,13 @@ private:
   std::uint16_t port_;
   bool resolved_ = false;
   tcp::resolver::results_type endpoints_;
+  std::shared_ptr<const tls::config> tls_;
+  std::shared_ptr<tls::handshake> handshake_;
 };
 
-std::unique_ptr<dialer> dial(asio::io_context& io, std::string_view address, std::uint16_t port,
+std::unique_ptr<dialer> dial(asio::io_context& io, const dial_request& request,
                              std::error_code&) {
-  return std::make_unique<tcp_dialer>(io, address, port);
+  return std::make_unique<tcp_dialer>(io, request.address, request.port, request.tls);
 }
 
 } // namespace

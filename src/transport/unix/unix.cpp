@@ -227,10 +227,11 @@ private:
   std::string path_;
 };
 
-std::unique_ptr<dialer> dial(asio::io_context& io, std::string_view address, std::uint16_t,
+// TLS is for TCP only: a socket file's mode guards it (tls_options).
+std::unique_ptr<dialer> dial(asio::io_context& io, const dial_request& request,
                              std::error_code& ec) {
-  if ((ec = check_path(address.substr(scheme.size())))) return nullptr;
-  return std::make_unique<unix_dialer>(io, std::string(address));
+  if ((ec = check_path(request.address.substr(scheme.size())))) return nullptr;
+  return std::make_unique<unix_dialer>(io, std::string(request.address));
 }
 
 } // namespace
