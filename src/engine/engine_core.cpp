@@ -16,6 +16,7 @@
 #include <socketengine/error.hpp>
 
 #include "connection/control.hpp"
+#include "transport/tls/config.hpp"
 #include "transport/transports.hpp"
 #include "util/backoff.hpp"
 #include "util/thread_name.hpp"

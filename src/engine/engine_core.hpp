@@ -42,10 +42,13 @@
 #include "protocol/suite.hpp"
 #include "transport/dial.hpp"
 #include "transport/listener.hpp"
-#include "transport/tls/config.hpp"
 #include "util/deadline.hpp"
 
 namespace socketengine::detail {
+
+namespace transport::tls {
+class config;
+}
 
 struct engine_config {
   std::string label; // "hub", "host" or "client", for messages
