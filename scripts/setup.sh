@@ -22,8 +22,9 @@ packages=(
   libturbojpeg0-dev libzmq3-dev
   # The fuzz targets (scripts/fuzz.sh): clang with libFuzzer.
   clang-14 libfuzzer-14-dev
-  # Token authentication (HMAC-SHA256, constant-time compare, nonces).
-  libssl-dev
+  # Token authentication (HMAC-SHA256, constant-time compare, nonces) and
+  # TLS; the tests make their certificates with the openssl command.
+  libssl-dev openssl
 )
 
 missing=()
