@@ -469,5 +469,38 @@ TEST(tls, handshakes_in_progress_are_bounded) {
   EXPECT_TRUE(second.wait_closed());
 }
 
+TEST(tls, a_lost_link_redials_over_tls_and_reports_a_refused_certificate) {
+  auto server_at = [](std::uint16_t port, const std::string& cert, const std::string& ca) {
+    auto o = listening(tls_as(cert, ca));
+    o.port = port;
+    return o;
+  };
+  auto a = std::make_unique<hub>(server_at(0, "server", "ca"));
+  const auto port = a->port();
+  auto o = dialling(trusting());
+  o.reconnect = {.enabled = true, .min_backoff = 10ms, .max_backoff = 100ms};
+  hub robot(o);
+  reports heard(robot);
+  auto c = robot.connect("robot", "127.0.0.1", port);
+  ASSERT_TRUE(a->wait_for_connection(patience));
+
+  a.reset();
+  ASSERT_TRUE(eventually([&] { return c->state() == link_state::reconnecting; }));
+  {
+    // An impostor at the same port: its certificate is refused, and said so.
+    hub impostor(server_at(port, "stranger", "other_ca"));
+    EXPECT_TRUE(heard.heard(tls_category(), "unable to get local issuer certificate"))
+        << heard.all();
+    EXPECT_TRUE(impostor.connections().empty());
+    EXPECT_EQ(c->state(), link_state::reconnecting);
+  }
+  hub back(server_at(port, "server", "ca"));
+  auto in = back.wait_for_connection(patience);
+  ASSERT_TRUE(in);
+  ASSERT_TRUE(eventually([&] { return c->state() == link_state::connected; }));
+  c->write("after", 1);
+  EXPECT_EQ(in->wait_for("after", patience), value(1));
+}
+
 } // namespace
 } // namespace socketengine
