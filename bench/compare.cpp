@@ -12,22 +12,22 @@
 namespace compare {
 
 namespace {
-// The run's directory for socket files: made when first asked for, removed
-// at exit.
-class socket_dir {
+// The run's directory for socket files and the certificate: made when first
+// asked for (mkdtemp makes it 0700), removed at exit.
+class run_dir {
 public:
-  socket_dir() {
+  run_dir() {
     std::string pattern =
         (std::filesystem::temp_directory_path() / "socketengine-bench-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw failure("mkdtemp failed");
     path_ = pattern;
   }
-  ~socket_dir() {
+  ~run_dir() {
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
   }
-  socket_dir(const socket_dir&) = delete;
-  socket_dir& operator=(const socket_dir&) = delete;
+  run_dir(const run_dir&) = delete;
+  run_dir& operator=(const run_dir&) = delete;
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
 
 private:
@@ -35,8 +35,8 @@ private:
 };
 } // namespace
 
-std::string socket_path(const std::string& name) {
-  static const socket_dir dir;
+std::string run_path(const std::string& name) {
+  static const run_dir dir;
   return (dir.path() / name).string();
 }
 

@@ -49,13 +49,16 @@ struct settings {
   std::string only;       // run only the cases whose title contains this
 };
 
-// Where a case's two ends meet: TCP over loopback (127.0.0.1), or a Unix
-// domain socket (ZeroMQ's ipc://) in a directory of the run's own.
-enum class link { tcp, unix_socket };
+// Where a case's two ends meet: TCP over loopback (127.0.0.1); TLS on TCP
+// over loopback, with a certificate made for the run (socketengine only:
+// ZeroMQ has no TLS); or a Unix domain socket (ZeroMQ's ipc://) in a
+// directory of the run's own.
+enum class link { tcp, tls, unix_socket };
 
-// A path for a socket file named `name` in the run's directory, which is
-// made on first use and removed, with what is left in it, at exit.
-std::string socket_path(const std::string& name);
+// A path for a file named `name` (a socket file, the run's certificate) in
+// the run's directory, which is made on first use, readable by this user
+// only, and removed, with what is left in it, at exit.
+std::string run_path(const std::string& name);
 
 // Runs `body` on a thread; the exception it throws, if any, is kept and
 // thrown again by join(), so a case's threads fail the case, not the program.

@@ -1,8 +1,8 @@
 // socketengine cases of socketengine-bench, through the public API only:
-// a receiving hub (port 0, or a socket file) and a sending hub that dials
-// it, each with an engine of its own, in this process; and the
-// idle-connection memory, with the connections dialled from a child
-// process.
+// a receiving hub (port 0, plain or over TLS, or a socket file) and a
+// sending hub that dials it, each with an engine of its own, in this
+// process; and the idle-connection memory, with the connections dialled
+// from a child process.
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -25,6 +25,7 @@
 #include <socketengine/socketengine.hpp>
 
 #include "compare.hpp"
+#include "throwaway_certificate.hpp"
 
 extern char** environ;
 
@@ -62,6 +63,29 @@ private:
   std::string first_;
 };
 
+// The run's key and certificate for 127.0.0.1, made on first use.
+struct run_certificate {
+  std::string certificate_file = run_path("tls-certificate.pem");
+  std::string private_key_file = run_path("tls-key.pem");
+  run_certificate() {
+    bench::write_throwaway_certificate(certificate_file, private_key_file, "127.0.0.1");
+  }
+};
+
+// TLS as a user would set it up over `over` (nothing but over link::tls):
+// the listening hub presents the run's certificate; the dialling one
+// trusts it as its CA and verifies it, and that it names the address
+// dialled, as it does by default.
+socketengine::tls_options tls_over(link over, bool listening) {
+  if (over != link::tls) return {};
+  static const run_certificate made;
+  if (listening)
+    return {.enabled = true,
+            .certificate_file = made.certificate_file,
+            .private_key_file = made.private_key_file};
+  return {.enabled = true, .ca_file = made.certificate_file};
+}
+
 // A receiving hub and a sending hub connected to it. The log is declared
 // first so that it outlives both hubs' callback threads.
 struct hub_pair {
@@ -72,28 +96,32 @@ struct hub_pair {
   std::shared_ptr<connection> in;  // the receiver's connection, the same link
 
   hub_pair(bool native, link over, socketengine::image_options images = {})
-      : receiver({.port = 0, .listen = over == link::tcp, .native = native}),
+      : receiver({.port = 0,
+                  .listen = over != link::unix_socket,
+                  .native = native,
+                  .tls = tls_over(over, true)}),
         // Every message is to arrive, as with the others measured: the
         // writer waits at a full queue rather than conflating.
         sender({.listen = false,
                 .native = native,
                 .limits = {.on_full_queue = socketengine::overflow_policy::block},
-                .images = images}) {
+                .images = images,
+                .tls = tls_over(over, false)}) {
     receiver.on_error(log.handler("receiving hub"));
     sender.on_error(log.handler("sending hub"));
-    if (over == link::tcp) {
+    if (over != link::unix_socket) {
       out = sender.connect("bench", "127.0.0.1", receiver.port());
     } else {
       static std::atomic<int> files{0};
-      const auto endpoint = "unix:" + socket_path("hub-" + std::to_string(++files) + ".sock");
+      const auto endpoint = "unix:" + run_path("hub-" + std::to_string(++files) + ".sock");
       receiver.listen(endpoint);
       out = sender.connect("bench", endpoint);
     }
     in = receiver.wait_for_connection(patience);
     if (!in) throw failure("socketengine: the receiving hub saw no connection");
     // A round trip before anything is measured: both hubs have then done
-    // everything that belongs to the start of a connection (the name, and
-    // agreeing on the native protocol).
+    // everything that belongs to the start of a connection (the TLS
+    // handshake, the name, and agreeing on the native protocol).
     out->write("ready", true);
     if (!in->wait_for("ready", patience)) throw failure("socketengine: no greeting arrived");
     in->write("ready", true);

@@ -68,9 +68,10 @@ public:
   // the endpoint to connect to.
   std::string bind(link over) {
     static std::atomic<int> files{0};
+    if (over == link::tls) throw failure("ZeroMQ has no TLS transport");
     const auto where = over == link::tcp
                            ? std::string("tcp://127.0.0.1:*")
-                           : "ipc://" + socket_path("zmq-" + std::to_string(++files) + ".sock");
+                           : "ipc://" + run_path("zmq-" + std::to_string(++files) + ".sock");
     if (zmq_bind(p_, where.c_str()) != 0) fail_zmq("zmq_bind " + where);
     char endpoint[256];
     std::size_t size = sizeof endpoint;

@@ -72,7 +72,19 @@
 //    over `ipc://PATH`, socket files in a directory of the run's own: 16 B
 //    messages (ZeroMQ PUB/SUB), round trips and raw frames (ZeroMQ
 //    REQ/REP), as above.
-// 5. Resident memory of one idle connection: the process's RSS
+// 5. The same between machines would be protected by TLS: socketengine
+//    native over TLS on TCP (tls_options on both hubs; OpenSSL settles on
+//    TLS 1.3 between them) over loopback: 16 B messages, round trips, raw
+//    and JPEG frames, as above, each case run right after its plain-TCP
+//    one and reported as a ratio to it. The listening hub presents a
+//    throwaway EC P-256 key and a self-signed certificate naming 127.0.0.1,
+//    made when the first TLS case starts (throwaway_certificate.cpp) in the
+//    run's directory; the dialling hub trusts that certificate as its CA
+//    and verifies the peer against it and the address dialled, as a user
+//    would run it. The handshake is over before the clock starts. ZeroMQ
+//    has no TLS (its CURVE security is a protocol of its own), so no ZeroMQ
+//    figure stands beside these.
+// 6. Resident memory of one idle connection: the process's RSS
 //    (/proc/self/statm) before and after one hub has accepted 1,000
 //    connections, which a child process (this program, with the hidden
 //    `--idle-dialer PORT N`) dials from a hub of its own and holds until its
@@ -127,8 +139,9 @@ constexpr int jpeg_quality = 90;
 void print_usage(std::FILE* to) {
   std::fprintf(to, "usage: socketengine-bench [--quick] [--only TEXT]\n"
                    "  socketengine next to ZeroMQ and raw TCP over loopback: small messages,\n"
-                   "  round trips, 640x480 frames and the memory of idle connections.\n"
-                   "  --quick  a short run (under a minute); the default takes 2 to 3 minutes\n"
+                   "  round trips, 640x480 frames and the memory of idle connections; and\n"
+                   "  socketengine over a Unix socket and over TLS.\n"
+                   "  --quick  a short run (under a minute); the default takes 3 to 4 minutes\n"
                    "  --only TEXT  run only the cases whose title contains TEXT\n"
                    "  --help   this text\n"
                    "The last line printed is a JSON object with every figure.\n");
@@ -315,14 +328,29 @@ std::vector<section> layout() {
     sec.rows.push_back({label, key, zmq_key, "", tcp_key, "of native over TCP"});
     return sec;
   };
-  return {unix_rows(messages(16), "ZeroMQ PUB/SUB, ipc://", "zmq_ipc_16B_msgs_per_s",
-                    "socketengine native, Unix socket", "unix_16B_msgs_per_s",
-                    "native_16B_msgs_per_s"),
+  // Over TLS, with no ZeroMQ to hold it to: its ratio to native over plain
+  // TCP, in the notes, is what TLS costs.
+  const auto tls_row = [](const std::string& label, const std::string& key,
+                          const std::string& tcp_key) {
+    return row{label, key, "", "", tcp_key, "of native over plain TCP"};
+  };
+  auto tls_rows = [&](section sec, const std::string& key, const std::string& tcp_key) {
+    sec.rows.push_back(tls_row("socketengine native, TLS", key, tcp_key));
+    return sec;
+  };
+  return {tls_rows(unix_rows(messages(16), "ZeroMQ PUB/SUB, ipc://", "zmq_ipc_16B_msgs_per_s",
+                             "socketengine native, Unix socket", "unix_16B_msgs_per_s",
+                             "native_16B_msgs_per_s"),
+                   "tls_16B_msgs_per_s", "native_16B_msgs_per_s"),
           messages(256),
-          unix_rows(round_trips("p50"), "ZeroMQ REQ/REP, ipc://", "zmq_ipc_rtt_p50_us",
-                    "socketengine native, Unix socket", "unix_rtt_p50_us", "native_rtt_p50_us"),
-          unix_rows(round_trips("p99"), "ZeroMQ REQ/REP, ipc://", "zmq_ipc_rtt_p99_us",
-                    "socketengine native, Unix socket", "unix_rtt_p99_us", "native_rtt_p99_us"),
+          tls_rows(unix_rows(round_trips("p50"), "ZeroMQ REQ/REP, ipc://", "zmq_ipc_rtt_p50_us",
+                             "socketengine native, Unix socket", "unix_rtt_p50_us",
+                             "native_rtt_p50_us"),
+                   "tls_rtt_p50_us", "native_rtt_p50_us"),
+          tls_rows(unix_rows(round_trips("p99"), "ZeroMQ REQ/REP, ipc://", "zmq_ipc_rtt_p99_us",
+                             "socketengine native, Unix socket", "unix_rtt_p99_us",
+                             "native_rtt_p99_us"),
+                   "tls_rtt_p99_us", "native_rtt_p99_us"),
           {"640x480 BGR frames decoded at the receiver",
            "frames/s",
            1,
@@ -335,7 +363,11 @@ std::vector<section> layout() {
             {"socketengine legacy, PNG", "legacy_png_frames_per_s"},
             {"ZeroMQ REQ/REP, raw pixels, ipc://", "zmq_ipc_raw_frames_per_s"},
             {"socketengine native, raw, Unix socket", "unix_raw_frames_per_s",
-             "zmq_ipc_raw_frames_per_s", "", "native_raw_frames_per_s", "of native over TCP"}}},
+             "zmq_ipc_raw_frames_per_s", "", "native_raw_frames_per_s", "of native over TCP"},
+            tls_row("socketengine native, raw, TLS", "tls_raw_frames_per_s",
+                    "native_raw_frames_per_s"),
+            tls_row("socketengine native, JPEG q90, TLS", "tls_jpeg_frames_per_s",
+                    "native_jpeg_frames_per_s")}},
           {"memory of an idle connection (1,000 accepted by one hub)",
            "bytes",
            0,
@@ -420,6 +452,13 @@ void print_json(const results& r, const settings& s, double cores_busy, double w
                                      "zmq_ipc_raw_frames_per_s",
                                      "unix_raw_bytes_per_frame",
                                      "zmq_ipc_raw_bytes_per_frame",
+                                     "tls_16B_msgs_per_s",
+                                     "tls_rtt_p50_us",
+                                     "tls_rtt_p99_us",
+                                     "tls_raw_frames_per_s",
+                                     "tls_jpeg_frames_per_s",
+                                     "tls_raw_bytes_per_frame",
+                                     "tls_jpeg_bytes_per_frame",
                                      "idle_connection_bytes"};
   std::string out = "{";
   for (const char* k : keys) {
@@ -513,6 +552,15 @@ int run(const settings& s) {
                      measure_rate(s, [&](std::uint64_t n) { return stream(n); }));
       });
     }
+    // Each TLS case runs right after its plain-TCP one, so that what else
+    // the machine does weighs on both alike.
+    if (size == 16) {
+      attempt(label + "socketengine native over TLS", [&] {
+        engine_stream stream(true, size, link::tls);
+        record_rates(r, "tls" + suffix,
+                     measure_rate(s, [&](std::uint64_t n) { return stream(n); }));
+      });
+    }
   }
 
   attempt("round trips: raw TCP", [&] { record_round_trips(r, "tcp_rtt", tcp_round_trips(s)); });
@@ -522,6 +570,8 @@ int run(const settings& s) {
           [&] { record_round_trips(r, "legacy_rtt", engine_round_trips(s, false)); });
   attempt("round trips: socketengine native",
           [&] { record_round_trips(r, "native_rtt", engine_round_trips(s, true)); });
+  attempt("round trips: socketengine native over TLS",
+          [&] { record_round_trips(r, "tls_rtt", engine_round_trips(s, true, link::tls)); });
 
   attempt("frames: raw TCP", [&] { record_frames(r, "tcp_raw", tcp_frames(s, frames)); });
   attempt("frames: ZeroMQ raw",
@@ -535,6 +585,14 @@ int run(const settings& s) {
   attempt("frames: socketengine native JPEG", [&] {
     record_frames(r, "native_jpeg",
                   engine_frames(s, frames, true, image_encoding::jpeg, jpeg_quality));
+  });
+  attempt("frames: socketengine native raw over TLS", [&] {
+    record_frames(r, "tls_raw",
+                  engine_frames(s, frames, true, image_encoding::raw, jpeg_quality, link::tls));
+  });
+  attempt("frames: socketengine native JPEG over TLS", [&] {
+    record_frames(r, "tls_jpeg",
+                  engine_frames(s, frames, true, image_encoding::jpeg, jpeg_quality, link::tls));
   });
   attempt("frames: socketengine legacy PNG", [&] {
     record_frames(r, "legacy_png",
