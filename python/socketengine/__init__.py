@@ -34,6 +34,7 @@ a closed connection are ignored, as the seed ignored them on hubs.
 """
 
 import atexit
+import os
 import threading
 import weakref
 
@@ -332,6 +333,13 @@ class _engine(_context):
         super().close()
         _open.discard(self)
 
+    def __repr__(self):
+        # An object whose constructor raised (a bad option, a port in use)
+        # has no engine, and a traceback's display of it must not reach one.
+        if getattr(self, "_wrapped", None) is None:
+            return "<socketengine.{} (not made)>".format(type(self).__name__)
+        return self._describe()
+
 
 def _auth(token, token_file, token_env, allow_legacy):
     # Token authentication's keyword arguments, as the engine takes them.
@@ -347,6 +355,45 @@ _AUTH_DOC = """
     A wrong or missing token closes the link on both sides and fails
     ``connect`` and a client's opening with RuntimeError; a bad option
     raises ValueError (RuntimeError for a file that cannot be read).
+"""
+
+
+def _tls(tls, tls_cert, tls_key, tls_ca, tls_verify, tls_server_name, tls_require_client_cert,
+         tls_handshake_timeout):
+    # TLS's keyword arguments, as the engine takes them. Nothing is implied:
+    # files given without tls=True are refused by the engine (ValueError),
+    # as the C++ library refuses them, rather than run plain TCP unnoticed.
+    return _core.Tls(bool(tls), _path(tls_cert), _path(tls_key), _path(tls_ca),
+                     bool(tls_verify), tls_server_name or '', bool(tls_require_client_cert),
+                     tls_handshake_timeout)
+
+
+def _path(p):
+    # str, bytes or os.PathLike (pathlib.Path), as open() takes them.
+    return os.fsdecode(p) if p is not None else ''
+
+
+_TLS_DOC = """
+    TLS (keyword arguments of hub, host and client; README, Security):
+    ``tls=True`` encrypts every TCP link this side accepts or dials and
+    checks the peer's certificate (``unix:`` endpoints stay plain). Files
+    are PEM paths: ``tls_cert`` (this side's certificate chain, needed to
+    listen) and ``tls_key`` (its unencrypted key); ``tls_ca`` (the CAs
+    trusted to sign the peer's certificate; default: the system's).
+    Dialling: ``tls_verify=False`` takes any certificate (tests only);
+    ``tls_server_name`` is the name the listener's certificate must carry
+    when it is not the address dialled. Listening:
+    ``tls_require_client_cert=True`` refuses peers without a certificate
+    from ``tls_ca`` (mutual TLS). ``tls_handshake_timeout`` (seconds,
+    default 5). ``tls_cert``, ``tls_key``, ``tls_ca``, ``tls_server_name``
+    or ``tls_require_client_cert`` without ``tls=True`` raise ValueError
+    (nothing turns TLS on but ``tls``), as does a configuration that cannot
+    work (a key that is not the certificate's, listening without
+    ``tls_cert``); a file that cannot be read raises RuntimeError. Messages name the engine's options:
+    tls.certificate_file (tls_cert), tls.private_key_file (tls_key),
+    tls.ca_file (tls_ca). A refused handshake fails ``connect`` and a
+    client's opening with RuntimeError saying why, in OpenSSL's words
+    ("certificate rejected: unable to get local issuer certificate").
 """
 
 
@@ -372,16 +419,21 @@ class hub(_engine, _core.Hub):
     lost connection stays closed.
     """
 
-    __doc__ += _AUTH_DOC
+    __doc__ += _AUTH_DOC + _TLS_DOC
 
     def __init__(self, port=None, timeout=2, size=256, *, reconnect=False, token=None,
-                 token_file=None, token_env=None, allow_legacy=False):
+                 token_file=None, token_env=None, allow_legacy=False, tls=False, tls_cert=None,
+                 tls_key=None, tls_ca=None, tls_verify=True, tls_server_name=None,
+                 tls_require_client_cert=False, tls_handshake_timeout=None):
         auth = _auth(token, token_file, token_env, allow_legacy)
+        tls = _tls(tls, tls_cert, tls_key, tls_ca, tls_verify, tls_server_name,
+                   tls_require_client_cert, tls_handshake_timeout)
         if isinstance(port, str):
             _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port],
-                               reconnect=reconnect, auth=auth)
+                               reconnect=reconnect, auth=auth, tls=tls)
         else:
-            _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect, auth=auth)
+            _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect, auth=auth,
+                               tls=tls)
         self._track()
         self.timeout = timeout
         self.size = size
@@ -446,7 +498,7 @@ class hub(_engine, _core.Hub):
             raise ValueError("socketengine: wait for images on a connection (wait_for)")
         return _core.Hub.wait_for(self, channel, timeout)
 
-    def __repr__(self):
+    def _describe(self):
         return "<socketengine.hub port={} connections={} {}>".format(
             self.port, len(self.connection_list()), "open" if self.opened else "closed")
 
@@ -465,12 +517,18 @@ class host(_engine, _core.Host):
 
     _image_channel = _HOST_IMAGE
 
-    __doc__ += _AUTH_DOC
+    __doc__ += _AUTH_DOC + _TLS_DOC
 
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
-                 token=None, token_file=None, token_env=None, allow_legacy=False):
+                 token=None, token_file=None, token_env=None, allow_legacy=False, tls=False,
+                 tls_cert=None, tls_key=None, tls_ca=None, tls_verify=True,
+                 tls_server_name=None, tls_require_client_cert=False,
+                 tls_handshake_timeout=None):
         _core.Host.__init__(self, addr, port, timeout, size, open,
-                            auth=_auth(token, token_file, token_env, allow_legacy))
+                            auth=_auth(token, token_file, token_env, allow_legacy),
+                            tls=_tls(tls, tls_cert, tls_key, tls_ca, tls_verify,
+                                     tls_server_name, tls_require_client_cert,
+                                     tls_handshake_timeout))
         self._track()
         self.addr = addr
         self.timeout = timeout
@@ -514,7 +572,7 @@ class host(_engine, _core.Host):
             raise ValueError("socketengine: wait for images on a client connection (wait_for)")
         return _core.Host.wait_for(self, channel, timeout)
 
-    def __repr__(self):
+    def _describe(self):
         return "<socketengine.host addr={!r} port={} clients={} {}>".format(
             self.addr, self.port, len(self.connection_list()),
             "open" if self.opened else "closed")
@@ -533,13 +591,18 @@ class client(_engine, _core.Client):
 
     _image_channel = _HOST_IMAGE
 
-    __doc__ += _AUTH_DOC
+    __doc__ += _AUTH_DOC + _TLS_DOC
 
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
                  reconnect=False, token=None, token_file=None, token_env=None,
-                 allow_legacy=False):
+                 allow_legacy=False, tls=False, tls_cert=None, tls_key=None, tls_ca=None,
+                 tls_verify=True, tls_server_name=None, tls_require_client_cert=False,
+                 tls_handshake_timeout=None):
         _core.Client.__init__(self, addr, port, timeout, size, reconnect=reconnect,
-                              auth=_auth(token, token_file, token_env, allow_legacy))
+                              auth=_auth(token, token_file, token_env, allow_legacy),
+                              tls=_tls(tls, tls_cert, tls_key, tls_ca, tls_verify,
+                                       tls_server_name, tls_require_client_cert,
+                                       tls_handshake_timeout))
         self._track()
         self.addr = addr
         self.port = port
@@ -604,6 +667,6 @@ class client(_engine, _core.Client):
         """See connection.version."""
         return self._connected().version(channel)
 
-    def __repr__(self):
+    def _describe(self):
         return "<socketengine.client addr={!r} port={} {}>".format(
             self.addr, self.port, "open" if self.opened else "closed")

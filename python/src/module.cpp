@@ -522,8 +522,20 @@ struct py_auth {
   bool allow_legacy = false;
 };
 
+// TLS's keyword arguments (see socketengine/__init__.py). Passed as they
+// are: the engine's constructor checks them (TLS options given while
+// `enabled` is false among them) and names the option it refuses.
+struct py_tls {
+  bool enabled = false;
+  std::string certificate_file, private_key_file, ca_file;
+  bool verify_peer = true;
+  std::string server_name;
+  bool require_client_certificate = false;
+  std::optional<double> handshake_timeout; // seconds; none: the engine's default
+};
+
 template <class Options>
-Options engine_options(double timeout, std::size_t size, const py_auth& auth) {
+Options engine_options(double timeout, std::size_t size, const py_auth& auth, const py_tls& tls) {
   Options o;
   o.timeout = to_ms(timeout);
   o.read_size = size;
@@ -531,6 +543,14 @@ Options engine_options(double timeout, std::size_t size, const py_auth& auth) {
   o.auth.token_file = auth.token_file;
   o.auth.token_env = auth.token_env;
   o.auth.allow_legacy = auth.allow_legacy;
+  o.tls.enabled = tls.enabled;
+  o.tls.certificate_file = tls.certificate_file;
+  o.tls.private_key_file = tls.private_key_file;
+  o.tls.ca_file = tls.ca_file;
+  o.tls.verify_peer = tls.verify_peer;
+  o.tls.server_name = tls.server_name;
+  o.tls.require_client_certificate = tls.require_client_certificate;
+  if (tls.handshake_timeout) o.tls.handshake_timeout = to_ms(*tls.handshake_timeout);
   return o;
 }
 
@@ -538,8 +558,8 @@ std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeo
                                  std::size_t size, bool listen,
                                  std::vector<std::string> listen_on,
                                  std::optional<std::uint32_t> socket_file_mode, bool reconnect,
-                                 const py_auth& auth) {
-  auto o = engine_options<se::hub_options>(timeout, size, auth);
+                                 const py_auth& auth, const py_tls& tls) {
+  auto o = engine_options<se::hub_options>(timeout, size, auth, tls);
   o.reconnect.enabled = reconnect;
   o.port = port;
   o.listen = listen;
@@ -570,8 +590,9 @@ std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& nam
 }
 
 std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t port, double timeout,
-                                   std::size_t size, bool open, const py_auth& auth) {
-  auto o = engine_options<se::host_options>(timeout, size, auth);
+                                   std::size_t size, bool open, const py_auth& auth,
+                                   const py_tls& tls) {
+  auto o = engine_options<se::host_options>(timeout, size, auth, tls);
   o.address = address;
   o.port = port;
   o.open = open;
@@ -585,8 +606,8 @@ std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t por
 
 std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t port,
                                        double timeout, std::size_t size, bool reconnect,
-                                       const py_auth& auth) {
-  auto o = engine_options<se::client_options>(timeout, size, auth);
+                                       const py_auth& auth, const py_tls& tls) {
+  auto o = engine_options<se::client_options>(timeout, size, auth, tls);
   o.reconnect.enabled = reconnect;
   o.address = address;
   o.port = port;
@@ -711,6 +732,25 @@ PYBIND11_MODULE(_core, m) {
            py::arg("token") = "", py::arg("token_file") = "", py::arg("token_env") = "",
            py::arg("allow_legacy") = false);
 
+  py::class_<py_tls>(m, "Tls")
+      .def(py::init([](bool enabled, std::string certificate_file, std::string private_key_file,
+                       std::string ca_file, bool verify_peer, std::string server_name,
+                       bool require_client_certificate, std::optional<double> handshake_timeout) {
+             return py_tls{enabled,
+                           std::move(certificate_file),
+                           std::move(private_key_file),
+                           std::move(ca_file),
+                           verify_peer,
+                           std::move(server_name),
+                           require_client_certificate,
+                           handshake_timeout};
+           }),
+           py::arg("enabled") = false, py::arg("certificate_file") = "",
+           py::arg("private_key_file") = "", py::arg("ca_file") = "",
+           py::arg("verify_peer") = true, py::arg("server_name") = "",
+           py::arg("require_client_certificate") = false,
+           py::arg("handshake_timeout") = py::none());
+
   py::class_<se::connection, std::shared_ptr<se::connection>>(m, "Connection")
       .def("get", [](const se::connection& c, const std::string& ch) { return from_optional(c.get(ch)); })
       .def("version", &se::connection::version)
@@ -773,7 +813,7 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
            py::arg("listen") = true, py::arg("listen_on") = std::vector<std::string>(),
            py::arg("socket_file_mode") = py::none(), py::arg("reconnect") = false,
-           py::arg("auth") = py_auth{})
+           py::arg("auth") = py_auth{}, py::arg("tls") = py_tls{})
       .def("bound_port", [](py_hub& h) { return h.get().port(); })
       .def("listen_at", &engine_listen<py_hub>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -832,7 +872,8 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_host>(m, "Host")
       .def(py::init(&make_host), py::arg("address"), py::arg("port"), py::arg("timeout"),
-           py::arg("size"), py::arg("open"), py::arg("auth") = py_auth{})
+           py::arg("size"), py::arg("open"), py::arg("auth") = py_auth{},
+           py::arg("tls") = py_tls{})
       .def("listening", [](py_host& h) { return h.get().listening(); })
       .def("listen_at", &engine_listen<py_host>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -866,7 +907,8 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<py_client>(m, "Client")
       .def(py::init(&make_client), py::arg("address"), py::arg("port"), py::arg("timeout"),
-           py::arg("size"), py::arg("reconnect") = false, py::arg("auth") = py_auth{})
+           py::arg("size"), py::arg("reconnect") = false, py::arg("auth") = py_auth{},
+           py::arg("tls") = py_tls{})
       .def("dial", &client_open, py::arg("timeout") = py::none())
       .def("connection", [](py_client& c) { return c.get().connection(); })
       .def("write",

@@ -92,11 +92,12 @@ def closer():
         obj.close()
 
 
-def connect_hubs(dialler, listener, name):
-    """Dials ``listener`` from ``dialler`` as ``name``; returns the dialler's
-    (local) connection and the listener's (remote) one, once the listener has
-    learnt the name."""
-    assert dialler.connect(name, LOCALHOST, listener.port) is dialler
+def connect_hubs(dialler, listener, name, timeout=None):
+    """Dials ``listener`` from ``dialler`` as ``name`` (for at most
+    ``timeout`` seconds, if given); returns the dialler's (local) connection
+    and the listener's (remote) one, once the listener has learnt the
+    name."""
+    assert dialler.connect(name, LOCALHOST, listener.port, timeout) is dialler
     local = [c for c in dialler.connections if c.name == name][-1]
     remote = eventually(
         lambda: next((c for c in listener.connections if c.name == name and c.opened), None),
