@@ -49,7 +49,9 @@ void check_readable(const std::string& path, std::string_view option, std::strin
 }
 
 std::string openssl_reason(const std::error_code& ec) {
-  return ec.category() == asio::error::get_ssl_category() ? failure(ec).message() : ec.message();
+  return ec.category() == asio::error::get_ssl_category()
+             ? openssl_error(static_cast<unsigned long>(ec.value())).message()
+             : ec.message();
 }
 
 void load_identity(asio::ssl::context& ctx, const tls_options& o, std::string_view who) {
@@ -139,16 +141,14 @@ std::shared_ptr<const config> make_config(const tls_options& o, std::string_view
   return nullptr;
 }
 
-std::error_code failure(std::error_code ec, const void* ssl) {
-  if (ec == asio::ssl::error::stream_truncated) return asio::error::eof;
-  if (ec.category() != asio::error::get_ssl_category()) return ec;
-  if (ssl && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
-                 SSL_R_CERTIFICATE_VERIFY_FAILED) {
-    auto result = SSL_get_verify_result(static_cast<const SSL*>(ssl));
-    if (result != X509_V_OK && result > 0 && result < verify_results_below)
-      return {static_cast<int>(result), tls_category()};
-  }
-  return {ec.value(), tls_category()};
+std::error_code openssl_error(unsigned long code) {
+  return {static_cast<int>(code), tls_category()};
+}
+
+std::error_code certificate_error(long verify_result) {
+  if (verify_result > 0 && verify_result < verify_results_below)
+    return {static_cast<int>(verify_result), tls_category()};
+  return openssl_error(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_CERTIFICATE_VERIFY_FAILED));
 }
 
 } // namespace socketengine::detail::transport::tls

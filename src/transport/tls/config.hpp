@@ -56,10 +56,10 @@ private:
 std::shared_ptr<const config> make_config(const tls_options& o, std::string_view who,
                                           std::size_t max_handshakes);
 
-/// A handshake's or a TLS stream's error as users get it: OpenSSL's errors
-/// in tls_category(), a failed certificate check as its X509_V_ERR_ reason
-/// (from `ssl`, where given); a peer that ended the stream without TLS's
-/// own close as asio::error::eof (see tls_stream); anything else as it is.
-std::error_code failure(std::error_code ec, const void* ssl = nullptr);
+/// An error from OpenSSL's error queue (ERR_get_error()), in
+/// tls_category().
+std::error_code openssl_error(unsigned long code);
+/// A failed certificate check (an X509_V_ERR_ result), in tls_category().
+std::error_code certificate_error(long verify_result);
 
 } // namespace socketengine::detail::transport::tls

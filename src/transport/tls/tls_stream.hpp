@@ -1,57 +1,113 @@
 #pragma once
-// A stream over TLS on TCP (asio::ssl::stream over a TCP socket), once its
-// handshake is done (see handshake.hpp).
+// A stream over TLS on a TCP socket: OpenSSL's session between two memory
+// buffers (BIOs) that this stream fills from the socket and empties into
+// it, so that it decides which thread does what.
 //
-// OpenSSL's session is not to be used from two threads at once, and the
-// I/O thread reads it at any time: so try_write() takes nothing, and every
-// write goes through the I/O thread.
+// Why not Asio's SSL stream: its session is driven only by its own
+// asynchronous operations on the I/O thread, so a small message could
+// never go from the writer's thread straight to the socket (the direct
+// write of plain TCP, see stream::try_write) and each would wait for the
+// I/O thread to wake: about twice plain TCP's round trip. Here one mutex
+// guards the session, and try_write() encrypts and sends from the caller's
+// thread when nothing else is being written. Certificates, verification
+// and the contexts still come from asio::ssl::context (config.hpp).
 //
-// A stream over TLS cannot wait for readability of its socket alone:
-// OpenSSL may hold decrypted bytes, or a record, that the socket no longer
-// shows. So async_wait_readable() reads, into a buffer of one record's
-// size that read_some() then hands out; an idle TLS connection holds that
-// buffer, and OpenSSL's own, about 50 KiB in all.
+// Threading as stream.hpp says; the mutex makes try_write() safe beside
+// the I/O thread's reads.
 
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl/stream.hpp>
 
+#include <cstddef>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "transport/stream.hpp"
 
-namespace socketengine::detail::transport::tls {
+struct ssl_st;
+struct bio_st;
 
-using ssl_socket = asio::ssl::stream<asio::ip::tcp::socket>;
+namespace socketengine::detail::transport::tls {
 
 class tls_stream final : public stream {
 public:
-  /// Takes a socket whose handshake is done.
-  tls_stream(std::unique_ptr<ssl_socket> socket, peer p);
+  /// Takes a connected socket and a session for it (SSL_new, already in
+  /// its connect or accept state); the session's BIOs are made here.
+  /// \throws std::bad_alloc, std::system_error (the socket cannot be made
+  /// non-blocking).
+  tls_stream(asio::ip::tcp::socket socket, ssl_st* ssl, peer p);
+  ~tls_stream() override;
 
   std::size_t read_some(std::span<char> into, std::error_code& ec) override;
   void async_wait_readable(std::shared_ptr<stream_user> user) override;
   void async_write(std::vector<asio::const_buffer> buffers,
                    std::shared_ptr<stream_user> user) override;
-  /// Takes nothing: see the file comment.
-  std::size_t try_write(std::string_view) noexcept override { return 0; }
-  /// Ends the TCP stream's output without TLS's close_notify: see the
-  /// definition.
+  std::size_t try_write(std::string_view bytes) noexcept override;
+  /// Sends TLS's close_notify, where the socket takes it at once, then
+  /// ends the TCP stream's output.
   void shutdown_send() noexcept override;
   void close() noexcept override;
   void keep_alive(const keepalive_options& o) noexcept override;
 
+  // --- the handshake (handshake.cpp), I/O thread ---------------------------
+  enum class step { done, want_read, failed };
+  /// Runs the handshake as far as what has arrived allows; its output is
+  /// then in take_output(). `ec` says why when it failed.
+  step handshake_step(std::error_code& ec);
+  /// Moves what the socket has (without waiting) into the session, `got`
+  /// bytes. False with `ec` at the end of the stream or on an error; true
+  /// with `got` 0 when nothing has arrived.
+  bool pull(std::error_code& ec, std::size_t& got);
+  /// The bytes the session has made to send, taken.
+  std::string take_output();
+  [[nodiscard]] asio::ip::tcp::socket& socket() noexcept { return socket_; }
+  [[nodiscard]] ssl_st* session() noexcept { return ssl_; }
+
 private:
-  std::unique_ptr<ssl_socket> socket_;
-  // Decrypted bytes read ahead, in_[in_begin_, in_end_), and the error the
-  // read that filled them ended with, for read_some() to hand on in order.
-  std::unique_ptr<char[]> in_;
-  std::size_t in_begin_ = 0;
-  std::size_t in_end_ = 0;
-  std::error_code in_ec_;
+  /// Why the last call into the session, which returned `ret`, failed.
+  std::error_code session_error(int ret);
+  /// Moves the session's output into out_. Under mu_.
+  void take_output_locked();
+  /// Sends what out_ holds that the socket takes now. Under mu_.
+  void send_now_locked() noexcept;
+  /// Carries the write under way on: encrypts the next piece of it, sends
+  /// what is encrypted, reports. I/O thread.
+  void pump();
+
+  asio::ip::tcp::socket socket_;
+  const int fd_; // for sends from the writer's thread
+  std::mutex mu_; // the session, out_, and the write state below
+  ssl_st* ssl_;
+  bio_st* in_bio_;  // what the socket delivered, for the session to read
+  bio_st* out_bio_; // what the session wrote, for the socket
+
+  // Ciphertext made and not yet sent, out_[out_sent_..]; one asynchronous
+  // send of it at a time (sending_).
+  std::string out_;
+  std::size_t out_sent_ = 0;
+  bool sending_ = false;
+  std::error_code out_ec_; // a failed send, for the write that follows
+
+  // The write async_write() asked for: its buffers, and how far they are
+  // encrypted (at, at_offset). A piece is encrypted only once out_ has
+  // gone, so what is encrypted has gone too when out_ is empty.
+  struct request {
+    std::vector<asio::const_buffer> buffers;
+    std::size_t at = 0;
+    std::size_t at_offset = 0;
+    std::size_t total = 0;
+    std::size_t encrypted = 0; // plaintext bytes encrypted so far
+    std::shared_ptr<stream_user> user;
+  };
+  std::optional<request> request_;
+
+  // Whom to keep alive while out_ drains after a try_write() that the
+  // socket did not take whole.
+  std::weak_ptr<stream_user> user_;
   bool closed_ = false;
-  // Small buffers of one write, copied together (see async_write).
-  std::string gathered_;
 };
 
 } // namespace socketengine::detail::transport::tls
