@@ -24,7 +24,9 @@ namespace socketengine {
 class client : public engine {
 public:
   /// Starts the I/O thread and, if `options.open`, connects (see open()).
-  /// \throws std::system_error as open() does.
+  /// \throws std::system_error as open() does; std::invalid_argument or
+  ///         std::system_error for auth or TLS options that cannot work (see
+  ///         auth_options, tls_options).
   explicit client(client_options options = {});
 
   /// Closes the client (see engine::close).
@@ -37,7 +39,8 @@ public:
   /// (client_options::auth), returns once the host has authenticated too.
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
   ///         error, errc::engine_closed; with a token, errc::unauthenticated
-  ///         or errc::not_identified (see hub::connect).
+  ///         or errc::not_identified; with TLS, an error in tls_category()
+  ///         or std::errc::timed_out (see hub::connect).
   void open();
 
   /// As open(), calling `keep_waiting` on the calling thread about every

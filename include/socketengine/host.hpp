@@ -26,7 +26,9 @@ namespace socketengine {
 class host : public engine {
 public:
   /// Starts the I/O thread and, if `options.open`, binds and listens.
-  /// \throws std::system_error naming the address and port if it cannot bind.
+  /// \throws std::system_error naming the address and port if it cannot bind;
+  ///         std::invalid_argument or std::system_error for auth or TLS
+  ///         options that cannot work (see auth_options, tls_options).
   explicit host(host_options options = {});
 
   /// Closes the host (see engine::close).
@@ -40,7 +42,9 @@ public:
   void open();
 
   /// Starts accepting clients (seed `start()`); before it, clients wait in the
-  /// listen backlog. Opens first if needed. Idempotent.
+  /// listen backlog (with TLS, a client's open() waits for it too, for its
+  /// handshake, up to tls_options::handshake_timeout). Opens first if
+  /// needed. Idempotent.
   host& start();
 
   /// Listens on `endpoint` too, as if it were in host_options::listen_on

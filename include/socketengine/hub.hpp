@@ -36,7 +36,9 @@ public:
   /// \throws std::system_error naming the port when an explicit port is in
   ///         use, or when none of 8080..8179 is free if no port was given;
   ///         naming the endpoint when one of listen_on cannot be listened on
-  ///         (std::errc::address_in_use: another process listens there).
+  ///         (std::errc::address_in_use: another process listens there);
+  ///         std::invalid_argument or std::system_error for auth or TLS
+  ///         options that cannot work (see auth_options, tls_options).
   explicit hub(hub_options options = {});
 
   /// Closes the hub (see engine::close).
@@ -69,7 +71,10 @@ public:
   /// \throws std::system_error errc::connect_timeout, a resolver or socket
   ///         error, errc::engine_closed; with a token, errc::unauthenticated
   ///         (the peer refused this side, or failed to prove its token) or
-  ///         errc::not_identified (no handshake in time).
+  ///         errc::not_identified (no handshake in time); with TLS, an error
+  ///         in tls_category() (the peer's certificate refused, or the
+  ///         handshake failed, with OpenSSL's reason) or std::errc::timed_out
+  ///         (no handshake within tls_options::handshake_timeout).
   std::shared_ptr<connection> connect(std::string_view name, std::string_view address,
                                       std::uint16_t port);
 
