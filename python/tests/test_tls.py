@@ -1,7 +1,6 @@
 """TLS from Python: the tls_* keyword arguments of hub, host and client.
-Certificates are made at test time with the ``openssl`` command, as
-tests/support/certificates.hpp makes them for the C++ tests: hubs and a
-host with its clients exchange values over TLS, a certificate from an
+Certificates are made at test time with the ``openssl`` command, by the
+C++ tests' tests/support/make_certificates.sh: hubs and a host with its clients exchange values over TLS, a certificate from an
 unknown CA is refused with OpenSSL's reason, mutual TLS refuses a client
 without a certificate, options that cannot work raise when the engine is
 made, and token authentication works over TLS."""
@@ -9,9 +8,7 @@ made, and token authentication works over TLS."""
 import faulthandler
 import pathlib
 import re
-import shutil
 import subprocess
-import textwrap
 from types import SimpleNamespace
 
 import pytest
@@ -19,8 +16,9 @@ import pytest
 from conftest import DEADLINE, LOCALHOST, connect_hubs, eventually
 from socketengine import client, host, hub
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
-                                reason="the openssl command makes the test certificates")
+# The C++ tests' script: the same certificates for both.
+MAKE_CERTIFICATES = (pathlib.Path(__file__).resolve().parents[2] / "tests" / "support"
+                     / "make_certificates.sh")
 
 # Longer than any one test's waits together: a test still running then is
 # stuck, and its threads' stacks are printed before the process ends.
@@ -40,26 +38,8 @@ def pki(tmp_path_factory):
     and ``client``; ``stranger`` (127.0.0.1) signed by another CA.
     ``pki.cert(name)`` and ``pki.key(name)`` are their files."""
     d = tmp_path_factory.mktemp("pki")
-    # EC keys: made in milliseconds, where RSA keys take a good part of a second each.
-    script = textwrap.dedent("""\
-        set -e
-        key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
-        ca() { key "$1"; openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 30 -subj "/CN=$1"; }
-        signed() { # name, CA, subjectAltName
-          key "$1"
-          openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$1"
-          printf 'subjectAltName=%s\\n' "$3" > "$1.ext"
-          openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial \\
-            -out "$1.pem" -days 30 -extfile "$1.ext"
-        }
-        ca ca
-        ca other_ca
-        signed server ca "IP:127.0.0.1,DNS:localhost"
-        signed client ca "DNS:client"
-        signed stranger other_ca "IP:127.0.0.1,DNS:localhost"
-        """)
-    made = subprocess.run(["bash", "-c", script], cwd=d, capture_output=True, text=True,
-                          timeout=60)
+    made = subprocess.run(["bash", str(MAKE_CERTIFICATES), str(d)], capture_output=True,
+                          text=True, timeout=60)
     assert made.returncode == 0, "making test certificates failed:\n" + made.stderr
     return SimpleNamespace(cert=lambda name: str(d / (name + ".pem")),
                            key=lambda name: str(d / (name + ".key")))
