@@ -64,6 +64,9 @@ std::error_code tls_stream::session_error(int ret) {
 }
 
 void tls_stream::take_output_locked() {
+  // out_ stays as it is while a send reads it (sending_): what the session
+  // made meanwhile waits in its BIO for the next take.
+  if (sending_) return;
   char* data = nullptr;
   long n = BIO_get_mem_data(out_bio_, &data);
   if (n <= 0) return;
@@ -149,8 +152,10 @@ std::size_t tls_stream::read_some(std::span<char> into, std::error_code& ec) {
     if (SSL_get_error(ssl_, n) != SSL_ERROR_WANT_READ) {
       ec = session_error(n);
       // An alert the session made to say why goes out if it can.
-      take_output_locked();
-      if (!sending_) send_now_locked();
+      if (!sending_) {
+        take_output_locked();
+        send_now_locked();
+      }
       return 0;
     }
     // Whatever the session made while reading (a reply to a key update)

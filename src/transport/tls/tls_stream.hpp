@@ -69,7 +69,8 @@ public:
 private:
   /// Why the last call into the session, which returned `ret`, failed.
   std::error_code session_error(int ret);
-  /// Moves the session's output into out_. Under mu_.
+  /// Moves the session's output into out_, unless a send is reading out_.
+  /// Under mu_.
   void take_output_locked();
   /// Sends what out_ holds that the socket takes now. Under mu_.
   void send_now_locked() noexcept;
