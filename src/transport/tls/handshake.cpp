@@ -94,8 +94,8 @@ void handshake::step() {
   // tells the peer why it is refused.
   if (flight_.empty()) return go_on();
   asio::async_write(stream_->socket(), asio::buffer(flight_),
-                    [go_on, next, ec, self = shared_from_this()](std::error_code write_ec,
-                                                                  std::size_t) {
+                    [go_on, next, self = shared_from_this()](std::error_code write_ec,
+                                                             std::size_t) {
                       if (write_ec && next != tls_stream::step::failed)
                         return self->finish(write_ec);
                       go_on();
