@@ -20,13 +20,7 @@ namespace socketengine::detail::protocol {
 namespace {
 
 settings auth_settings(bool allow_legacy) {
-  settings s;
-  s.hub = true;
-  s.offer_native = true;
-  s.limits.max_line_bytes = 1 << 16;
-  s.limits.max_depth = 16;
-  s.limits.max_channels = 64;
-  s.images.max_pixels = 1 << 16;
+  settings s = fuzz_settings();
   s.token = std::make_shared<const auth::secret>(std::string(fuzz_token));
   s.allow_legacy = allow_legacy;
   s.nonces = std::make_shared<auth::nonce_registry>(std::chrono::seconds(10));

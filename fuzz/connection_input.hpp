@@ -21,6 +21,19 @@
 
 namespace socketengine::detail::protocol {
 
+/// Settings for a fuzzed connection: small bounds, so that the fuzzer
+/// reaches them.
+inline settings fuzz_settings() {
+  settings s;
+  s.hub = true;
+  s.offer_native = true;
+  s.limits.max_line_bytes = 1 << 16;
+  s.limits.max_depth = 16;
+  s.limits.max_channels = 64;
+  s.images.max_pixels = 1 << 16;
+  return s;
+}
+
 /// The token of the auth target and its seeds.
 inline constexpr std::string_view fuzz_token = "fuzz-token";
 

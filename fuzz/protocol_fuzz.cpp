@@ -14,24 +14,6 @@
 #include "protocol/suite.hpp"
 #include "connection_input.hpp"
 
-namespace socketengine::detail::protocol {
-namespace {
-
-settings fuzz_settings() {
-  settings s;
-  s.hub = true;
-  s.offer_native = true;
-  // Small bounds, so that the fuzzer reaches them.
-  s.limits.max_line_bytes = 1 << 16;
-  s.limits.max_depth = 16;
-  s.limits.max_channels = 64;
-  s.images.max_pixels = 1 << 16;
-  return s;
-}
-
-} // namespace
-} // namespace socketengine::detail::protocol
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace socketengine::detail::protocol;
   static const suite protocols(fuzz_settings());
