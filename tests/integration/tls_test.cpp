@@ -34,6 +34,7 @@ using namespace std::chrono_literals;
 using test::eventually;
 using test::patience;
 using test::raw_peer;
+using reports = test::error_reports;
 
 const test::certificates& pki() {
   static const test::certificates made;
@@ -68,42 +69,6 @@ hub_options dialling(tls_options t) {
   o.tls = std::move(t);
   return o;
 }
-
-// Every report an engine made, for the ones in tls_category().
-class reports {
-public:
-  template <class Engine>
-  explicit reports(Engine& e) {
-    e.on_error([log = log_](const std::shared_ptr<connection>&, std::error_code ec,
-                            const std::string& what) {
-      std::lock_guard lk(log->mu);
-      log->seen.push_back({ec, what + ": " + ec.message()});
-    });
-  }
-  /// Whether a report whose text (detail and message) holds `text`, with
-  /// its code in `category`, came within the patience.
-  [[nodiscard]] bool heard(const std::error_category& category, const std::string& text) const {
-    return eventually([&] {
-      std::lock_guard lk(log_->mu);
-      for (auto& [ec, what] : log_->seen)
-        if (ec.category() == category && what.find(text) != std::string::npos) return true;
-      return false;
-    });
-  }
-  [[nodiscard]] std::string all() const {
-    std::lock_guard lk(log_->mu);
-    std::string out;
-    for (auto& r : log_->seen) out += r.second + "\n";
-    return out;
-  }
-
-private:
-  struct log {
-    std::mutex mu;
-    std::vector<std::pair<std::error_code, std::string>> seen;
-  };
-  std::shared_ptr<log> log_ = std::make_shared<log>();
-};
 
 // What connecting threw: its code and what().
 struct refusal {
@@ -262,7 +227,8 @@ TEST(tls, a_plain_peer_never_becomes_a_connection) {
   plain.connect(a.port());
   plain.send(test::name_line("intruder") + R"({"type":"x","data":1})" + "\n");
   EXPECT_TRUE(plain.wait_closed());
-  EXPECT_TRUE(heard.heard(tls_category(), "the TLS handshake with 127.0.0.1 port")) << heard.all();
+  EXPECT_TRUE(heard.heard_saying(tls_category(), "the TLS handshake with 127.0.0.1 port"))
+      << heard.all();
   EXPECT_EQ(connected.load(), 0);
   EXPECT_TRUE(a.connections().empty());
 
@@ -283,7 +249,7 @@ TEST(tls, a_certificate_from_an_unknown_ca_is_refused_on_both_sides) {
   EXPECT_NE(r.what.find("certificate rejected: unable to get local issuer certificate"),
             std::string::npos)
       << r.what;
-  EXPECT_TRUE(heard.heard(tls_category(), "unknown ca")) << heard.all();
+  EXPECT_TRUE(heard.heard_saying(tls_category(), "unknown ca")) << heard.all();
   EXPECT_TRUE(a.connections().empty());
   EXPECT_TRUE(b.connections().empty());
 }
@@ -358,13 +324,14 @@ TEST(tls, mutual_tls_refuses_clients_without_a_certificate_from_the_ca) {
   auto r = refused_link(none, a.port());
   EXPECT_EQ(r.code.category(), tls_category()) << r.what;
   EXPECT_NE(r.what.find("certificate required"), std::string::npos) << r.what;
-  EXPECT_TRUE(heard.heard(tls_category(), "peer did not return a certificate")) << heard.all();
+  EXPECT_TRUE(heard.heard_saying(tls_category(), "peer did not return a certificate"))
+      << heard.all();
 
   hub wrong(no_redial(tls_as("stranger")));
   r = refused_link(wrong, a.port());
   EXPECT_EQ(r.code.category(), tls_category()) << r.what;
   EXPECT_NE(r.what.find("unknown ca"), std::string::npos) << r.what;
-  EXPECT_TRUE(heard.heard(tls_category(), "certificate rejected: unable to get local issuer"))
+  EXPECT_TRUE(heard.heard_saying(tls_category(), "certificate rejected: unable to get local issuer"))
       << heard.all();
   EXPECT_TRUE(a.connections().empty());
 
@@ -448,7 +415,8 @@ TEST(tls, a_silent_peer_is_dropped_at_the_handshake_deadline) {
   raw_peer silent;
   silent.connect(a.port());
   EXPECT_TRUE(silent.wait_closed());
-  EXPECT_TRUE(heard.heard(std::generic_category(), "did not finish in time")) << heard.all();
+  EXPECT_TRUE(heard.heard_saying(std::generic_category(), "did not finish in time"))
+      << heard.all();
 }
 
 TEST(tls, handshakes_in_progress_are_bounded) {
@@ -461,7 +429,8 @@ TEST(tls, handshakes_in_progress_are_bounded) {
   second.connect(a.port());
   third.connect(a.port());
   EXPECT_TRUE(third.wait_closed());
-  EXPECT_TRUE(heard.heard(error_category(), "2 TLS handshakes are in progress")) << heard.all();
+  EXPECT_TRUE(heard.heard_saying(error_category(), "2 TLS handshakes are in progress"))
+      << heard.all();
   EXPECT_FALSE(first.wait_closed(50ms));
   // Closing the hub ends the handshakes in progress.
   a.close();
@@ -489,7 +458,7 @@ TEST(tls, a_lost_link_redials_over_tls_and_reports_a_refused_certificate) {
   {
     // An impostor at the same port: its certificate is refused, and said so.
     hub impostor(server_at(port, "stranger", "other_ca"));
-    EXPECT_TRUE(heard.heard(tls_category(), "unable to get local issuer certificate"))
+    EXPECT_TRUE(heard.heard_saying(tls_category(), "unable to get local issuer certificate"))
         << heard.all();
     EXPECT_TRUE(impostor.connections().empty());
     EXPECT_EQ(c->state(), link_state::reconnecting);

@@ -86,6 +86,29 @@ public:
       if (r.first == ec) out.push_back(r.second);
     return out;
   }
+  /// Whether a report with a code in `category` whose detail or message
+  /// holds `text` has come, waiting up to `timeout` for it: for codes whose
+  /// value is not known in advance (OpenSSL's, in tls_category()).
+  [[nodiscard]] bool heard_saying(const std::error_category& category, std::string_view text,
+                                  std::chrono::milliseconds timeout = patience) const {
+    return eventually(
+        [&] {
+          std::lock_guard lk(log_->mu);
+          for (auto& [ec, what] : log_->seen)
+            if (ec.category() == category && (what + ": " + ec.message()).find(text) !=
+                                                 std::string::npos)
+              return true;
+          return false;
+        },
+        timeout);
+  }
+  /// Every report so far, one a line: for a failing test's message.
+  [[nodiscard]] std::string all() const {
+    std::lock_guard lk(log_->mu);
+    std::string out;
+    for (auto& [ec, what] : log_->seen) out += what + ": " + ec.message() + "\n";
+    return out;
+  }
 
 private:
   struct record {
