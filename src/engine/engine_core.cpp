@@ -41,12 +41,20 @@ void apply_auth(engine_config& cfg, const auth_options& a, std::string_view who)
   cfg.auth_timeout = a.timeout;
 }
 
-void apply_tls(engine_config& cfg, const tls_options& t, std::string_view who, bool listens) {
-  cfg.tls = transport::tls::make_config(t, who, cfg.protocols.limits.max_unidentified);
-  if (cfg.tls && listens && !cfg.tls->server())
+namespace {
+// Listening on TCP with TLS takes a certificate: checked when the engine
+// is made (a host listens only at open()) and at each listen.
+void check_can_listen(const transport::tls::config* tls, std::string_view who) {
+  if (tls && !tls->server())
     throw std::invalid_argument("socketengine: " + std::string(who) +
                                 ": listening with TLS needs tls.certificate_file and "
                                 "tls.private_key_file");
+}
+} // namespace
+
+void apply_tls(engine_config& cfg, const tls_options& t, std::string_view who, bool listens) {
+  cfg.tls = transport::tls::make_config(t, who, cfg.protocols.limits.max_unidentified);
+  if (listens) check_can_listen(cfg.tls.get(), who);
 }
 
 engine_core::engine_core(engine_config cfg)
@@ -184,10 +192,7 @@ void engine_core::listen(const transport::listen_request& request) {
   // ThreadSanitizer cannot see in the uninstrumented C++ runtime.
   const auto& transport = transport::transport_for(request.address);
   bool tls = cfg_.tls && transport.scheme.empty(); // TLS is for TCP
-  if (tls && !cfg_.tls->server())
-    throw std::invalid_argument("socketengine: " + cfg_.label +
-                                ": listening with TLS needs tls.certificate_file and "
-                                "tls.private_key_file");
+  if (tls) check_can_listen(cfg_.tls.get(), cfg_.label);
   std::error_code ec;
   std::string what;
   run_on_io([&] {
