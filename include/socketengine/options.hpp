@@ -244,7 +244,9 @@ struct auth_options {
 };
 
 /// TLS on an engine's TCP links (OpenSSL): every connection it accepts or
-/// dials over TCP is encrypted, and the peer's certificate is checked.
+/// dials over TCP is encrypted; a dialler checks the listener's certificate
+/// (verify_peer), a listener the dialler's only when it requires one
+/// (require_client_certificate).
 /// Unix domain sockets (`unix:` endpoints) stay plain: their file mode
 /// guards them. With TLS on, nothing falls back to plain TCP: a peer that
 /// does not complete the handshake is refused (and reported, with
