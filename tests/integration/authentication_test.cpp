@@ -117,6 +117,9 @@ TEST(authentication, a_side_without_a_token_is_refused_by_one_with_it_and_learns
     } else {
       EXPECT_EQ(out, nullptr);
       EXPECT_EQ(ec, errc::unauthenticated) << ec.message();
+      // Reports reach the handler on the callback thread, maybe after the
+      // dial has returned.
+      ASSERT_TRUE(dialler_heard.heard(errc::unauthenticated));
       auto said = dialler_heard.details(errc::unauthenticated);
       ASSERT_FALSE(said.empty());
       EXPECT_NE(said[0].find("no token"), std::string::npos) << said[0];
