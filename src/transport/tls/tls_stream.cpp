@@ -139,6 +139,19 @@ bool tls_stream::pull(std::error_code& ec, std::size_t& got) {
 
 std::size_t tls_stream::read_some(std::span<char> into, std::error_code& ec) {
   ec.clear();
+  if (dry_) {
+    // The session holds nothing to read: only the socket can have more.
+    // Asking it first, without the lock, keeps this thread off a writer
+    // that holds the lock through its send (a round trip's next message,
+    // sent as soon as this thread delivered the reply) and off a futex
+    // sleep and wake when the socket has nothing yet.
+    std::size_t got = 0;
+    if (!pull(ec, got)) return 0;
+    if (got == 0) {
+      ec = asio::error::would_block;
+      return 0;
+    }
+  }
   std::unique_lock lk(mu_);
   if (closed_) {
     ec = asio::error::bad_descriptor;
@@ -148,7 +161,11 @@ std::size_t tls_stream::read_some(std::span<char> into, std::error_code& ec) {
   for (;;) {
     ERR_clear_error();
     int n = SSL_read(ssl_, into.data(), want);
-    if (n > 0) return static_cast<std::size_t>(n);
+    if (n > 0) {
+      dry_ = SSL_has_pending(ssl_) == 0 && BIO_ctrl_pending(in_bio_) == 0;
+      return static_cast<std::size_t>(n);
+    }
+    dry_ = false;
     if (SSL_get_error(ssl_, n) != SSL_ERROR_WANT_READ) {
       ec = session_error(n);
       // An alert the session made to say why goes out if it can.
@@ -167,6 +184,7 @@ std::size_t tls_stream::read_some(std::span<char> into, std::error_code& ec) {
     lk.lock();
     if (!more) return 0;
     if (got == 0) {
+      dry_ = true;
       ec = asio::error::would_block;
       return 0;
     }
@@ -176,9 +194,11 @@ std::size_t tls_stream::read_some(std::span<char> into, std::error_code& ec) {
 void tls_stream::async_wait_readable(std::shared_ptr<stream_user> user) {
   // read_some() says would_block only once the session holds no whole
   // record: waiting on the socket is then enough.
-  {
+  if (!user_known_) {
+    // Always the same user: locking for it once is enough.
     std::lock_guard lk(mu_);
     user_ = user;
+    user_known_ = true;
   }
   socket_.async_wait(asio::socket_base::wait_read,
                      [user = std::move(user)](std::error_code ec) { user->on_readable(ec); });

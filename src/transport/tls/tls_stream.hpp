@@ -109,6 +109,12 @@ private:
   // socket did not take whole.
   std::weak_ptr<stream_user> user_;
   bool closed_ = false;
+
+  // The I/O thread's own, read without the lock: whether the session had
+  // nothing left to read when read_some() last returned (so the socket is
+  // asked first), and whether user_ has been set.
+  bool dry_ = false;
+  bool user_known_ = false;
 };
 
 } // namespace socketengine::detail::transport::tls
