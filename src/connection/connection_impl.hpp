@@ -141,6 +141,13 @@ struct connection::impl final : detail::protocol::receiver,
   /// Decodes the images waiting, newest only, one after another. The
   /// owner's work thread.
   void run_decodes();
+  /// Under decoding_.mu: no more decodes. True if a close the peer began
+  /// waits for that (see finish_close); the caller then calls
+  /// close_after_decodes() once it has let go of the lock.
+  bool stop_decodes_locked();
+  /// Ends the close the peer began, its images delivered: on the I/O
+  /// thread. Any thread.
+  void close_after_decodes();
 
   /// What the connection holds of what it received, for the budget: its
   /// values and images, and the images waiting to be decoded.
@@ -214,6 +221,9 @@ struct connection::impl final : detail::protocol::receiver,
     mutable std::mutex mu;
     std::deque<decode_job> waiting;
     bool running = false;
+    // The peer ended the connection while its images were still being
+    // decoded: they are delivered, and the close ends after them.
+    bool close_after = false;
   } decoding_;
 
   // Counts the links: 0 for the first, one more for each reattach.

@@ -379,8 +379,33 @@ void connection::impl::finish_close(std::error_code reason) {
     owner_raw_->link_down(self(), reason);
     return;
   }
+  if (reason == errc::peer_closing || reason == errc::peer_eof) {
+    // What the peer sent before it ended is delivered, images included: a
+    // peer that writes a picture and closes at once has still sent it.
+    // The connection reads closed already; its disconnect comes after.
+    std::lock_guard lk(decoding_.mu);
+    if (decoding_.running) {
+      decoding_.close_after = true;
+      return;
+    }
+  }
   store_.close();
   owner_raw_->connection_closed(self());
+}
+
+bool connection::impl::stop_decodes_locked() {
+  decoding_.waiting.clear();
+  decoding_.running = false;
+  return std::exchange(decoding_.close_after, false);
+}
+
+void connection::impl::close_after_decodes() {
+  // Straight to the I/O context, not post_unless_closing: an engine that
+  // is closing waits for its connections to end, this one included.
+  asio::post(owner_raw_->io(), [self = self()] {
+    self->impl_->store_.close();
+    self->impl_->owner_raw_->connection_closed(self);
+  });
 }
 
 void connection::impl::reattach(std::unique_ptr<detail::transport::stream> stream) {
@@ -541,15 +566,20 @@ void connection::impl::run_decodes() {
   // each, so every connection's images get decoded.
   {
     std::optional<decode_job> job;
+    bool close_now = false;
     {
       std::lock_guard lk(decoding_.mu);
-      if (decoding_.waiting.empty() || !out_.is_open()) { // closing: not worth decoding
-        decoding_.waiting.clear();
-        decoding_.running = false;
-        return;
+      // Closing (but not by the peer, whose images count): not worth decoding.
+      if (decoding_.waiting.empty() || !(out_.is_open() || decoding_.close_after)) {
+        close_now = stop_decodes_locked();
+      } else {
+        job = std::move(decoding_.waiting.front());
+        decoding_.waiting.pop_front();
       }
-      job = std::move(decoding_.waiting.front());
-      decoding_.waiting.pop_front();
+    }
+    if (!job) {
+      if (close_now) close_after_decodes();
+      return;
     }
     std::error_code ec;
     std::string detail;
@@ -567,8 +597,14 @@ void connection::impl::run_decodes() {
       detail = std::string("decoding an image failed: ") + e.what();
     }
     // A connection that closed meanwhile has told its callbacks so: nothing
-    // of it may come after that, and the image goes with it.
-    if (out_.is_open()) {
+    // of it may come after that, and the image goes with it. One the peer
+    // closed waits for its images (close_after) before telling them.
+    bool deliver = false;
+    {
+      std::lock_guard lk(decoding_.mu);
+      deliver = out_.is_open() || decoding_.close_after;
+    }
+    if (deliver) {
       if (img)
         image_received(std::move(*img), job->counted);
       else
@@ -578,19 +614,18 @@ void connection::impl::run_decodes() {
     // write to the I/O thread).
     if (job->acknowledge && job->link == link_.load(std::memory_order_relaxed)) out_.owe_ack();
   }
+  bool more = false;
+  bool close_now = false;
   {
     std::lock_guard lk(decoding_.mu);
-    if (decoding_.waiting.empty() || !out_.is_open()) {
-      decoding_.waiting.clear();
-      decoding_.running = false;
-      return;
-    }
+    more = !decoding_.waiting.empty() && (out_.is_open() || decoding_.close_after);
+    if (!more) close_now = stop_decodes_locked();
   }
-  if (!owner_raw_->post_work([self = self()] { self->impl_->run_decodes(); })) {
+  if (more && !owner_raw_->post_work([self = self()] { self->impl_->run_decodes(); })) {
     std::lock_guard lk(decoding_.mu);
-    decoding_.waiting.clear();
-    decoding_.running = false;
+    close_now = stop_decodes_locked();
   }
+  if (close_now) close_after_decodes();
 }
 
 void connection::impl::peer_named(const std::string& name) {

@@ -155,6 +155,46 @@ TEST(images, on_image_runs_on_the_callback_thread_with_the_image) {
   EXPECT_EQ(names.at(0), "cam");
 }
 
+// A peer that writes a picture and closes at once has sent it: the picture
+// is delivered (decoded on the work thread after the close has been read),
+// and only then the disconnect, in both protocols.
+class image_then_close : public ::testing::TestWithParam<bool> {};
+
+TEST_P(image_then_close, delivers_the_image_before_the_disconnect) {
+  const bool native = GetParam();
+  hub receiver({.port = 0, .native = native});
+  std::mutex mu;
+  std::vector<std::string> events;
+  receiver.on_image([&](const std::shared_ptr<connection>&, const image&) {
+    std::lock_guard lk(mu);
+    events.emplace_back("image");
+  });
+  receiver.on_disconnect([&](const std::shared_ptr<connection>&) {
+    std::lock_guard lk(mu);
+    events.emplace_back("disconnect");
+  });
+  // Large enough that its decode is still running when the close is read.
+  const auto img = pattern_image(1280, 720, pixel_order::bgr);
+  constexpr int rounds = 5;
+  for (int i = 0; i < rounds; ++i) {
+    hub sender({.listen = false, .native = native});
+    auto out = sender.connect("cam", "127.0.0.1", receiver.port());
+    ASSERT_EQ(out->write_image(img), image_status::sent);
+    ASSERT_TRUE(out->flush(patience));
+    sender.close();
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lk(mu);
+    return events.size() >= 2 * rounds;
+  })) << events.size() << " events";
+  std::lock_guard lk(mu);
+  for (std::size_t i = 0; i < events.size(); ++i)
+    EXPECT_EQ(events[i], i % 2 == 0 ? "image" : "disconnect") << "event " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(images, image_then_close, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "native" : "legacy"; });
+
 // --- the seed's hub, host and client calls --------------------------------------
 
 TEST(images, hub_write_image_calls_reach_the_connections_they_name) {
