@@ -10,5 +10,6 @@
 #include <socketengine/host.hpp>
 #include <socketengine/hub.hpp>
 #include <socketengine/image.hpp>
+#include <socketengine/image_codec.hpp>
 #include <socketengine/options.hpp>
 #include <socketengine/value.hpp>
