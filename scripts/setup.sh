@@ -25,6 +25,8 @@ packages=(
   # Token authentication (HMAC-SHA256, constant-time compare, nonces) and
   # TLS; the tests make their certificates with the openssl command.
   libssl-dev openssl
+  # The socketengine command line: its argument parsing and its output.
+  libcli11-dev libfmt-dev
 )
 
 missing=()

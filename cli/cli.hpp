@@ -1,0 +1,150 @@
+#pragma once
+// The `socketengine` command line: what its subcommands share.
+
+#include <chrono>
+#include <csignal>
+#include <pthread.h>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <socketengine/socketengine.hpp>
+
+namespace socketengine::cli {
+
+/// Exit statuses, as the --help footer lists them.
+enum exit_status : int {
+  exit_ok = 0,
+  exit_failure = 1,   // the peer cannot be reached, a port cannot be listened on, ...
+  exit_usage = 2,     // a bad option, address, port, JSON value or format
+  exit_timed_out = 3, // get: no value in time; listen --count: too few before --timeout
+  exit_interrupted = 130, // Ctrl-C before the work was done, as shells count it
+};
+
+/// What ends the program: one line on stderr, and `status`.
+class error : public std::runtime_error {
+public:
+  error(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  [[nodiscard]] int status() const noexcept { return status_; }
+
+private:
+  int status_;
+};
+
+/// A peer to dial: HOST:PORT, [IPv6]:PORT, HOST (port 8080, the seed's), PORT
+/// alone (on 127.0.0.1), or unix:PATH.
+struct address {
+  std::string host;
+  std::uint16_t port = 8080;
+  bool unix_socket = false; // host is then the whole "unix:PATH" endpoint
+  [[nodiscard]] std::string text() const;
+};
+/// \throws error(exit_usage) naming what is wrong.
+address parse_address(std::string_view text);
+
+/// A TCP port: 0..65535. \throws error(exit_usage).
+std::uint16_t parse_port(std::string_view text);
+
+/// Options every subcommand takes.
+struct common_options {
+  bool legacy = false;                // speak only the socket.engine 0.3 protocol
+  std::string name = "socketengine-cli"; // the name a dial announces
+  double connect_timeout = 5;         // seconds a dial keeps trying
+  std::string token_file, token_env;  // token authentication
+  bool allow_legacy = false;
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
+  bool tls_no_verify = false;
+};
+
+/// A hub set up as `o` says: listening on `port` at `bind` (and on
+/// `unix_path` if not empty), or only dialling when `port` is empty and
+/// `unix_path` too. \throws error(exit_failure or exit_usage) saying why.
+std::unique_ptr<hub> make_hub(const common_options& o, std::optional<std::uint16_t> port,
+                              const std::string& bind, const std::string& unix_path);
+
+/// Dials `to` from `h`. \throws error(exit_failure) with the reason.
+std::shared_ptr<connection> dial(hub& h, const address& to, const common_options& o);
+
+/// A value given on the command line: JSON if it parses as JSON; an error
+/// if it looks like JSON (starts with `{`, `[` or `"`) and does not parse;
+/// otherwise the text as a string. `as_string`: always the text.
+/// \throws error(exit_usage) saying where the JSON went wrong.
+value parse_value(std::string_view text, bool as_string);
+
+/// Seconds as a duration. \throws error(exit_usage) for a negative or
+/// absurd figure.
+std::chrono::milliseconds seconds(double s, std::string_view option);
+
+/// Waits for SIGINT, SIGTERM or wake(). Made first in main(), before any
+/// thread: it blocks those signals in every thread, so that only wait_until()
+/// receives them.
+class stop_signal {
+public:
+  stop_signal();
+  /// Waits until a signal, wake() or `deadline`. True unless the deadline passed.
+  bool wait_until(std::chrono::steady_clock::time_point deadline);
+  bool wait() { return wait_until(std::chrono::steady_clock::time_point::max()); }
+  /// Ends a wait_until(), now or the next one. Any thread.
+  void wake() noexcept;
+  /// Whether SIGINT or SIGTERM came.
+  [[nodiscard]] bool interrupted() const noexcept { return interrupted_; }
+
+private:
+  sigset_t set_{};
+  pthread_t main_thread_;
+  bool interrupted_ = false;
+};
+
+// The subcommands: each returns the exit status. Their arguments are filled
+// in by main() from the command line.
+
+struct listen_args {
+  std::uint16_t port = 8080;
+  std::string bind = "0.0.0.0";
+  std::string unix_path;
+  std::string format; // fmt-style, with {peer} {channel} {value} {size} {time}
+  bool json = false;
+  std::uint64_t count = 0; // 0: no end
+  double timeout = 0;      // 0: no end
+  bool all = false;        // the protocol's own channels too
+};
+int run_listen(const listen_args& a, const common_options& o, stop_signal& stop);
+
+struct send_args {
+  std::string address;
+  std::string channel;
+  std::string value;
+  bool has_value = false;
+  bool as_string = false;
+  std::string image_file;
+  std::string encoding; // png, jpeg, raw; empty: the engine's default
+  int jpeg_quality = 90;
+  std::uint64_t repeat = 1; // 0: until interrupted
+  double rate = 0;          // per second; 0: as fast as the link takes them
+  bool report = false;      // print the achieved rate and the pacing jitter
+};
+int run_send(const send_args& a, const common_options& o, stop_signal& stop);
+
+struct get_args {
+  std::string address;
+  std::string channel;
+  double timeout = 5;
+  bool pretty = false;
+};
+int run_get(const get_args& a, const common_options& o, stop_signal& stop);
+
+struct watch_args {
+  std::string address;                // dial this, or
+  std::optional<std::uint16_t> port;  // listen here
+  std::string bind = "0.0.0.0";
+  double interval = 0.25; // seconds between redraws
+  double timeout = 0;     // 0: until interrupted
+  bool all = false;       // the protocol's own channels too
+};
+int run_watch(const watch_args& a, const common_options& o, stop_signal& stop);
+
+} // namespace socketengine::cli

@@ -1,0 +1,204 @@
+// socketengine: the command line. Subcommands listen, send, get and watch
+// (see `socketengine --help`); the work of each is in its own file.
+
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli.hpp"
+
+namespace se = socketengine::cli;
+
+namespace {
+
+constexpr const char* addresses_help =
+    "ADDRESS is HOST:PORT, [IPv6]:PORT, HOST (port 8080), PORT (on 127.0.0.1) or unix:PATH.";
+
+constexpr const char* exit_help =
+    "Exit status: 0 done; 1 failed (the peer cannot be reached, the port cannot be listened "
+    "on, the link broke); 2 bad usage (an option, address, port, JSON value or format); 3 "
+    "timed out (get: no value; listen --count: too few messages); 130 interrupted.";
+
+void add_common(CLI::App* app, se::common_options& o) {
+  app->add_flag("--legacy", o.legacy,
+                "Speak only the socket.engine 0.3 protocol (no native binary frames)");
+  app->add_option("--name", o.name, "The name this side announces when it dials")
+      ->capture_default_str();
+  app->add_option("--connect-timeout", o.connect_timeout,
+                  "Seconds a dial keeps trying while nothing listens")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  auto* auth = app->add_option_group("Token authentication");
+  auth->add_option("--token-file", o.token_file, "Read the shared token from FILE")->type_name("FILE");
+  auth->add_option("--token-env", o.token_env, "Read the shared token from environment variable VAR")
+      ->type_name("VAR");
+  auth->add_flag("--allow-legacy", o.allow_legacy,
+                 "With a token, still admit socket.engine 0.3 peers");
+  auto* tls = app->add_option_group("TLS");
+  tls->add_flag("--tls", o.tls, "Use TLS on TCP links");
+  tls->add_option("--tls-ca", o.tls_ca, "CA certificates (PEM) to check the peer against");
+  tls->add_option("--tls-cert", o.tls_cert, "This side's certificate (PEM)");
+  tls->add_option("--tls-key", o.tls_key, "The private key of --tls-cert (PEM)");
+  tls->add_option("--tls-server-name", o.tls_server_name,
+                  "The name the listener's certificate must carry, if not the address dialled");
+  tls->add_flag("--tls-no-verify", o.tls_no_verify,
+                "Do not check the listener's certificate (tests only)");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // First, before any thread: Ctrl-C and SIGTERM end waits instead of the
+  // process, so that what was sent is flushed and the terminal restored.
+  se::stop_signal stop;
+
+  CLI::App app{"socketengine: send, receive and watch values and images on socketengine and "
+               "socket.engine 0.3 peers.",
+               "socketengine"};
+  app.require_subcommand(1);
+  app.footer(std::string(addresses_help) + "\n" + exit_help);
+  app.set_version_flag("--version", "socketengine 0.1.0");
+
+  se::common_options common;
+
+  se::listen_args listen;
+  std::string listen_port = "8080";
+  auto* listen_cmd = app.add_subcommand(
+      "listen", "Listen as a hub and print every message that arrives, one line each");
+  listen_cmd->add_option("-p,--port", listen_port, "TCP port (0: one the system chooses)")
+      ->type_name("PORT")
+      ->capture_default_str();
+  listen_cmd->add_option("--bind", listen.bind, "Address to listen on")
+      ->type_name("ADDRESS")
+      ->capture_default_str();
+  listen_cmd->add_option("--unix", listen.unix_path, "Listen on a Unix socket at PATH too")
+      ->type_name("PATH");
+  auto* format_opt = listen_cmd->add_option(
+      "-F,--format", listen.format,
+      "Each line as FORMAT, with {peer} {channel} {value} {size} {time} (fmt syntax, "
+      "e.g. \"{time} {peer}/{channel}: {value}\"; default \"{peer} {channel} {value}\")");
+  listen_cmd->add_flag("--json", listen.json,
+                       "One JSON object per line: time, peer, channel, size, value")
+      ->excludes(format_opt);
+  listen_cmd->add_option("-n,--count", listen.count, "End after N messages")->type_name("N");
+  listen_cmd->add_option("-W,--timeout", listen.timeout,
+                         "End after SECONDS (with --count: exit 3 if fewer came)")
+      ->type_name("SECONDS");
+  listen_cmd->add_flag("--all", listen.all,
+                       "Show the protocol's own channels too (__name_conn, __status, ...)");
+  listen_cmd->footer(
+      "Values are printed as compact JSON; an image as <WxH order image> on channel "
+      "\"image\"; a bytes value as <N bytes> (in --json, {\"base64\": ...}). The port is "
+      "announced on stderr.\n" +
+      std::string(exit_help));
+  add_common(listen_cmd, common);
+
+  se::send_args send;
+  auto* send_cmd = app.add_subcommand("send", "Dial a peer and write a value or a picture");
+  send_cmd->add_option("ADDRESS", send.address, "Where to send")->required();
+  send_cmd->add_option("CHANNEL", send.channel, "The channel");
+  auto* value_opt = send_cmd->add_option(
+      "VALUE", send.value, "A JSON value (42, true, {\"x\": 1}, \"text\") or any other text");
+  send_cmd->add_flag("-s,--string", send.as_string, "Send VALUE as text, even if it is JSON");
+  send_cmd->add_option("-i,--image", send.image_file, "Send the picture in FILE (PNG or JPEG)")
+      ->type_name("FILE");
+  send_cmd->add_option("--encoding", send.encoding,
+                       "How native peers get the picture: png, jpeg or raw (default png)")
+      ->type_name("ENCODING");
+  send_cmd->add_option("-r,--repeat", send.repeat, "Send it N times (0: until Ctrl-C)")
+      ->type_name("N")
+      ->capture_default_str();
+  send_cmd->add_option("--rate", send.rate,
+                       "At most R a second, paced by deadlines that do not drift (default: as "
+                       "fast as the link takes them)")
+      ->type_name("R");
+  send_cmd->add_flag("--report", send.report,
+                     "Print on stderr the rate achieved and how late sends were against their "
+                     "deadlines");
+  send_cmd->footer(std::string(addresses_help) + "\n" + exit_help);
+  add_common(send_cmd, common);
+
+  se::get_args get;
+  auto* get_cmd = app.add_subcommand(
+      "get", "Dial a peer, wait for a value on a channel, print it and exit");
+  get_cmd->add_option("ADDRESS", get.address, "The peer")->required();
+  get_cmd->add_option("CHANNEL", get.channel, "The channel")->required();
+  get_cmd->add_option("-W,--timeout", get.timeout, "Seconds to wait for the value (exit 3 past it)")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  get_cmd->add_flag("--pretty", get.pretty, "Print the JSON indented");
+  get_cmd->footer(
+      "A peer sends a value when it writes it, so this prints the next value the peer "
+      "writes on CHANNEL.\n" +
+      std::string(addresses_help) + "\n" + exit_help);
+  add_common(get_cmd, common);
+
+  se::watch_args watch;
+  std::string watch_port;
+  auto* watch_cmd = app.add_subcommand(
+      "watch", "A live table of every peer and channel: latest value, rate, bytes, size, age");
+  watch_cmd->add_option("ADDRESS", watch.address, "Dial this peer");
+  watch_cmd->add_option("-p,--port", watch_port, "Or listen on this port (0: any)")->type_name("PORT");
+  watch_cmd->add_option("--bind", watch.bind, "Address to listen on with --port")
+      ->type_name("ADDRESS")
+      ->capture_default_str();
+  watch_cmd->add_option("--interval", watch.interval, "Seconds between redraws")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  watch_cmd->add_option("-W,--timeout", watch.timeout, "End after SECONDS")->type_name("SECONDS");
+  watch_cmd->add_flag("--all", watch.all,
+                      "Show the protocol's own channels too (__name_conn, __status, ...)");
+  watch_cmd->footer(
+      "Rates are messages (frames, for images) and bytes a second over the last second, "
+      "counted as messages arrive. When stdout is not a terminal, plain lines are printed "
+      "once a second instead.\n" +
+      std::string(addresses_help) + "\n" + exit_help);
+  add_common(watch_cmd, common);
+
+  // CLI11 would say only that a subcommand is required.
+  const auto known = [&](std::string_view word) {
+    for (const auto* sub : {listen_cmd, send_cmd, get_cmd, watch_cmd})
+      if (sub->get_name() == word) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
+    fmt::print(stderr,
+               "socketengine: unknown subcommand \"{}\" (listen, send, get or watch; see "
+               "socketengine --help)\n",
+               argv[1]);
+    return se::exit_usage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e); // --help, --version
+    fmt::print(stderr, "socketengine: {} (see socketengine --help)\n", e.what());
+    return se::exit_usage;
+  }
+
+  const char* which = app.get_subcommands().front()->get_name().c_str();
+  try {
+    if (*listen_cmd) {
+      listen.port = se::parse_port(listen_port);
+      return se::run_listen(listen, common, stop);
+    }
+    if (*send_cmd) {
+      send.has_value = value_opt->count() > 0;
+      return se::run_send(send, common, stop);
+    }
+    if (*get_cmd) return se::run_get(get, common, stop);
+    if (*watch_cmd) {
+      if (!watch_port.empty()) watch.port = se::parse_port(watch_port);
+      return se::run_watch(watch, common, stop);
+    }
+  } catch (const se::error& e) {
+    fmt::print(stderr, "socketengine {}: {}\n", which, e.what());
+    return e.status();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "socketengine {}: {}\n", which, e.what());
+    return se::exit_failure;
+  }
+  return se::exit_usage;
+}
