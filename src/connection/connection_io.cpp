@@ -363,6 +363,17 @@ void connection::impl::finish_close(std::error_code reason) {
   // A peer that refused this side's token (or had a wrong one) would again.
   bool redial = redial_ && reason != errc::closed_locally && reason != errc::unauthenticated &&
                 out_.go_down(protocols_->first_writer());
+  // What the peer sent before it ended is delivered, images included: a
+  // peer that writes a picture and closes at once has still sent it. The
+  // connection reads closed at once; its end (the store closed, the
+  // disconnect) waits for the decodes, whose last one posts it. Decided
+  // before out_ closes, so that no decode in between takes the closed
+  // connection for one closed here.
+  bool after_decodes = false;
+  if (!redial && (reason == errc::peer_closing || reason == errc::peer_eof)) {
+    std::lock_guard lk(decoding_.mu);
+    after_decodes = decoding_.close_after = decoding_.running;
+  }
   if (!redial) out_.close(reason);
   if (auto timer = close_timer_.lock()) timer->cancel();
   stream_->close(); // a pending wait or write completes as aborted
@@ -379,16 +390,7 @@ void connection::impl::finish_close(std::error_code reason) {
     owner_raw_->link_down(self(), reason);
     return;
   }
-  if (reason == errc::peer_closing || reason == errc::peer_eof) {
-    // What the peer sent before it ended is delivered, images included: a
-    // peer that writes a picture and closes at once has still sent it.
-    // The connection reads closed already; its disconnect comes after.
-    std::lock_guard lk(decoding_.mu);
-    if (decoding_.running) {
-      decoding_.close_after = true;
-      return;
-    }
-  }
+  if (after_decodes) return;
   store_.close();
   owner_raw_->connection_closed(self());
 }
