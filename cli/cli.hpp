@@ -147,4 +147,10 @@ struct watch_args {
 };
 int run_watch(const watch_args& a, const common_options& o, stop_signal& stop);
 
+struct bench_args {
+  bool quick = false;
+  std::string only;
+};
+int run_bench(const bench_args& a, const common_options& o, stop_signal& stop);
+
 } // namespace socketengine::cli

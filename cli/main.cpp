@@ -157,15 +157,27 @@ int main(int argc, char** argv) {
       std::string(addresses_help) + "\n" + exit_help);
   add_common(watch_cmd, common);
 
+  se::bench_args bench;
+  auto* bench_cmd = app.add_subcommand(
+      "bench", "The side-by-side benchmark (socketengine-bench) with a progress display");
+  bench_cmd->add_flag("--quick", bench.quick, "A short run (under a minute)");
+  bench_cmd->add_option("--only", bench.only, "Only the cases whose title contains TEXT")
+      ->type_name("TEXT");
+  bench_cmd->footer(
+      "Runs socketengine-bench (installed beside this program): socketengine next to ZeroMQ "
+      "and raw TCP over loopback. The table and, last, a JSON line with every figure go to "
+      "stdout; the case running and its time so far to stderr. The exit status is the "
+      "benchmark's.");
+
   // CLI11 would say only that a subcommand is required.
   const auto known = [&](std::string_view word) {
-    for (const auto* sub : {listen_cmd, send_cmd, get_cmd, watch_cmd})
+    for (const auto* sub : {listen_cmd, send_cmd, get_cmd, watch_cmd, bench_cmd})
       if (sub->get_name() == word) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
     fmt::print(stderr,
-               "socketengine: unknown subcommand \"{}\" (listen, send, get or watch; see "
+               "socketengine: unknown subcommand \"{}\" (listen, send, get, watch or bench; see "
                "socketengine --help)\n",
                argv[1]);
     return se::exit_usage;
@@ -189,6 +201,7 @@ int main(int argc, char** argv) {
       return se::run_send(send, common, stop);
     }
     if (*get_cmd) return se::run_get(get, common, stop);
+    if (*bench_cmd) return se::run_bench(bench, common, stop);
     if (*watch_cmd) {
       if (!watch_port.empty()) watch.port = se::parse_port(watch_port);
       return se::run_watch(watch, common, stop);

@@ -508,3 +508,25 @@ def test_watch_dials_the_node_hub(node):
         watcher.stop()
     assert any(re.search(r" mode [\d.]+ msg/s .* total 1 \"auto\"$", line)
                for line in watcher.out), watcher.out
+
+
+# --- bench ---------------------------------------------------------------------------
+
+def test_bench_runs_the_benchmark_and_ends_with_its_json():
+    status, out, err = run("bench", "--quick", "--only", "round trips: raw TCP",
+                           timeout=3 * PATIENCE)
+    assert status == 0, err
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["tcp_rtt_p50_us"] > 0
+    assert figures["quick"] is True
+    assert "round trips: raw TCP" in err
+
+
+def test_bench_shows_the_case_running_on_a_terminal():
+    term = Terminal("bench", "--quick", "--only", "round trips: raw TCP")
+    try:
+        term.read_until(lambda s: re.search(r"\[1\] round trips: raw TCP: [\d.]+ s", s),
+                        "the finished case with its time", timeout=3 * PATIENCE)
+        assert term.proc.wait(PATIENCE) == 0
+    finally:
+        term.stop()
