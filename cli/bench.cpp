@@ -83,7 +83,7 @@ private:
 
 } // namespace
 
-int run_bench(const bench_args& a, const common_options&, stop_signal&) {
+int run_bench(const bench_args& a, const common_options&, stop_signal& stop) {
   const auto bench = find_bench();
   std::vector<std::string> args{bench.string()};
   if (a.quick) args.emplace_back("--quick");
@@ -125,9 +125,16 @@ int run_bench(const bench_args& a, const common_options&, stop_signal&) {
   progress shown(isatty(STDERR_FILENO) != 0);
   std::string pending;
   std::array<char, 4096> buf{};
+  bool forwarded = false;
   for (;;) {
+    // SIGINT and SIGTERM to this program go on to the benchmark (Ctrl-C
+    // on a terminal reaches both; `kill` or `timeout` reach only this one).
+    if (stop.poll() && stop.interrupted() && !forwarded) {
+      kill(pid, stop.last_signal());
+      forwarded = true;
+    }
     pollfd p{err_pipe[0], POLLIN, 0};
-    int ready = poll(&p, 1, 1000);
+    int ready = poll(&p, 1, 200);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
       shown.redraw(); // the running case's clock
@@ -149,7 +156,7 @@ int run_bench(const bench_args& a, const common_options&, stop_signal&) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFSIGNALED(status)) {
-    if (WTERMSIG(status) == SIGINT) return exit_interrupted;
+    if (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM) return exit_interrupted;
     throw error(exit_failure, fmt::format("socketengine-bench ended by signal {}", WTERMSIG(status)));
   }
   return WEXITSTATUS(status);

@@ -21,7 +21,7 @@ enum exit_status : int {
   exit_failure = 1,   // the peer cannot be reached, a port cannot be listened on, ...
   exit_usage = 2,     // a bad option, address, port, JSON value or format
   exit_timed_out = 3, // get: no value in time; listen --count: too few before --timeout
-  exit_interrupted = 130, // Ctrl-C before the work was done, as shells count it
+  exit_interrupted = 130, // Ctrl-C or SIGTERM before the work was done, as shells count it
 };
 
 /// What ends the program: one line on stderr, and `status`.
@@ -58,6 +58,7 @@ struct common_options {
   bool tls = false;
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
   bool tls_no_verify = false;
+  bool redial = false;                // redial a lost link (watch)
 };
 
 /// A hub set up as `o` says: listening on `port` at `bind` (and on
@@ -66,8 +67,11 @@ struct common_options {
 std::unique_ptr<hub> make_hub(const common_options& o, std::optional<std::uint16_t> port,
                               const std::string& bind, const std::string& unix_path);
 
-/// Dials `to` from `h`. \throws error(exit_failure) with the reason.
-std::shared_ptr<connection> dial(hub& h, const address& to, const common_options& o);
+class stop_signal;
+/// Dials `to` from `h`; a signal (`stop`) abandons it.
+/// \throws error(exit_failure) with the reason, error(exit_interrupted).
+std::shared_ptr<connection> dial(hub& h, const address& to, const common_options& o,
+                                 stop_signal& stop);
 
 /// A value given on the command line: JSON if it parses as JSON; an error
 /// if it looks like JSON (starts with `{`, `[` or `"`) and does not parse;
@@ -85,18 +89,23 @@ std::chrono::milliseconds seconds(double s, std::string_view option);
 class stop_signal {
 public:
   stop_signal();
-  /// Waits until a signal, wake() or `deadline`. True unless the deadline passed.
+  /// Waits until a signal, wake() or `deadline`. True unless the deadline
+  /// passed. A deadline already past still takes a pending signal.
   bool wait_until(std::chrono::steady_clock::time_point deadline);
+  /// Takes a pending signal without waiting: wait_until(now).
+  bool poll() { return wait_until(std::chrono::steady_clock::now()); }
   bool wait() { return wait_until(std::chrono::steady_clock::time_point::max()); }
   /// Ends a wait_until(), now or the next one. Any thread.
   void wake() noexcept;
-  /// Whether SIGINT or SIGTERM came.
+  /// Whether SIGINT or SIGTERM came, and which came last.
   [[nodiscard]] bool interrupted() const noexcept { return interrupted_; }
+  [[nodiscard]] int last_signal() const noexcept { return last_signal_; }
 
 private:
   sigset_t set_{};
   pthread_t main_thread_;
   bool interrupted_ = false;
+  int last_signal_ = 0;
 };
 
 // The subcommands: each returns the exit status. Their arguments are filled

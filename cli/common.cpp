@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -82,6 +83,9 @@ std::unique_ptr<hub> make_hub(const common_options& o, std::optional<std::uint16
   h.listen = port.has_value();
   if (!unix_path.empty()) h.listen_on.push_back("unix:" + unix_path);
   h.native = !o.legacy;
+  // A lost link is the end of the command, said at once, rather than
+  // writes held while redialling (watch asks for redialling itself).
+  h.reconnect.enabled = o.redial;
   h.connect_timeout = seconds(o.connect_timeout, "--connect-timeout");
   h.auth.token_file = o.token_file;
   h.auth.token_env = o.token_env;
@@ -108,9 +112,13 @@ std::unique_ptr<hub> make_hub(const common_options& o, std::optional<std::uint16
   }
 }
 
-std::shared_ptr<connection> dial(hub& h, const address& to, const common_options& o) {
+std::shared_ptr<connection> dial(hub& h, const address& to, const common_options& o,
+                                 stop_signal& stop) {
   std::error_code ec;
-  auto c = to.unix_socket ? h.connect(o.name, to.host, ec) : h.connect(o.name, to.host, to.port, ec);
+  // Ctrl-C ends a dial that keeps trying, as it ends everything else.
+  auto c = to.unix_socket ? h.connect(o.name, to.host, ec)
+                          : h.connect(o.name, to.host, to.port, ec, [&] { return !stop.poll(); });
+  if (!c && stop.interrupted()) throw error(exit_interrupted, "interrupted while connecting");
   if (!c) {
     std::string why = ec.message();
     if (ec == errc::connect_timeout)
@@ -158,18 +166,22 @@ bool stop_signal::wait_until(std::chrono::steady_clock::time_point deadline) {
     if (deadline == std::chrono::steady_clock::time_point::max()) {
       sig = sigwaitinfo(&set_, &info);
     } else {
-      auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= std::chrono::steady_clock::duration::zero()) return false;
+      // A deadline already past still takes a signal that is pending: a
+      // caller that polls with now() must see Ctrl-C too.
+      auto left = std::max(deadline - std::chrono::steady_clock::now(),
+                           std::chrono::steady_clock::duration::zero());
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
       timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
       sig = sigtimedwait(&set_, &info, &ts);
     }
     if (sig < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return false;
-      return true;
+      return false; // EAGAIN: the deadline passed
     }
-    if (sig != SIGUSR1) interrupted_ = true;
+    if (sig != SIGUSR1) {
+      interrupted_ = true;
+      last_signal_ = sig;
+    }
     return true;
   }
 }

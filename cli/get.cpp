@@ -10,7 +10,7 @@ namespace socketengine::cli {
 int run_get(const get_args& a, const common_options& o, stop_signal& stop) {
   const auto timeout = seconds(a.timeout, "--timeout");
   auto h = make_hub(o, std::nullopt, {}, {});
-  auto c = dial(*h, parse_address(a.address), o);
+  auto c = dial(*h, parse_address(a.address), o, stop);
   // A peer sends a channel's value when it writes it: what it wrote before
   // this connection existed is not sent again, so this waits for the next.
   // The wait is cut into slices so that Ctrl-C ends it.
@@ -19,13 +19,13 @@ int run_get(const get_args& a, const common_options& o, stop_signal& stop) {
   for (;;) {
     got = c->wait_for(a.channel, std::chrono::milliseconds(50));
     if (got || std::chrono::steady_clock::now() >= deadline || !c->is_open()) break;
-    if (stop.wait_until(std::chrono::steady_clock::now())) {
+    if (stop.poll()) {
       h->close();
       return exit_interrupted;
     }
   }
   if (!got) {
-    if (!c->is_open() && c->state() == link_state::closed)
+    if (!c->is_open())
       throw error(exit_failure, fmt::format("{} closed the connection ({}) before a value on \"{}\"",
                                             a.address, c->close_reason().message(), a.channel));
     throw error(exit_timed_out, fmt::format("no value on \"{}\" from {} within {} s", a.channel,

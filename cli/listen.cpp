@@ -13,6 +13,10 @@ namespace socketengine::cli {
 int run_listen(const listen_args& a, const common_options& o, stop_signal& stop) {
   const message_printer printer(a.format, a.json);
   const auto timeout = seconds(a.timeout, "--timeout");
+  // Declared before the hub, whose callbacks use them until it is gone.
+  std::mutex mu;
+  std::uint64_t printed = 0;
+  bool done = false;
   auto h = make_hub(o, a.port, a.bind, a.unix_path);
   // Where it listens, on stderr so that stdout holds messages only; port 0
   // asks the system for one, and a script reads it from here.
@@ -20,9 +24,6 @@ int run_listen(const listen_args& a, const common_options& o, stop_signal& stop)
   if (!a.unix_path.empty()) fmt::print(stderr, "listening on unix:{}\n", a.unix_path);
   std::fflush(stderr);
 
-  std::mutex mu;
-  std::uint64_t printed = 0;
-  bool done = false;
   // Callbacks run one at a time on the hub's callback thread; the lock
   // keeps the count and stdout to one message at a time past the end.
   auto print = [&](const message_record& r) {
@@ -51,23 +52,34 @@ int run_listen(const listen_args& a, const common_options& o, stop_signal& stop)
 
   const auto deadline = timeout.count() > 0 ? std::chrono::steady_clock::now() + timeout
                                             : std::chrono::steady_clock::time_point::max();
+  int status = exit_ok;
   for (;;) {
     const bool woken = stop.wait_until(deadline);
     std::lock_guard lk(mu);
-    if (done || stop.interrupted()) break;
+    if (done) break; // the count reached
+    if (stop.interrupted()) {
+      // Without --count a signal is how listening ends.
+      if (a.count != 0) status = exit_interrupted;
+      break;
+    }
     if (!woken) {
-      done = true;
-      if (a.count == 0) break; // --timeout alone: the end of a listening period
-      throw error(exit_timed_out,
-                  fmt::format("{} of {} messages within {} s", printed, a.count, a.timeout));
+      // --timeout alone: the end of a listening period; with --count, too
+      // few came.
+      if (a.count != 0) status = exit_timed_out;
+      break;
     }
   }
+  std::uint64_t count = 0;
   {
     std::lock_guard lk(mu);
     done = true;
+    count = printed;
   }
-  h->close();
-  return exit_ok;
+  h->close(); // not under mu: it waits for a callback that may want it
+  if (status == exit_timed_out)
+    throw error(exit_timed_out, fmt::format("{} of {} messages within {} s", count, a.count,
+                                            a.timeout));
+  return status;
 }
 
 } // namespace socketengine::cli

@@ -204,6 +204,7 @@ int main(int argc, char** argv) {
     if (*bench_cmd) return se::run_bench(bench, common, stop);
     if (*watch_cmd) {
       if (!watch_port.empty()) watch.port = se::parse_port(watch_port);
+      common.redial = true; // a watch outlives a peer that restarts
       return se::run_watch(watch, common, stop);
     }
   } catch (const se::error& e) {

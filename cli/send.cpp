@@ -54,7 +54,7 @@ int run_send(const send_args& a, const common_options& o, stop_signal& stop) {
   if (!a.encoding.empty()) encoding = parse_encoding(a.encoding);
 
   auto h = make_hub(o, std::nullopt, {}, {});
-  auto c = dial(*h, parse_address(a.address), o);
+  auto c = dial(*h, parse_address(a.address), o, stop);
 
   // Paced by deadlines from the start, not by a pause after each send: the
   // time a send takes does not add up, so the rate does not drift.
@@ -73,30 +73,42 @@ int run_send(const send_args& a, const common_options& o, stop_signal& stop) {
   for (std::uint64_t i = 0; a.repeat == 0 || i < a.repeat; ++i) {
     if (period > clock::duration::zero()) {
       const auto due = start + period * static_cast<std::int64_t>(i);
-      if (stop.wait_until(due)) break; // interrupted
+      if (stop.wait_until(due)) break; // Ctrl-C or SIGTERM
       if (a.report && lateness_us.size() < 1'000'000)
         lateness_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - due).count());
-    } else if (stop.wait_until(clock::now())) {
+    } else if (stop.poll()) {
       break;
     }
     std::error_code ec;
     if (sends_image) {
       // One frame in flight: wait for the slot rather than replace the
       // last frame, so that every picture asked for goes.
-      if (a.repeat != 1 && !c->wait_for_image_slot(std::chrono::seconds(10)))
+      if (a.repeat != 1 && !c->wait_for_image_slot(std::chrono::seconds(10))) {
+        if (!c->is_open())
+          throw error(exit_failure, fmt::format("the link to {} ended ({}) after {} sent",
+                                                a.address, c->close_reason().message(), sent));
         throw error(exit_failure, "the peer did not take the last picture within 10 s");
+      }
       auto status = encoding ? c->write_image(img, *encoding, ec) : c->write_image(img, ec);
       if (!ec && status != image_status::sent) ++dropped_images;
     } else {
       c->write(a.channel, v, ec);
     }
-    if (ec)
+    if (ec) {
+      if (!c->is_open())
+        throw error(exit_failure, fmt::format("the link to {} ended ({}) after {} sent", a.address,
+                                              c->close_reason().message(), sent));
       throw error(exit_failure, fmt::format("cannot send to {}: {}", a.address, ec.message()));
+    }
     ++sent;
   }
   const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  if (!c->flush(std::chrono::seconds(10)))
+  if (!c->flush(std::chrono::seconds(10))) {
+    if (!c->is_open())
+      throw error(exit_failure, fmt::format("the link to {} ended ({}) with messages unsent",
+                                            a.address, c->close_reason().message()));
     throw error(exit_failure, fmt::format("{} did not take what was sent within 10 s", a.address));
+  }
   h->close();
   if (a.report) {
     fmt::print(stderr, "sent {} {} in {:.3f} s: {:.1f} a second", sent,
@@ -108,7 +120,9 @@ int run_send(const send_args& a, const common_options& o, stop_signal& stop) {
     if (dropped_images) fmt::print(stderr, "; {} pictures replaced by newer ones", dropped_images);
     fmt::print(stderr, "\n");
   }
-  return exit_ok;
+  // Stopped before the count asked for (--repeat 0 asks for no count: a
+  // signal is its end).
+  return stop.interrupted() && a.repeat != 0 && sent < a.repeat ? exit_interrupted : exit_ok;
 }
 
 } // namespace socketengine::cli

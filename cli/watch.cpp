@@ -48,10 +48,11 @@ int run_watch(const watch_args& a, const common_options& o, stop_signal& stop) {
   if (interval.count() <= 0) throw error(exit_usage, "--interval must be more than 0");
   if (!tty) interval = std::max<std::chrono::milliseconds>(interval, std::chrono::seconds(1));
 
-  auto h = make_hub(o, a.port, a.bind, {});
+  // Declared before the hub, whose callbacks use them until it is gone.
   watch_table table;
   std::mutex status_mu;
   std::string status; // the last error, shown under the table on a terminal
+  auto h = make_hub(o, a.port, a.bind, {});
   h->on_message([&](const std::shared_ptr<connection>& c, const std::string& channel,
                     const value& v) {
     if (a.all || !is_protocol_channel(channel)) table.count(value_record(peer_of(*c), channel, v));
@@ -75,7 +76,7 @@ int run_watch(const watch_args& a, const common_options& o, stop_signal& stop) {
     std::fflush(stderr);
   } else {
     auto to = parse_address(a.address);
-    dial(*h, to, o);
+    dial(*h, to, o, stop);
     where = "connected to " + to.text();
   }
 

@@ -6,7 +6,8 @@
 # the system picks (or a socket file of its own), and everything each
 # program prints is shown, labelled with the program and stream. Then the socket.engine 0.3 README's own Python
 # examples run, unchanged but for the port, on the socketengine Python
-# module. Exits non-zero if any pair fails.
+# module, and last the command line: `socketengine listen` printing what
+# `socketengine send` writes. Exits non-zero if any pair fails.
 #
 # Assumes the dependencies are installed (sudo bash scripts/setup.sh).
 set -euo pipefail
@@ -18,7 +19,7 @@ echo "== building the examples (cmake --preset release)"
 cmake --preset release >/dev/null
 cmake --build --preset release \
   --target example_hub_listen example_hub_dial example_host example_client \
-  example_viewer example_camera socketengine_python
+  example_viewer example_camera socketengine_python socketengine_cli
 bin=build/release/examples
 
 status=0
@@ -81,10 +82,38 @@ echo
 echo "== python: the original README's host and client examples"
 seed_pair host.py "client is connected!" client.py "" || status=1
 
+# The command line: `socketengine listen` prints what two `socketengine
+# send` calls write to it.
+cli_pair() {
+  local cli=build/release/cli/socketengine work port=""
+  work=$(mktemp -d)
+  timeout 30 "$cli" listen --port 0 --count 2 >"$work/l.out" 2>"$work/l.err" &
+  local pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^listening on port \([0-9]*\)$/\1/p' "$work/l.err")
+    [[ -n "$port" ]] && break
+    sleep 0.1
+  done
+  local ok=0
+  echo "  \$ socketengine send $port speed 3.5 --name robot"
+  timeout 30 "$cli" send "$port" speed 3.5 --name robot || ok=1
+  echo "  \$ socketengine send $port pose '{\"x\": 1.5, \"y\": 2}' --name robot"
+  timeout 30 "$cli" send "$port" pose '{"x": 1.5, "y": 2}' --name robot || ok=1
+  wait "$pid" || ok=1
+  sed "s/^/  socketengine listen: /" "$work/l.err" "$work/l.out"
+  [[ "$(cat "$work/l.out")" == $'robot speed 3.5\nrobot pose {"x":1.5,"y":2}' ]] || ok=1
+  rm -rf "$work"
+  return "$ok"
+}
+
+echo
+echo "== command line: socketengine listen prints what socketengine send writes"
+cli_pair || status=1
+
 echo
 if ((status)); then
   echo "demo: FAILED" >&2
 else
-  echo "demo: all six pairs talked"
+  echo "demo: all seven pairs talked"
 fi
 exit "$status"

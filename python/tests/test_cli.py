@@ -13,6 +13,8 @@ import os
 import pty
 import re
 import select
+import signal
+import socket
 import struct
 import subprocess
 import termios
@@ -188,14 +190,17 @@ def test_bad_usage_is_one_line_on_stderr_and_status_2(args, status, message):
 
 
 def test_an_unreachable_peer_is_one_line_and_status_1():
-    with hub(port=0) as h:
-        port = h.port
-    # Nothing listens there now.
+    # A port held by a socket that does not listen: a dial is refused, and
+    # no other test can take the port meanwhile.
+    held = socket.socket()
+    held.bind((LOCALHOST, 0))
+    port = held.getsockname()[1]
     for args in (["send", str(port), "c", "1"], ["get", str(port), "c"], ["watch", str(port)]):
         status, out, err = run(*args, "--connect-timeout", "0.3")
         assert status == 1, (args, err)
         assert err.strip() == "socketengine {}: cannot connect to 127.0.0.1:{}: nothing " \
                               "answered within 0.3 s (--connect-timeout)".format(args[0], port)
+    held.close()
 
 
 def test_a_port_in_use_is_one_line_and_status_1(py_hub):
@@ -481,7 +486,7 @@ def test_watch_draws_a_live_table_with_rates_on_a_terminal(tmp_path):
 
 
 def test_watch_prints_plain_lines_when_not_on_a_terminal(py_hub):
-    watcher = Cli("watch", str(py_hub.port), "--timeout", "1.5", "--name", "watcher")
+    watcher = Cli("watch", str(py_hub.port), "--timeout", "3", "--name", "watcher")
     try:
         conn = dialled(py_hub, "watcher")
         conn.write("temp", 21)
@@ -499,7 +504,7 @@ def test_watch_prints_plain_lines_when_not_on_a_terminal(py_hub):
 def test_watch_dials_the_node_hub(node):
     n = node("listen")
     port = n.expect("READY")
-    watcher = Cli("watch", str(port), "--timeout", "1.5", "--legacy")
+    watcher = Cli("watch", str(port), "--timeout", "3", "--legacy")
     try:
         n.expect("CONNECTION")
         n.send("WRITE", {"channel": "mode", "data": "auto"})
@@ -530,3 +535,57 @@ def test_bench_shows_the_case_running_on_a_terminal():
         assert term.proc.wait(PATIENCE) == 0
     finally:
         term.stop()
+
+
+# --- signals -------------------------------------------------------------------------
+
+def test_ctrl_c_ends_get_with_status_130(py_hub):
+    getter = Cli("get", str(py_hub.port), "never", "--timeout", "60", "--name", "getter")
+    try:
+        dialled(py_hub, "getter")
+        getter.proc.send_signal(signal.SIGINT)
+        assert getter.finish() == 130
+    finally:
+        getter.stop()
+
+
+def test_a_signal_ends_an_endless_send_with_status_0(py_hub):
+    for how in (signal.SIGINT, signal.SIGTERM):
+        name = "endless-" + str(int(how))
+        sender = Cli("send", str(py_hub.port), "x", "1", "--repeat", "0", "--name", name)
+        try:
+            conn = dialled(py_hub, name)
+            conn.wait_for("x", PATIENCE)
+            sender.proc.send_signal(how)
+            assert sender.finish() == 0, sender.err
+        finally:
+            sender.stop()
+
+
+def test_a_signal_before_the_count_is_done_is_status_130(py_hub, programs):
+    sender = programs("send", str(py_hub.port), "x", "1", "--repeat", "1000", "--rate", "10",
+                      "--name", "counted")
+    conn = dialled(py_hub, "counted")
+    conn.wait_for("x", PATIENCE)
+    sender.proc.send_signal(signal.SIGTERM)
+    assert sender.finish() == 130
+
+    counting = programs("listen", "--port", "0", "--count", "5")
+    counting.port()
+    counting.proc.send_signal(signal.SIGINT)
+    assert counting.finish() == 130
+    endless = programs("listen", "--port", "0")
+    endless.port()
+    endless.proc.send_signal(signal.SIGINT)
+    assert endless.finish() == 0
+
+
+def test_a_signal_reaches_the_benchmark_bench_runs():
+    bench = Cli("bench", "--only", "frames: raw TCP")  # about 9 s when left alone
+    try:
+        bench.wait_for(lambda: any("frames: raw TCP" in line for line in bench.err),
+                       "the case to start")
+        bench.proc.send_signal(signal.SIGTERM)
+        assert bench.finish() == 130
+    finally:
+        bench.stop()
