@@ -754,11 +754,13 @@ void engine_core::close() {
       asio::post(io_, [this] {
         for (auto& c : connections()) finish_close(c, errc::closed_locally);
       });
+      // The work thread first, while the I/O thread still runs: what it has
+      // queued runs to its end, and a connection whose peer closed while its
+      // images were decoding ends once they are, posting that end to the
+      // I/O thread. Nothing posts work any more (closing_).
+      worker_->stop();
       work_.reset();
       io_thread_.join();
-      // After the I/O thread: nothing posts work any more, and what is
-      // queued finds its connection closed.
-      worker_->stop();
       closed_ = true;
     }
   }
