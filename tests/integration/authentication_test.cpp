@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <socketengine/socketengine.hpp>
 
@@ -130,6 +131,34 @@ TEST(authentication, a_side_without_a_token_is_refused_by_one_with_it_and_learns
       EXPECT_EQ(centre.connections()[0]->close_reason(), errc::unauthenticated)
           << centre.connections()[0]->close_reason().message();
     }
+  }
+}
+
+TEST(authentication, a_dial_abandoned_while_the_peer_has_not_authenticated_closes_it) {
+  // A listener that takes the connection and the hello, and never answers.
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  raw_peer silent;
+  std::atomic<bool> greeted{false};
+  std::thread listener([&] {
+    silent.accept(acceptor);
+    (void)silent.read_line(); // the dialler's hello: it is authenticating now
+    greeted = true;
+  });
+  // The handshake's own deadline far away: only the abandoned dial may end it.
+  hub dialler({.listen = false, .auth = {.token = "s3cret", .timeout = 20s}});
+  std::error_code ec;
+  auto c = dialler.connect("robot", "127.0.0.1", port, ec, [&] { return !greeted.load(); });
+  listener.join();
+  EXPECT_EQ(c, nullptr);
+  EXPECT_EQ(ec, std::errc::operation_canceled) << ec.message();
+  EXPECT_TRUE(dialler.connections().empty());
+  // The connection it was making goes too: the peer reads the end.
+  try {
+    for (;;) (void)silent.read_line();
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "read_line: connection closed");
   }
 }
 
