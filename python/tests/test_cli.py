@@ -112,18 +112,23 @@ class Cli:
         self.proc.wait(PATIENCE)
 
 
-@pytest.fixture
-def programs():
-    """programs(*args) starts the program in the background; all are killed
-    at teardown."""
+def _started(make):
+    """Yields start(*args), which makes a process with make(*args); each
+    made is stopped at teardown."""
     started = []
 
     def start(*args):
-        started.append(Cli(*args))
+        started.append(make(*args))
         return started[-1]
     yield start
     for p in started:
         p.stop()
+
+
+@pytest.fixture
+def programs():
+    """programs(*args) starts the program in the background."""
+    yield from _started(Cli)
 
 
 @pytest.fixture
@@ -134,16 +139,8 @@ def py_hub():
 
 @pytest.fixture
 def node():
-    """node(*args) starts the Node.js socket.engine 0.3.0 hub; stopped at
-    teardown."""
-    started = []
-
-    def start(*args):
-        started.append(node_hub(*args))
-        return started[-1]
-    yield start
-    for n in started:
-        n.stop()
+    """node(*args) starts the Node.js socket.engine 0.3.0 hub."""
+    yield from _started(node_hub)
 
 
 def dialled(h, name):
