@@ -145,6 +145,11 @@ struct connection::impl final : detail::protocol::receiver,
   /// waits for that (see finish_close); the caller then calls
   /// close_after_decodes() once it has let go of the lock.
   bool stop_decodes_locked();
+  /// Under decoding_.mu: whether decoded images still go to the owner (the
+  /// connection is open, or the close the peer began waits for them).
+  [[nodiscard]] bool delivers_locked() const noexcept {
+    return out_.is_open() || decoding_.close_after;
+  }
   /// Ends the close the peer began, its images delivered: on the I/O
   /// thread. Any thread.
   void close_after_decodes();

@@ -572,7 +572,7 @@ void connection::impl::run_decodes() {
     {
       std::lock_guard lk(decoding_.mu);
       // Closing (but not by the peer, whose images count): not worth decoding.
-      if (decoding_.waiting.empty() || !(out_.is_open() || decoding_.close_after)) {
+      if (decoding_.waiting.empty() || !delivers_locked()) {
         close_now = stop_decodes_locked();
       } else {
         job = std::move(decoding_.waiting.front());
@@ -604,7 +604,7 @@ void connection::impl::run_decodes() {
     bool deliver = false;
     {
       std::lock_guard lk(decoding_.mu);
-      deliver = out_.is_open() || decoding_.close_after;
+      deliver = delivers_locked();
     }
     if (deliver) {
       if (img)
@@ -620,7 +620,7 @@ void connection::impl::run_decodes() {
   bool close_now = false;
   {
     std::lock_guard lk(decoding_.mu);
-    more = !decoding_.waiting.empty() && (out_.is_open() || decoding_.close_after);
+    more = !decoding_.waiting.empty() && delivers_locked();
     if (!more) close_now = stop_decodes_locked();
   }
   if (more && !owner_raw_->post_work([self = self()] { self->impl_->run_decodes(); })) {
