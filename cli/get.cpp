@@ -31,9 +31,8 @@ int run_get(const get_args& a, const common_options& o, stop_signal& stop) {
     throw error(exit_timed_out, fmt::format("no value on \"{}\" from {} within {} s", a.channel,
                                             a.address, a.timeout));
   }
-  auto r = value_record(c->name(), a.channel, *got);
   std::string text = got->is_binary() || !a.pretty
-                         ? value_text(r)
+                         ? value_record(c->name(), a.channel, *got).text
                          : got->dump(2, ' ', false, value::error_handler_t::replace);
   fmt::print("{}\n", text);
   h->close();

@@ -38,26 +38,28 @@ bool is_protocol_channel(std::string_view channel) {
 }
 
 message_record value_record(std::string peer, std::string channel, const value& v) {
-  message_record r{std::move(peer), std::move(channel), v, 0, std::chrono::system_clock::now()};
-  r.size = v.is_binary() ? v.get_binary().size() : v.dump().size();
+  message_record r{std::move(peer), std::move(channel), v, {}, 0,
+                   std::chrono::system_clock::now()};
+  if (v.is_binary()) {
+    r.size = v.get_binary().size();
+    r.text = fmt::format("<{} bytes>", r.size);
+  } else {
+    r.text = v.dump(-1, ' ', false, value::error_handler_t::replace);
+    r.size = r.text.size();
+  }
   return r;
 }
 
 message_record image_record(std::string peer, const image& img) {
-  message_record r{std::move(peer), "image",
-                   value{{"width", img.width()},
-                         {"height", img.height()},
-                         {"order", std::string(to_string(img.order()))}},
-                   img.size_bytes(), std::chrono::system_clock::now(), true};
-  return r;
-}
-
-std::string value_text(const message_record& r) {
-  if (r.is_image)
-    return fmt::format("<{}x{} {} image>", r.data["width"].get<std::uint32_t>(),
-                       r.data["height"].get<std::uint32_t>(), r.data["order"].get<std::string>());
-  if (r.data.is_binary()) return fmt::format("<{} bytes>", r.data.get_binary().size());
-  return r.data.dump(-1, ' ', false, value::error_handler_t::replace);
+  return {std::move(peer),
+          "image",
+          value{{"width", img.width()},
+                {"height", img.height()},
+                {"order", std::string(to_string(img.order()))}},
+          fmt::format("<{}x{} {} image>", img.width(), img.height(), to_string(img.order())),
+          img.size_bytes(),
+          std::chrono::system_clock::now(),
+          true};
 }
 
 message_printer::message_printer(std::string format, bool json)
@@ -82,7 +84,7 @@ std::string message_printer::line(const message_record& r) const {
     return out.dump(-1, ' ', false, value::error_handler_t::replace);
   }
   return fmt::format(fmt::runtime(format_), fmt::arg("peer", r.peer),
-                     fmt::arg("channel", r.channel), fmt::arg("value", value_text(r)),
+                     fmt::arg("channel", r.channel), fmt::arg("value", r.text),
                      fmt::arg("size", r.size), fmt::arg("time", iso_time(r.time)));
 }
 

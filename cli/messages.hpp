@@ -17,6 +17,8 @@ struct message_record {
   std::string peer;
   std::string channel;
   value data;             // a value, or for an image its size and pixel order
+  std::string text;       // it as one line: compact JSON; a bytes value as
+                          // `<N bytes>`, an image as `<WxH order image>`
   std::size_t size = 0;   // bytes of the value as JSON (bytes values: their length;
                           // images: their pixels)
   std::chrono::system_clock::time_point time;
@@ -28,14 +30,11 @@ struct message_record {
 /// shown unless asked for.
 bool is_protocol_channel(std::string_view channel);
 
-/// The record of a value received on `channel`.
+/// The record of a value received on `channel`; the value is written out
+/// once, for its text and its size alike.
 message_record value_record(std::string peer, std::string channel, const value& v);
 /// The record of an image received (channel "image").
 message_record image_record(std::string peer, const image& img);
-
-/// The value as one line of text: compact JSON; a bytes value as
-/// `<N bytes>`, an image as `<WxH order image>`.
-std::string value_text(const message_record& r);
 
 /// Formats records as lines (without the newline).
 class message_printer {

@@ -70,7 +70,7 @@ std::vector<watch_table::row> watch_table::rows(clock::time_point now) {
     row r;
     r.peer = key.first;
     r.channel = key.second;
-    r.value = value_text(e.last);
+    r.value = e.last.text;
     r.is_image = e.last.is_image;
     if (span > 0) {
       r.per_second = static_cast<double>(e.total - total_then) / span;

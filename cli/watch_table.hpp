@@ -26,7 +26,7 @@ public:
 
   /// One line of the table.
   struct row {
-    std::string peer, channel, value; // value as value_text() gives it
+    std::string peer, channel, value; // value as message_record::text
     bool is_image = false;
     double per_second = 0;      // messages (frames, for images) a second, over the last second
     double bytes_per_second = 0;
