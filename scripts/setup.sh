@@ -27,6 +27,10 @@ packages=(
   libssl-dev openssl
   # The socketengine command line: its argument parsing and its output.
   libcli11-dev libfmt-dev
+  # Its browser viewer: HTTP and WebSocket from Boost.Beast (Boost's
+  # headers); its tests drive headless Chromium over the DevTools protocol
+  # with python3-websocket.
+  libboost-dev chromium python3-websocket
 )
 
 missing=()
