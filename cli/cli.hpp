@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <socketengine/socketengine.hpp>
 
@@ -155,6 +156,21 @@ struct watch_args {
   bool all = false;       // the protocol's own channels too
 };
 int run_watch(const watch_args& a, const common_options& o, stop_signal& stop);
+
+struct view_args {
+  std::uint16_t port = 8765;            // the page's
+  std::string bind = "127.0.0.1";
+  std::vector<std::string> connect;     // peers to dial
+  std::optional<std::uint16_t> listen;  // and a port they may dial
+  std::string listen_bind = "0.0.0.0";
+  std::string frames = "jpeg";          // jpeg or png
+  int jpeg_quality = 80;
+  std::size_t max_clients = 64;
+  double write_timeout = 10;
+  double timeout = 0;                   // 0: until interrupted
+  bool all = false;
+};
+int run_view(const view_args& a, const common_options& o, stop_signal& stop);
 
 struct bench_args {
   bool quick = false;

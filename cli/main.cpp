@@ -169,15 +169,60 @@ int main(int argc, char** argv) {
       "stdout; the case running and its time so far to stderr. The exit status is the "
       "benchmark's.");
 
+  se::view_args view;
+  std::string view_port = "8765", view_listen;
+  auto* view_cmd = app.add_subcommand(
+      "view", "A live viewer in the browser: every peer's values and camera frames");
+  view_cmd->add_option("-p,--port", view_port,
+                       "Port of the page and its WebSocket (0: any; 8765 is where Foxglove looks)")
+      ->type_name("PORT")
+      ->capture_default_str();
+  view_cmd->add_option("--bind", view.bind,
+                       "Address the page is served on (0.0.0.0 or :: to let other machines in)")
+      ->type_name("ADDRESS")
+      ->capture_default_str();
+  view_cmd->add_option("-c,--connect", view.connect, "Dial this peer (may be given again)")
+      ->type_name("ADDRESS");
+  view_cmd->add_option("-l,--listen", view_listen, "Also let peers dial in on this port (0: any)")
+      ->type_name("PORT");
+  view_cmd->add_option("--listen-bind", view.listen_bind, "Address to listen on with --listen")
+      ->type_name("ADDRESS")
+      ->capture_default_str();
+  view_cmd->add_option("--frames", view.frames, "How frames go to browsers: jpeg or png")
+      ->check(CLI::IsMember({"jpeg", "png"}))
+      ->capture_default_str();
+  view_cmd->add_option("--jpeg-quality", view.jpeg_quality, "JPEG quality of the frames, 1 to 100")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  view_cmd->add_option("--max-clients", view.max_clients,
+                       "Browser and Foxglove connections at once; more are turned away")
+      ->capture_default_str();
+  view_cmd->add_option("--write-timeout", view.write_timeout,
+                       "Seconds a client may take no data before it is cut off")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  view_cmd->add_option("-W,--timeout", view.timeout, "End after SECONDS")->type_name("SECONDS");
+  view_cmd->add_flag("--all", view.all,
+                     "Show the protocol's own channels too (__name_conn, __status, ...)");
+  view_cmd->footer(
+      "Open the address it prints (http://127.0.0.1:8765/ by default) in a browser. Each "
+      "camera's latest frame is sent to each browser when it has drawn the one before, so a "
+      "slow browser sees fewer frames, never old ones. The same port speaks Foxglove's "
+      "WebSocket protocol (foxglove.websocket.v1): open it from Foxglove or Lichtblick as a "
+      "\"Foxglove WebSocket\" connection. Peers dialled with --connect are dialled again when "
+      "their link drops.\n" +
+      std::string(addresses_help) + "\n" + exit_help);
+  add_common(view_cmd, common);
+
   // CLI11 would say only that a subcommand is required.
   const auto known = [&](std::string_view word) {
-    for (const auto* sub : {listen_cmd, send_cmd, get_cmd, watch_cmd, bench_cmd})
+    for (const auto* sub : {listen_cmd, send_cmd, get_cmd, watch_cmd, bench_cmd, view_cmd})
       if (sub->get_name() == word) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
     fmt::print(stderr,
-               "socketengine: unknown subcommand \"{}\" (listen, send, get, watch or bench; see "
+               "socketengine: unknown subcommand \"{}\" (listen, send, get, watch, bench or view; see "
                "socketengine --help)\n",
                argv[1]);
     return se::exit_usage;
@@ -206,6 +251,12 @@ int main(int argc, char** argv) {
       if (!watch_port.empty()) watch.port = se::parse_port(watch_port);
       common.redial = true; // a watch outlives a peer that restarts
       return se::run_watch(watch, common, stop);
+    }
+    if (*view_cmd) {
+      view.port = se::parse_port(view_port);
+      if (!view_listen.empty()) view.listen = se::parse_port(view_listen);
+      common.redial = true; // so does a view
+      return se::run_view(view, common, stop);
     }
   } catch (const se::error& e) {
     fmt::print(stderr, "socketengine {}: {}\n", which, e.what());

@@ -30,6 +30,12 @@ value bytes_json(const value& v) {
 
 } // namespace
 
+std::string peer_of(const connection& c) {
+  if (c.kind() == connection_kind::remote && !c.name().empty()) return c.name();
+  if (c.address().starts_with("unix:")) return c.address();
+  return fmt::format("{}:{}", c.address(), c.port());
+}
+
 bool is_protocol_channel(std::string_view channel) {
   for (auto c : {channels::name_conn, channels::image, channels::ack, channels::status,
                  channels::closing, channels::native})

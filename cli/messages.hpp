@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include <socketengine/connection.hpp>
 #include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
@@ -24,6 +25,11 @@ struct message_record {
   std::chrono::system_clock::time_point time;
   bool is_image = false;
 };
+
+/// What a peer is called in the output: a peer that dialled in by the name
+/// it announced; one this side dialled by its address (its name here is the
+/// one this side gave it).
+std::string peer_of(const connection& c);
 
 /// Whether `channel` is one the protocol itself uses (the peer's name, its
 /// closing, image acknowledgements, the native protocol's offer): not

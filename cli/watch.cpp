@@ -22,14 +22,6 @@ std::size_t terminal_width() {
   return 100;
 }
 
-// A peer that dialled in is known by the name it announced; the one this
-// side dialled by its address (its name here is the one this side gave it).
-std::string peer_of(const connection& c) {
-  if (c.kind() == connection_kind::remote && !c.name().empty()) return c.name();
-  if (c.address().starts_with("unix:")) return c.address();
-  return fmt::format("{}:{}", c.address(), c.port());
-}
-
 void write_out(const std::string& s) {
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fflush(stdout);
