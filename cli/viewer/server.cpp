@@ -269,6 +269,10 @@ public:
 private:
   std::optional<message> next(clock::time_point now) override {
     if (auto f = frame_due()) return f;
+    // A frame the page will ask for next is encoded now, while the page
+    // still decodes the one before, rather than when it asks.
+    for (const auto& s : streams_)
+      if (s.awaiting) (void)server_.m.frame_after(s.id, s.sent_seq);
     const auto version = server_.m.version();
     const bool values_due = version != seen_version_ && now - last_state_ >= state_interval;
     const bool rates_due = now - last_rates_ >= rates_interval;
