@@ -416,7 +416,6 @@ private:
     value info{{"op", "serverInfo"},
                {"name", "socketengine"},
                {"capabilities", value::array()},
-               {"supportedEncodings", value::array()},
                {"metadata", value::object()},
                {"sessionId", std::to_string(now_ms())}};
     notices_.push_back(info.dump());
@@ -428,7 +427,9 @@ private:
       notices_.erase(notices_.begin());
       return m;
     }
-    if (auto topics = server_.m.topics_after(advertised_); !topics.empty()) {
+    // The spec wants an advertise for every new client, even an empty one.
+    if (auto topics = server_.m.topics_after(advertised_); !topics.empty() || !greeted_) {
+      greeted_ = true;
       value channels = value::array();
       for (const auto& t : topics) {
         channels.push_back({{"id", t.id},
@@ -539,6 +540,7 @@ private:
   std::map<std::uint32_t, subscription> subs_;
   std::uint32_t last_sub_ = 0;
   std::uint32_t advertised_ = 0;
+  bool greeted_ = false; // the first advertise has gone
   std::vector<std::string> notices_;
 };
 

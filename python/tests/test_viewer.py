@@ -184,6 +184,14 @@ def test_without_an_acknowledgement_no_second_frame_is_sent(viewer, camera):
     assert page.frames[1][1] > seq + 5, "the latest frame, not the one after the first"
 
 
+def test_a_foxglove_client_is_greeted_with_an_advertise_even_before_any_topic(viewer):
+    _, address, _ = viewer()
+    fox = websocket.create_connection("ws://{}/".format(address), subprotocols=[FOXGLOVE],
+                                      timeout=PATIENCE)
+    assert json.loads(fox.recv())["op"] == "serverInfo"
+    assert json.loads(fox.recv()) == {"op": "advertise", "channels": []}
+
+
 def test_garbage_on_the_port_is_cut_off_and_the_viewer_goes_on(viewer):
     _, address, hub_port = viewer()
     host, port = address.rsplit(":", 1)
