@@ -9,6 +9,7 @@ test_viewer_foxglove.py. Every wait has a deadline.
 """
 
 import json
+import signal
 import socket
 import struct
 import time
@@ -35,12 +36,19 @@ def programs():
 def viewer(programs):
     """viewer(*options) starts `socketengine view` with its page on a free
     port and its hub listening on another; returns (program, "host:port" of
-    the page, the hub's port)."""
+    the page, the hub's port). Each ends at teardown as Ctrl-C ends it, and
+    must end well: status 0 (a sanitizer's report would change it)."""
+    started_here = []
+
     def start(*options):
         v = programs("view", "--port", "0", "--listen", "0", *options)
+        started_here.append(v)
         url = v.announced(r"viewer on http://(\S+)/", "the viewer's address")
         return v, url, v.port()
-    return start
+    yield start
+    for v in started_here:
+        v.proc.send_signal(signal.SIGINT)
+        assert v.finish() == 0, "\n".join(v.err)
 
 
 @pytest.fixture
