@@ -670,6 +670,10 @@ void server::impl::accept() {
       // Past the limit a client is closed at once: each holds buffers, and
       // the peers' values must not wait on a crowd of browsers.
       if (clients() < o.max_clients) {
+        // Without it, the tail of a frame waits for the browser's delayed
+        // ACK (up to 40 ms) before it leaves.
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
         std::make_shared<http_session>(*this, std::move(socket))->read();
       } else {
         error_code ignored;
