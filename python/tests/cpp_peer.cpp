@@ -4,6 +4,8 @@
 //
 //   socketengine_python_cpp_peer dial PORT NAME   dial 127.0.0.1:PORT as NAME
 //   socketengine_python_cpp_peer listen           listen on 127.0.0.1, any free port
+//   socketengine_python_cpp_peer camera PORT FPS SECONDS
+//                                                 a stamped camera (below)
 //
 // On its connection it
 //   - writes every image it receives back (on the same connection),
@@ -23,6 +25,22 @@
 //   ERROR {"code", "detail"}              anything the engine reported
 // It exits by itself (status 3) after 30 s, so a test that died can never
 // leave it running.
+//
+// Camera mode, for the viewer's browser tests and glass-to-glass benchmark:
+// it dials 127.0.0.1:PORT as "camera" and sends FPS frames a second for
+// SECONDS seconds, then exits with 0 (earlier, with CLOSED, if the link
+// ends). Each frame is 640x480 BGR, sent as native JPEG, a moving pattern
+// under a stamp that carries its frame number n (counted from 0) in blocks
+// big enough to survive JPEG: along the top, 16 blocks of 40x40 pixels, bit
+// 15 of n first, white for 1 and black for 0; under them, a second row of 16
+// blocks with each bit inverted, so that a reader can tell a frame number
+// from a torn or misread one. Per frame it prints
+//   SENT <n> <epoch ms>       the wall-clock time the frame was taken (its
+//                             pixels drawn, before encoding), in milliseconds
+//                             since 1970 with fractions
+// after handing it to the engine. Frames are paced by deadlines (frame n is
+// due at start + n / FPS); one that falls more than a frame behind moves the
+// schedule on rather than sending a burst to catch up.
 
 #include <socketengine/socketengine.hpp>
 
@@ -31,6 +49,7 @@
 #include <cstdint>
 #include <exception>
 #include <future>
+#include <iomanip>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -89,15 +108,119 @@ std::optional<std::uint16_t> port_of(std::string_view text) {
   return port;
 }
 
+std::optional<int> positive_of(std::string_view text) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || n <= 0) return std::nullopt;
+  return n;
+}
+
 int usage() {
-  std::cerr << "usage: socketengine_python_cpp_peer dial PORT NAME | listen\n";
+  std::cerr << "usage: socketengine_python_cpp_peer dial PORT NAME | listen | "
+               "camera PORT FPS SECONDS\n";
   return 2;
+}
+
+// --- camera mode ---
+
+constexpr std::uint32_t camera_width = 640;
+constexpr std::uint32_t camera_height = 480;
+constexpr std::uint32_t stamp_bits = 16;
+constexpr std::uint32_t stamp_block = 40; // a multiple of JPEG's 8x8 blocks
+
+// Frame n: diagonal bars that move with n, under the stamp (see the top).
+void draw_frame(se::image& img, std::uint32_t n) {
+  auto* p = img.data();
+  for (std::uint32_t y = 0; y < camera_height; ++y) {
+    for (std::uint32_t x = 0; x < camera_width; ++x, p += 3) {
+      const auto block_row = y / stamp_block;
+      if (block_row < 2) {
+        const auto bit = (n >> (stamp_bits - 1 - x / stamp_block)) & 1u;
+        const std::uint8_t level = (bit != (block_row == 1)) ? 255 : 0;
+        p[0] = p[1] = p[2] = level;
+        continue;
+      }
+      const auto phase = x + y + n * 8;
+      p[0] = static_cast<std::uint8_t>((phase * 2) & 255);
+      p[1] = static_cast<std::uint8_t>(((phase / 64) & 1) ? 200 : 40);
+      p[2] = static_cast<std::uint8_t>((x * 255) / camera_width);
+    }
+  }
+}
+
+double epoch_ms() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int run_camera(std::uint16_t port, int fps, int seconds) {
+  se::hub_options options;
+  options.listen = false;
+  options.reconnect.enabled = false;
+  options.images.encoding = se::image_encoding::jpeg;
+  std::promise<void> closed;
+  std::once_flag closed_once;
+  auto done = closed.get_future();
+  se::hub h(options);
+  h.on_disconnect([&](const std::shared_ptr<se::connection>& c) {
+    std::call_once(closed_once, [&] {
+      auto reason = c->close_reason();
+      emit("CLOSED", {{"reason", reason.message()},
+                      {"peer_closing", reason == se::errc::peer_closing}});
+      closed.set_value();
+    });
+  });
+  h.on_error([](const std::shared_ptr<se::connection>&, std::error_code ec,
+                const std::string& detail) { report(detail, ec); });
+
+  auto conn = h.connect("camera", "127.0.0.1", port);
+  emit("CONNECTED", {{"kind", static_cast<int>(conn->kind())}});
+
+  using clock = std::chrono::steady_clock;
+  const auto period = std::chrono::duration_cast<clock::duration>(std::chrono::seconds(1)) / fps;
+  const auto start = clock::now();
+  const auto end = start + std::chrono::seconds(seconds);
+  auto due = start;
+  for (std::uint32_t n = 0; due < end; ++n, due += period) {
+    if (done.wait_until(due) == std::future_status::ready) return 0;
+    // Behind by more than a frame (a slow encode, a busy machine): start the
+    // schedule again from now instead of sending the missed frames at once.
+    if (const auto now = clock::now(); now - due > period) due = now;
+    // A new image each time: images share their pixels when copied, and the
+    // engine may still hold the last one.
+    se::image img(camera_width, camera_height, se::pixel_order::bgr);
+    draw_frame(img, n);
+    const double taken_ms = epoch_ms(); // its pixels are all there: the shutter closes
+    std::error_code ec;
+    conn->write_image(img, ec);
+    if (ec) {
+      report("sending a frame", ec);
+      return 1;
+    }
+    std::lock_guard lk(out_mu);
+    std::cout << "SENT " << n << ' ' << std::fixed << std::setprecision(3) << taken_ms
+              << std::endl;
+  }
+  h.close();
+  return 0;
 }
 
 } // namespace
 
 int main(int argc, char** argv) try {
   const std::string_view mode = argc > 1 ? argv[1] : "";
+  if (mode == "camera") {
+    std::optional<std::uint16_t> port;
+    std::optional<int> fps, seconds;
+    if (argc == 5) {
+      port = port_of(argv[2]);
+      fps = positive_of(argv[3]);
+      seconds = positive_of(argv[4]);
+    }
+    if (!port || !fps || !seconds || *fps > 1000) return usage();
+    return run_camera(*port, *fps, *seconds);
+  }
   const bool listen = mode == "listen" && argc == 2;
   std::optional<std::uint16_t> dial_port;
   if (mode == "dial" && argc == 4) dial_port = port_of(argv[2]);
