@@ -44,7 +44,11 @@ int run_view(const view_args& a, const common_options& o, stop_signal& stop) {
   h->on_image([&](const std::shared_ptr<connection>& c, const image& img) {
     m.on_frame(peer_of(*c), img);
   });
-  h->on_connect([&](const std::shared_ptr<connection>& c) { m.on_peer(peer_of(*c), true); });
+  // A peer that dials in is known by its name, which may come after the
+  // connection: until then its first value or frame shows it connected.
+  h->on_connect([&](const std::shared_ptr<connection>& c) {
+    if (c->kind() == connection_kind::local || !c->name().empty()) m.on_peer(peer_of(*c), true);
+  });
   h->on_disconnect([&](const std::shared_ptr<connection>& c) { m.on_peer(peer_of(*c), false); });
   h->on_link_down([&](const std::shared_ptr<connection>& c) { m.on_peer(peer_of(*c), false); });
   h->on_link_up([&](const std::shared_ptr<connection>& c) { m.on_peer(peer_of(*c), true); });

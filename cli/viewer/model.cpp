@@ -46,6 +46,7 @@ void model::on_value(const std::string& peer, const std::string& channel, const 
     std::lock_guard lk(mu_);
     auto* e = entry_for(peer, channel, false);
     if (!e) return;
+    peers_[peer] = true; // a peer that writes is connected, whatever was said before
     e->last.json = std::move(json);
     e->last.received_ns = now_ns();
     ++e->last.seq;
@@ -60,6 +61,7 @@ void model::on_frame(const std::string& peer, const image& img) {
     std::lock_guard lk(mu_);
     auto* e = entry_for(peer, "image", true);
     if (!e) return;
+    peers_[peer] = true;
     e->frame = img;
     e->last.received_ns = now_ns();
     ++e->last.seq;
