@@ -35,30 +35,64 @@ def run(*args, timeout=PATIENCE):
     return p.returncode, p.stdout, p.stderr
 
 
-class Cli:
-    """The program running in the background, its output read as it comes."""
+class Background:
+    """A process running in the background, its stdout and stderr read line
+    by line as they come (stdout through took_out(), which subclasses may
+    parse), under a condition that waits can use."""
 
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([cli_path(), *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=cli_env())
+    def __init__(self, args, stdin=False):
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else None,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=cli_env())
         self.out, self.err = [], []
         self._cond = threading.Condition()
-        self._readers = [threading.Thread(target=self._read, args=(s, l), daemon=True)
-                         for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self._readers = [threading.Thread(target=self._read, args=(s, take), daemon=True)
+                         for s, take in ((self.proc.stdout, self.took_out),
+                                         (self.proc.stderr, self.err.append))]
         for r in self._readers:
             r.start()
 
-    def _read(self, stream, lines):
+    def took_out(self, line):
+        self.out.append(line)
+
+    def _read(self, stream, take):
         for line in stream:
             with self._cond:
-                lines.append(line.rstrip("\n"))
+                take(line.rstrip("\n"))
                 self._cond.notify_all()
+        with self._cond:  # the end of its output: waits see that it ended
+            self._cond.notify_all()
+
+    def describe(self):
+        return "stdout: {}\nstderr: {}".format(self.out, self.err)
+
+    def finish(self, timeout=PATIENCE):
+        """The exit status, once it has ended by itself."""
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail("still running after {} s\n{}".format(timeout, self.describe()))
+        for r in self._readers:
+            r.join(PATIENCE)
+        return status
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(PATIENCE)
+
+
+class Cli(Background):
+    """The program running in the background."""
+
+    def __init__(self, *args):
+        super().__init__([cli_path(), *args])
 
     def wait_for(self, predicate, what, timeout=PATIENCE):
         with self._cond:
             if not self._cond.wait_for(predicate, timeout):
-                pytest.fail("waited {} s for {}\nstdout: {}\nstderr: {}".format(
-                    timeout, what, self.out, self.err))
+                pytest.fail("waited {} s for {}\n{}".format(timeout, what, self.describe()))
 
     def announced(self, pattern, what):
         """The first group of the first stderr line that matches `pattern`,
@@ -78,23 +112,6 @@ class Cli:
     def port(self):
         """The port it announced on stderr ("listening on port N")."""
         return int(self.announced(r"listening on port (\d+)", "the port on stderr"))
-
-    def finish(self, timeout=PATIENCE):
-        """The exit status, once it has ended by itself."""
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            pytest.fail("still running after {} s\nstdout: {}\nstderr: {}".format(
-                timeout, self.out, self.err))
-        for r in self._readers:
-            r.join(PATIENCE)
-        return status
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(PATIENCE)
 
 
 def started(make):

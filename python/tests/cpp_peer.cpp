@@ -101,6 +101,22 @@ void report(std::string_view what, std::error_code ec) {
   if (ec) emit("ERROR", {{"code", ec.message()}, {"detail", std::string(what)}});
 }
 
+// Reports the first close (CLOSED, why) and fulfils `closed` then, and
+// reports every error. `closed` and `once` must outlive the hub, whose
+// destructor may still run the callbacks.
+void report_close(se::hub& h, std::promise<void>& closed, std::once_flag& once) {
+  h.on_disconnect([&closed, &once](const std::shared_ptr<se::connection>& c) {
+    std::call_once(once, [&] {
+      auto reason = c->close_reason();
+      emit("CLOSED", {{"reason", reason.message()},
+                      {"peer_closing", reason == se::errc::peer_closing}});
+      closed.set_value();
+    });
+  });
+  h.on_error([](const std::shared_ptr<se::connection>&, std::error_code ec,
+                const std::string& detail) { report(detail, ec); });
+}
+
 std::optional<std::uint16_t> port_of(std::string_view text) {
   std::uint16_t port = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
@@ -163,16 +179,7 @@ int run_camera(std::uint16_t port, int fps, int seconds) {
   std::once_flag closed_once;
   auto done = closed.get_future();
   se::hub h(options);
-  h.on_disconnect([&](const std::shared_ptr<se::connection>& c) {
-    std::call_once(closed_once, [&] {
-      auto reason = c->close_reason();
-      emit("CLOSED", {{"reason", reason.message()},
-                      {"peer_closing", reason == se::errc::peer_closing}});
-      closed.set_value();
-    });
-  });
-  h.on_error([](const std::shared_ptr<se::connection>&, std::error_code ec,
-                const std::string& detail) { report(detail, ec); });
+  report_close(h, closed, closed_once);
 
   auto conn = h.connect("camera", "127.0.0.1", port);
   emit("CONNECTED", {{"kind", static_cast<int>(conn->kind())}});
@@ -243,16 +250,7 @@ int main(int argc, char** argv) try {
   h.on_connect([](const std::shared_ptr<se::connection>& c) {
     emit("CONNECTED", {{"kind", static_cast<int>(c->kind())}});
   });
-  h.on_disconnect([&](const std::shared_ptr<se::connection>& c) {
-    std::call_once(closed_once, [&] {
-      auto reason = c->close_reason();
-      emit("CLOSED", {{"reason", reason.message()},
-                      {"peer_closing", reason == se::errc::peer_closing}});
-      closed.set_value();
-    });
-  });
-  h.on_error([](const std::shared_ptr<se::connection>&, std::error_code ec,
-                const std::string& detail) { report(detail, ec); });
+  report_close(h, closed, closed_once);
   h.on("__name_conn", [](const std::shared_ptr<se::connection>&, const se::value& name) {
     emit("NAMED", name);
   });

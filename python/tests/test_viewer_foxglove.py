@@ -15,15 +15,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from cli_support import Cli, cli_env
+from cli_support import Background, Cli
 from peers import PATIENCE, pattern_image, png_of
 from socketengine import hub
 
@@ -35,7 +33,7 @@ IMAGE = "/camera/image"
 JPEG_MAGIC = "ffd8ff"
 
 
-class Foxglove:
+class Foxglove(Background):
     """foxglove_client.mjs running in the background: its events (one JSON
     object a line on its stdout) read as they come, commands written to its
     stdin."""
@@ -55,30 +53,14 @@ class Foxglove:
         args = [node, str(CLIENT_SCRIPT), url, *topics, "--timeout", str(timeout)]
         if count is not None:
             args += ["--count", str(count)]
-        # cli_env: without the sanitizer runtime preloaded for the interpreter.
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=cli_env())
-        self.events, self.err = [], []
-        self._cond = threading.Condition()
-        self._readers = [threading.Thread(target=self._read, args=(s, parse), daemon=True)
-                         for s, parse in ((self.proc.stdout, True), (self.proc.stderr, False))]
-        for r in self._readers:
-            r.start()
+        self.events = []
+        super().__init__(args, stdin=True)
 
-    def _read(self, stream, parse):
-        for line in stream:
-            line = line.rstrip("\n")
-            with self._cond:
-                if parse:
-                    try:
-                        self.events.append(json.loads(line))
-                    except ValueError:
-                        self.err.append("not JSON on stdout: " + line)
-                else:
-                    self.err.append(line)
-                self._cond.notify_all()
-        with self._cond:  # the end of its output: waits see that it ended
-            self._cond.notify_all()
+    def took_out(self, line):
+        try:
+            self.events.append(json.loads(line))
+        except ValueError:
+            self.err.append("not JSON on stdout: " + line)
 
     def describe(self):
         return "client events: {}\nclient stderr: {}".format(
@@ -136,22 +118,6 @@ class Foxglove:
     def command(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-
-    def finish(self, timeout=PATIENCE):
-        """The exit status, once it has ended by itself."""
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            pytest.fail("the client still runs after {} s\n{}".format(timeout, self.describe()))
-        for r in self._readers:
-            r.join(PATIENCE)
-        return status
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(PATIENCE)
 
 
 def summary(event):
