@@ -525,6 +525,15 @@ private:
       notice(2, fmt::format("subscription {} exists already", id));
       return;
     }
+    // One subscription per channel: what a client holds is bounded by the
+    // topics, however many subscribe messages it sends.
+    for (const auto& [other, sub] : subs_) {
+      if (sub.channel == channel) {
+        notice(2, fmt::format("channel {} is subscribed to already (subscription {})", channel,
+                              other));
+        return;
+      }
+    }
     auto topics = server_.m.topics_after(static_cast<std::uint32_t>(channel - 1));
     subs_[static_cast<std::uint32_t>(id)] = {static_cast<std::uint32_t>(channel),
                                              topics.front().is_image, topics.front().peer, 0};

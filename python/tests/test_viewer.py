@@ -200,6 +200,27 @@ def test_a_foxglove_client_is_greeted_with_an_advertise_even_before_any_topic(vi
     assert json.loads(fox.recv()) == {"op": "advertise", "channels": []}
 
 
+def test_a_foxglove_client_holds_one_subscription_per_channel(viewer):
+    _, address, hub_port = viewer()
+    send_value(hub_port, "temperature", 21.5)
+    fox = websocket.create_connection("ws://{}/".format(address), subprotocols=[FOXGLOVE],
+                                      timeout=PATIENCE)
+    channel = None
+    while channel is None:
+        message = json.loads(fox.recv())
+        if message["op"] == "advertise" and message["channels"]:
+            channel = message["channels"][0]["id"]
+    fox.send(json.dumps({"op": "subscribe", "subscriptions": [
+        {"id": n, "channelId": channel} for n in range(1, 1001)]}))
+    statuses = []
+    while len(statuses) < 1:
+        opcode, data = fox.recv_data()
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            statuses.append(json.loads(data))
+    assert statuses[0]["op"] == "status" and statuses[0]["level"] == 2
+    assert "subscribed to already" in statuses[0]["message"]
+
+
 def test_garbage_on_the_port_is_cut_off_and_the_viewer_goes_on(viewer):
     _, address, hub_port = viewer()
     host, port = address.rsplit(":", 1)
