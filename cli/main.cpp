@@ -189,13 +189,16 @@ int main(int argc, char** argv) {
       ->type_name("ADDRESS")
       ->capture_default_str();
   view_cmd->add_option("--frames", view.frames, "How frames go to browsers: jpeg or png")
+      ->type_name("FORMAT")
       ->check(CLI::IsMember({"jpeg", "png"}))
       ->capture_default_str();
   view_cmd->add_option("--jpeg-quality", view.jpeg_quality, "JPEG quality of the frames, 1 to 100")
+      ->type_name("Q")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   view_cmd->add_option("--max-clients", view.max_clients,
                        "Browser and Foxglove connections at once; more are turned away")
+      ->type_name("N")
       ->capture_default_str();
   view_cmd->add_option("--write-timeout", view.write_timeout,
                        "Seconds a client may take no data before it is cut off")
@@ -206,8 +209,8 @@ int main(int argc, char** argv) {
                      "Show the protocol's own channels too (__name_conn, __status, ...)");
   view_cmd->footer(
       "Open the address it prints (http://127.0.0.1:8765/ by default) in a browser. Each "
-      "camera's latest frame is sent to each browser when it has drawn the one before, so a "
-      "slow browser sees fewer frames, never old ones. The same port speaks Foxglove's "
+      "camera's latest frame is sent to each browser once it has taken the one before to decode, "
+      "so a slow browser sees fewer frames, never old ones. The same port speaks Foxglove's "
       "WebSocket protocol (foxglove.websocket.v1): open it from Foxglove or Lichtblick as a "
       "\"Foxglove WebSocket\" connection. Peers dialled with --connect are dialled again when "
       "their link drops.\n" +

@@ -13,6 +13,8 @@
 namespace socketengine::cli {
 
 int run_view(const view_args& a, const common_options& o, stop_signal& stop) {
+  if (a.connect.empty() && !a.listen)
+    throw error(exit_usage, "view needs peers: --connect ADDRESS to dial one, or --listen PORT");
   if (a.max_clients == 0) throw error(exit_usage, "--max-clients must be 1 or more");
   const auto timeout = seconds(a.timeout, "--timeout");
   std::vector<address> peers;

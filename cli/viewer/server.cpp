@@ -719,7 +719,14 @@ void server::impl::notify() noexcept {
   });
 }
 
-server::server(model& m, server_options o) : impl_(std::make_unique<impl>(m, std::move(o))) {}
+server::server(model& m, server_options o) {
+  try {
+    impl_ = std::make_unique<impl>(m, std::move(o));
+  } catch (const boost::system::system_error& e) {
+    // As the header promises: callers need not know Boost.
+    throw std::system_error(static_cast<std::error_code>(e.code()), "cannot listen");
+  }
+}
 server::~server() = default;
 
 std::uint16_t server::port() const noexcept {

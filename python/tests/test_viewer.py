@@ -141,6 +141,25 @@ def closed_by_peer(sock, timeout=PATIENCE):
     return False
 
 
+@pytest.mark.parametrize("args, message", [
+    ((), "view needs peers"),
+    (("--listen", "0", "--frames", "gif"), "--frames"),
+    (("--listen", "0", "--jpeg-quality", "0"), "--jpeg-quality"),
+    (("--connect", "nowhere:99999"), "bad port"),
+])
+def test_bad_usage_is_one_line_and_status_2(args, message):
+    status, _, err = run("view", "--port", "0", *args)
+    assert status == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_a_page_port_in_use_is_one_line_and_status_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        status, _, err = run("view", "--listen", "0", "--port", str(taken.getsockname()[1]))
+    assert status == 1 and "cannot serve the viewer on 127.0.0.1:" in err, err
+
+
 def test_the_page_is_served_at_the_root_and_nothing_else(viewer):
     _, address, _ = viewer()
     status, kind, body = http_get(address, "/")
