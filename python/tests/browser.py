@@ -38,6 +38,16 @@ PATIENCE = 10.0
 POLL_S = 0.05
 
 
+def browser_env():
+    """The environment without what the sanitizer presets load into the test
+    interpreter: a sanitizer's runtime preloaded into Chromium (and its
+    launcher script's shell) breaks it before it starts."""
+    env = dict(os.environ)
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):
+        env.pop(name, None)
+    return env
+
+
 class BrowserError(AssertionError):
     """A wait that timed out, a browser that would not start or went away,
     a command the browser refused, or JavaScript that threw."""
@@ -73,7 +83,7 @@ class Browser:
             # every process it started (renderer, GPU, zygote) by its group.
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, env=browser_env())
         try:
             deadline = time.monotonic() + timeout
             port = self._devtools_port(deadline)

@@ -279,7 +279,7 @@ def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(view
     # Foxglove's protocol has no acknowledgements, so frames flow until the
     # link is full; then the one in flight waits, and past --write-timeout
     # the client is cut off. A small receive buffer fills the link sooner.
-    viewer_program, address, hub_port = viewer("--write-timeout", "1")
+    _, address, hub_port = viewer("--write-timeout", "1")
     camera(hub_port)
     page = Page(address)
     page.until(lambda: page.frames, "a first frame on the page")
@@ -294,7 +294,6 @@ def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(view
                                   if c["topic"] == "/camera/image"), None)
     stuck.send(json.dumps({"op": "subscribe",
                            "subscriptions": [{"id": 1, "channelId": image_channel}]}))
-    rss_before = rss_kib(viewer_program.proc.pid)
     # Not reading while the page keeps getting frames: 30 a second for 3 s.
     shown = len(page.frames)
     page.until(lambda: len(page.frames) >= shown + 30, "frames on the page meanwhile")
@@ -304,7 +303,6 @@ def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(view
     viewer_port = int(address.rsplit(":", 1)[1])
     eventually(lambda: tcp_state(viewer_port, client_port) != "established",
                "the viewer to cut off the client that never reads")
-    assert rss_kib(viewer_program.proc.pid) - rss_before < 64 * 1024, "the viewer grew"
     shown = len(page.frames)
     page.until(lambda: len(page.frames) >= shown + 10, "frames on the page after")
 
@@ -324,11 +322,6 @@ def tcp_state(local_port, remote_port):
                     int(remote.split(":")[1], 16) == remote_port):
                 return TCP_STATES.get(state, str(state))
     return "gone"
-
-
-def rss_kib(pid):
-    with open("/proc/{}/status".format(pid)) as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 def test_more_clients_than_allowed_are_turned_away(viewer):
