@@ -7,12 +7,12 @@
 # build/fuzz/findings/<target>/ to be added to the target's corpus.
 # Assumes scripts/setup.sh has run.
 #
-#   bash scripts/fuzz.sh              # 40 s per target
+#   bash scripts/fuzz.sh              # 20 s per target
 #   SOCKETENGINE_FUZZ_SECONDS=600 bash scripts/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${SOCKETENGINE_FUZZ_SECONDS:-40}
+seconds=${SOCKETENGINE_FUZZ_SECONDS:-20}
 targets=(protocol auth line frame base64 png jpeg)
 
 cmake --preset fuzz >/dev/null

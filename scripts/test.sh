@@ -20,7 +20,7 @@ for preset in "${presets[@]}"; do
   ctest --preset "$preset" -j "$((jobs * 2))"
 done
 # Every decoder under libFuzzer, for a bounded time each.
-if [[ "${SOCKETENGINE_FUZZ_SECONDS:-40}" != 0 ]]; then
+if [[ "${SOCKETENGINE_FUZZ_SECONDS:-20}" != 0 ]]; then
   echo "==> fuzz"
   bash scripts/fuzz.sh
 fi
