@@ -24,7 +24,6 @@ model::entry* model::entry_for(const std::string& peer, const std::string& chann
   if (!fresh) return &entries_[it->second - 1];
   if (entries_.size() >= max_topics) {
     ids_.erase(it);
-    ++topics_refused_;
     return nullptr;
   }
   it->second = static_cast<std::uint32_t>(entries_.size() + 1);
@@ -81,6 +80,12 @@ void model::on_peer(const std::string& peer, bool open) {
   if (notify_) notify_();
 }
 
+std::optional<topic> model::topic_of(std::uint32_t id) const {
+  std::lock_guard lk(mu_);
+  if (id == 0 || id > entries_.size()) return std::nullopt;
+  return entries_[id - 1].t;
+}
+
 std::vector<topic> model::topics_after(std::uint32_t after) const {
   std::lock_guard lk(mu_);
   std::vector<topic> out;
@@ -102,12 +107,6 @@ std::vector<std::pair<topic, latest_value>> model::values_since(std::uint64_t si
   for (const auto& e : entries_)
     if (!e.t.is_image && e.changed > since) out.emplace_back(e.t, e.last);
   return out;
-}
-
-std::uint64_t model::frame_seq(std::uint32_t id) const {
-  std::lock_guard lk(mu_);
-  if (id == 0 || id > entries_.size() || !entries_[id - 1].t.is_image) return 0;
-  return entries_[id - 1].last.seq;
 }
 
 std::shared_ptr<const encoded_frame> model::frame_after(std::uint32_t id, std::uint64_t after_seq) {

@@ -73,6 +73,8 @@ public:
 
   /// Bumped on every change: nothing is new for a reader that saw this.
   [[nodiscard]] std::uint64_t version() const noexcept { return version_.load(); }
+  /// Topic `id`, if there is one.
+  [[nodiscard]] std::optional<topic> topic_of(std::uint32_t id) const;
   /// The topics with ids above `after`, in id order.
   [[nodiscard]] std::vector<topic> topics_after(std::uint32_t after) const;
   /// The latest value of topic `id`, if one newer than `after_seq` came.
@@ -80,14 +82,11 @@ public:
                                                         std::uint64_t after_seq) const;
   /// Values (topic, value) that changed since version `since`.
   [[nodiscard]] std::vector<std::pair<topic, latest_value>> values_since(std::uint64_t since) const;
-  /// The newest sequence number of stream `id` (0: no frame yet).
-  [[nodiscard]] std::uint64_t frame_seq(std::uint32_t id) const;
   /// The latest frame of stream `id`, encoded, if one newer than `after_seq`
   /// came; null otherwise. Encodes at most once per frame: the first caller
   /// pays, and meanwhile no lock that the hub's callbacks take is held.
   [[nodiscard]] std::shared_ptr<const encoded_frame> frame_after(std::uint32_t id,
                                                                  std::uint64_t after_seq);
-  [[nodiscard]] frame_format format() const noexcept { return format_; }
 
   /// Rates, sizes and ages of every topic, as watch counts them.
   struct rates {
@@ -121,7 +120,6 @@ private:
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, bool>, std::uint32_t> ids_;
   std::deque<entry> entries_; // entries_[id - 1]; a deque, so references stay good
-  std::uint64_t topics_refused_ = 0;
   std::map<std::string, bool> peers_;
   std::atomic<std::uint64_t> version_{0};
 };

@@ -503,7 +503,8 @@ private:
     } else if (op == "unsubscribe" && m.contains("subscriptionIds") &&
                m["subscriptionIds"].is_array()) {
       for (const auto& id : m["subscriptionIds"])
-        if (id.is_number_unsigned()) subs_.erase(id.get<std::uint32_t>());
+        if (id.is_number_unsigned() && id.get<std::uint64_t>() <= UINT32_MAX)
+          subs_.erase(id.get<std::uint32_t>());
     } else {
       notice(1, "unsupported operation \"" + op + "\"");
     }
@@ -534,9 +535,8 @@ private:
         return;
       }
     }
-    auto topics = server_.m.topics_after(static_cast<std::uint32_t>(channel - 1));
-    subs_[static_cast<std::uint32_t>(id)] = {static_cast<std::uint32_t>(channel),
-                                             topics.front().is_image, topics.front().peer, 0};
+    const auto t = server_.m.topic_of(static_cast<std::uint32_t>(channel));
+    subs_[static_cast<std::uint32_t>(id)] = {t->id, t->is_image, t->peer, 0};
   }
 
   // level: 0 info, 1 warning, 2 error.
