@@ -73,9 +73,11 @@ TEST(slow_peer, one_stuck_peer_never_holds_up_write_all_and_catches_up_on_the_la
   EXPECT_TRUE(latest);
 }
 
-// The 99th percentile of `n` round trips to the peer of `out`, in
-// microseconds: `h` writes "ping" to all its peers with write_all, and that
-// peer's handler answers "pong".
+// Round trips to the peer of `out`: `h` writes "ping" to all its peers
+// with write_all, and that peer's handler answers "pong" with the same
+// value. Each trip must be answered with its own value; returns the 99th
+// percentile in microseconds, printed as a figure only (timings belong in
+// the benchmarks, not in pass or fail).
 double p99_round_trip_us(hub& h, connection& out, int n) {
   std::vector<double> us;
   us.reserve(static_cast<std::size_t>(n));
@@ -84,20 +86,26 @@ double p99_round_trip_us(hub& h, connection& out, int n) {
     auto start = std::chrono::steady_clock::now();
     h.write_all("ping", i);
     if (!out.wait_for_next("pong", patience, since)) {
-      ADD_FAILURE() << "no pong";
+      ADD_FAILURE() << "no pong for ping " << i;
       return 0;
     }
     us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
                      .count());
+    if (out.get("pong") != value(i)) {
+      ADD_FAILURE() << "ping " << i << " answered with " << out.get("pong").value_or("nothing").dump();
+      return 0;
+    }
   }
   std::sort(us.begin(), us.end());
   return us[us.size() * 99 / 100];
 }
 
-TEST(slow_peer, a_stuck_peer_does_not_slow_the_others_round_trips_while_write_all_runs) {
-  // The figure: a good peer's p99 round trip while write_all runs to it
-  // and to one more peer, first a peer that reads (the baseline), then one
-  // that never reads. The stuck peer must cost the good one nothing.
+TEST(slow_peer, a_stuck_peer_costs_the_others_nothing_while_write_all_runs) {
+  // A steady write_all stream to a good peer and a third one, first a
+  // third that reads, then one that never reads. While the stuck peer's
+  // queue is full, the good peer must get every message: its pings all
+  // answered in turn, none of its messages held back or replaced. The p99
+  // round trips of both runs are printed for comparison.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   // A sanitizer slows every side several times over: a gentler stream and
   // fewer trips keep the test within its time.
@@ -130,8 +138,8 @@ TEST(slow_peer, a_stuck_peer_does_not_slow_the_others_round_trips_while_write_al
     if (!to_good) return 0.0;
     std::atomic<bool> stop{false};
     // A steady stream, paced by the clock (about 10 MB/s to each peer, 2
-    // under a sanitizer):
-    // the good peer keeps up with it; the stuck one's queue fills.
+    // under a sanitizer): the good peer keeps up with it; the stuck one's
+    // queue fills.
     std::thread producer([&] {
       std::string filler(2 * 1024, 'f');
       auto next = std::chrono::steady_clock::now();
@@ -144,13 +152,23 @@ TEST(slow_peer, a_stuck_peer_does_not_slow_the_others_round_trips_while_write_al
     });
     // Measured once the stuck peer's socket buffers and queue are full,
     // which takes some megabytes.
+    std::uint64_t stuck_conflated = 0;
     if (stuck_third) {
       EXPECT_TRUE(eventually([&] { return stuck->to_it->stats().conflated > 0; }));
+      stuck_conflated = stuck->to_it->stats().conflated;
     }
     p99_round_trip_us(h, *to_good, trips / 5); // warm up
     auto p99 = p99_round_trip_us(h, *to_good, trips);
     stop = true;
     producer.join();
+    if (stuck_third) {
+      // Still stuck all along (its values went on being replaced) ...
+      EXPECT_GT(stuck->to_it->stats().conflated, stuck_conflated);
+      EXPECT_TRUE(stuck->to_it->is_open());
+    }
+    // ... while nothing to the good peer was held back for it.
+    EXPECT_EQ(to_good->stats().conflated, 0u);
+    EXPECT_TRUE(to_good->is_open());
     return p99;
   };
   auto baseline = measure(false);
@@ -158,9 +176,6 @@ TEST(slow_peer, a_stuck_peer_does_not_slow_the_others_round_trips_while_write_al
   std::printf("good peer's p99 round trip while write_all runs: %.0f us with a reading third "
               "peer, %.0f us with a stuck one (%.2fx)\n",
               baseline, with_stuck, with_stuck / baseline);
-  // Twice the baseline, and a millisecond for the noise of a loaded
-  // two-core machine under a sanitizer.
-  EXPECT_LT(with_stuck, 2 * baseline + 1000);
 }
 
 TEST(slow_peer, under_disconnect_a_peer_that_does_not_drain_is_cut_off) {
