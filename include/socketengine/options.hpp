@@ -44,8 +44,14 @@ struct limits {
   /// errc::too_deep. Default 64.
   std::size_t max_depth = 64;
   /// Most distinct channels stored per connection; a message on a new channel
-  /// beyond this is dropped with errc::too_many_channels. Default 4096.
-  std::size_t max_channels = 4096;
+  /// beyond this is dropped. The first such drop on a connection is reported
+  /// (errc::too_many_channels, naming this option), later ones only counted
+  /// in connection_stats::errors. Default 65,536: socket.engine 0.3 keeps
+  /// every channel a peer writes, and programs that write ten thousand are
+  /// known. Each channel kept costs its name and value (counted in
+  /// max_receive_bytes) plus about 100 bytes of bookkeeping, so a peer at
+  /// the limit with small values holds about 8 MiB.
+  std::size_t max_channels = 65536;
   /// Bytes a connection may have queued for sending. Default 16 MiB. A single
   /// message larger than this is still accepted when the queue is empty, and
   /// protocol replies (image acknowledgements, written as one line or frame

@@ -236,6 +236,10 @@ struct connection::impl final : detail::protocol::receiver,
   std::atomic<std::uint64_t> bytes_in_{0};
   std::atomic<std::uint64_t> errors_{0};
   std::atomic<std::uint64_t> reconnects_{0};
+  // A peer past max_channels usually keeps writing new channels: the first
+  // refusal is reported, the rest only counted (stats().errors), so that a
+  // program that outgrew the limit hears of it once instead of a flood.
+  std::atomic<bool> channel_limit_reported_{false};
 };
 
 } // namespace socketengine

@@ -468,9 +468,18 @@ void connection::impl::check_budget() {
 void connection::impl::refused(detail::value_store::refusal why, std::string_view channel) {
   if (why == detail::value_store::refusal::invalid_channel)
     return reject(errc::invalid_utf8, "channel name is not UTF-8");
+  if (channel_limit_reported_.exchange(true, std::memory_order_relaxed)) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Named so that whoever reads it knows which option to raise, in C++ or
+  // in Python, and that later ones go unreported.
   reject(errc::too_many_channels,
-         "channel \"" + std::string(channel.substr(0, 64)) + "\" is past the limit of " +
-             std::to_string(protocols_->settings().limits.max_channels));
+         "channel \"" + std::string(channel.substr(0, 64)) + "\" dropped: this peer has written " +
+             std::to_string(protocols_->settings().limits.max_channels) +
+             " channels, the limit (limits.max_channels; Python: limits={'max_channels': N}); "
+             "values on further new channels are dropped too, counted in stats().errors and "
+             "not reported again");
 }
 
 void connection::impl::value_received(std::string_view channel, value&& v,
