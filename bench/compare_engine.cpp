@@ -321,12 +321,15 @@ frame_rate engine_frames(const settings& s, const std::vector<image>& frames, bo
   std::atomic<bool> stop{false};
   // Paced as the README shows: wait until write_image would not replace a
   // pending frame, so each frame is encoded while the one before travels.
+  // The frames are never written to, so they go with share_pixels, as a
+  // C++ producer would send them: raw pixels straight from the frame, as
+  // ZeroMQ's zmq_msg_init_data sends them (JPEG and PNG encode all the same).
   worker producer([&] {
     for (std::uint64_t n = 0; !stop.load(); ++n) {
       if (!p.out->wait_for_image_slot(patience))
         throw failure("socketengine: wait_for_image_slot gave up");
       std::error_code ec;
-      p.out->write_image(frames[n % frames.size()], ec);
+      p.out->write_image(frames[n % frames.size()], socketengine::share_pixels, ec);
       if (ec) throw failure("socketengine write_image: " + ec.message());
     }
   });

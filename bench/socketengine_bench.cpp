@@ -64,9 +64,10 @@
 //      each, so one frame is in flight.
 //    - socketengine native raw (image_options::encoding = raw), native JPEG
 //      (encoding = jpeg, quality 90) and legacy PNG (native = false). The
-//      sender loops wait_for_image_slot, write_image (which encodes), so it
-//      encodes the next frame while one travels; the receiver counts frames
-//      in an image callback.
+//      sender loops wait_for_image_slot, write_image with share_pixels
+//      (which encodes, but sends raw pixels straight from the frame, as
+//      ZeroMQ's sender does), so it encodes the next frame while one
+//      travels; the receiver counts frames in an image callback.
 // 4. The same between two processes of one machine would go over a Unix
 //    domain socket: socketengine native over `unix:PATH` next to ZeroMQ
 //    over `ipc://PATH`, socket files in a directory of the run's own: 16 B

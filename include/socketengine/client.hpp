@@ -78,6 +78,12 @@ public:
   ///         std::invalid_argument for an empty image.
   image_status write_image(const image& img);
 
+  /// As write_image(img), but a raw frame to a native host carries the
+  /// pixels of `img` itself, not a copy, kept until the frame is written
+  /// (see connection::write_image with share_pixels, and what the caller
+  /// must leave alone meanwhile). Any thread. \throws as write_image(img).
+  image_status write_image(const image& img, share_pixels_t);
+
   /// The last image received from the host, or empty.
   [[nodiscard]] std::optional<image> get_image() const;
 

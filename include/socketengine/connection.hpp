@@ -141,7 +141,10 @@ public:
   /// Seed `writeImg`: encodes `img` on the calling thread and sends it. To a
   /// legacy peer as a PNG (image_options::png_compression) in one base64
   /// line, on `__image` to a hub peer and on `image` to a host or client; to
-  /// a native peer as an image frame in image_options::encoding.
+  /// a native peer as an image frame in image_options::encoding. The frame
+  /// holds its own copy of the pixels (raw) or their encoding, so `img` may
+  /// be written again as soon as this returns; write_image(img,
+  /// share_pixels) sends raw pixels without that copy.
   ///
   /// To a legacy peer at most one image is in flight: to a hub peer, from
   /// sending until the peer's `__ack`; to a host or client, which do not
@@ -167,6 +170,40 @@ public:
 
   /// As above, reporting failure in `ec`.
   image_status write_image(const image& img, image_encoding encoding,
+                           std::error_code& ec) noexcept;
+
+  /// As write_image(img), but without copying the pixels where the frame
+  /// carries them as they are: to a native peer in image_encoding::raw, the
+  /// engine keeps a copy of `img` (which shares its pixels, see image) and
+  /// the socket writes the pixels straight from it, behind the frame's
+  /// header. A frame for many peers (hub::write_image_all with
+  /// share_pixels) is then one set of pixels, whatever their number. PNG
+  /// and JPEG frames, and legacy peers, which get PNG, are encoded on the
+  /// calling thread as by write_image(img), and nothing is kept.
+  ///
+  /// The caller must not write the pixels, through any copy of the image,
+  /// until the engine has let go of them: once the frame has been handed
+  /// to the operating system, replaced as the pending frame by a newer
+  /// one, or dropped because the connection closed or lost its link. The
+  /// engine only reads them. Then img.use_count() is back to the copies the
+  /// caller holds (1 for `img` alone), which is how a caller that reuses
+  /// its buffers knows one is free; a frame written over meanwhile reaches
+  /// the peer as a mix of old and new pixels. A producer that makes a new
+  /// image per frame has nothing to watch. can_write_image() and
+  /// wait_for_image_slot() do not tell: a frame may be written out and
+  /// still in flight, waiting for the peer's acknowledgement.
+  /// \throws as write_image(img).
+  image_status write_image(const image& img, share_pixels_t);
+
+  /// As above, reporting failure in `ec` (returning image_status::dropped).
+  image_status write_image(const image& img, share_pixels_t, std::error_code& ec) noexcept;
+
+  /// As write_image(img, share_pixels), with this frame in `encoding` for a
+  /// native peer instead of the engine's image_options::encoding.
+  image_status write_image(const image& img, image_encoding encoding, share_pixels_t);
+
+  /// As above, reporting failure in `ec`.
+  image_status write_image(const image& img, image_encoding encoding, share_pixels_t,
                            std::error_code& ec) noexcept;
 
   /// Seed `canWrite`: true when another image may be in flight (none to a

@@ -91,6 +91,13 @@ public:
   ///         the PNG encoder fails; std::bad_alloc.
   std::size_t write_image_all(const image& img);
 
+  /// As write_image_all(img), but raw frames to native clients carry the
+  /// pixels of `img` itself, not a copy, which every client's connection
+  /// keeps until its frame is written (see connection::write_image with
+  /// share_pixels, and what the caller must leave alone meanwhile). Any
+  /// thread. \throws as write_image_all(img).
+  std::size_t write_image_all(const image& img, share_pixels_t);
+
 private:
   std::mutex mu_; // serialises open()
   std::string address_;

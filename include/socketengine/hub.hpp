@@ -151,6 +151,20 @@ public:
   /// As write_image_all, to the open remote connections.
   std::size_t write_image_to_remote(const image& img);
 
+  /// As write_image_all(img), but raw frames to native peers carry the
+  /// pixels of `img` itself, not a copy: one set of pixels serves every
+  /// connection, each keeping a copy of `img` that shares them until its
+  /// frame is written (see connection::write_image with share_pixels, and
+  /// what the caller must leave alone meanwhile). Any thread.
+  /// \throws as write_image_all(img).
+  std::size_t write_image_all(const image& img, share_pixels_t);
+  /// As write_image_all(img, share_pixels), to the open connections named `name`.
+  std::size_t write_image_to_name(std::string_view name, const image& img, share_pixels_t);
+  /// As write_image_all(img, share_pixels), to the open local connections.
+  std::size_t write_image_to_local(const image& img, share_pixels_t);
+  /// As write_image_all(img, share_pixels), to the open remote connections.
+  std::size_t write_image_to_remote(const image& img, share_pixels_t);
+
 private:
   std::optional<std::uint32_t> socket_file_mode_;
 };

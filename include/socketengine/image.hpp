@@ -104,6 +104,16 @@ public:
     return {data_, size_bytes()};
   }
 
+  /// How many image objects share these pixels, this one included (plus
+  /// anything else that shares the owner given to wrap(), such as other
+  /// images wrapping the same cv::Mat); 0 for an empty image, or one wrapped
+  /// without an owner. A frame written with share_pixels is held by the
+  /// engine, and counts here, until the engine is done with it: a caller
+  /// that reads 1 holds the only copy, and every read the engine made of
+  /// the pixels happened before this call returned, so it may write them.
+  /// Any thread.
+  [[nodiscard]] long use_count() const noexcept;
+
   /// True if both images have the same size, order and pixel bytes.
   friend bool operator==(const image& a, const image& b) noexcept;
 
@@ -114,6 +124,18 @@ private:
   std::uint32_t height_ = 0;
   pixel_order order_ = pixel_order::bgr;
 };
+
+/// The type of share_pixels.
+struct share_pixels_t {
+  explicit share_pixels_t() = default;
+};
+
+/// Passed to a write_image call (connection::write_image, the hub's, the
+/// host's and the client's) to send an image without copying its pixels:
+/// the engine keeps a copy of the image, which shares its pixels, and the
+/// socket reads them from there. The caller must then leave the pixels
+/// alone until the engine lets go (see connection::write_image).
+inline constexpr share_pixels_t share_pixels{};
 
 /// What `write_image` did with a frame (see connection::write_image for
 /// when an image is in flight).

@@ -86,45 +86,80 @@ void connection::write_bytes(std::string_view channel, std::span<const std::uint
       ec);
 }
 
-image_status connection::write_image(const image& img) {
-  return write_image(img, impl_->protocols_->settings().images.encoding);
-}
+namespace {
 
-image_status connection::write_image(const image& img, std::error_code& ec) noexcept {
-  return write_image(img, impl_->protocols_->settings().images.encoding, ec);
-}
-
-image_status connection::write_image(const image& img, image_encoding encoding) {
-  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
-  std::error_code ec;
-  auto status = write_image(img, encoding, ec);
-  if (ec) throw std::system_error(ec, "socketengine: write_image");
-  return status;
-}
-
-image_status connection::write_image(const image& img, image_encoding encoding,
-                                     std::error_code& ec) noexcept {
+// Every write_image overload ends here. `share`: the frame may keep the
+// caller's pixels instead of a copy (share_pixels).
+image_status write_image_to(connection& c, const image& img, image_encoding encoding, bool share,
+                            std::error_code& ec) noexcept {
   ec.clear();
   if (img.empty()) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return image_status::dropped;
   }
-  if (!is_open()) {
+  if (!c.is_open()) {
     ec = errc::not_connected;
     return image_status::dropped;
   }
-  const auto& options = impl_->protocols_->settings().images;
+  auto& i = connection::impl::of(c);
+  const auto& options = i.protocols_->settings().images;
   // A frame that would be dropped is not worth encoding.
-  if (!options.latest_frame_wins && !can_write_image()) return image_status::dropped;
+  if (!options.latest_frame_wins && !c.can_write_image()) return image_status::dropped;
   try {
-    detail::protocol::encoded_image encoded(img, encoding, options);
-    return impl_->out_.write_image(encoded, options.latest_frame_wins, ec);
+    detail::protocol::encoded_image encoded(img, encoding, options, share);
+    return i.out_.write_image(encoded, options.latest_frame_wins, ec);
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   } catch (const std::exception&) {
     ec = errc::invalid_image;
   }
   return image_status::dropped;
+}
+
+image_status write_image_or_throw(connection& c, const image& img, image_encoding encoding,
+                                  bool share) {
+  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
+  std::error_code ec;
+  auto status = write_image_to(c, img, encoding, share, ec);
+  if (ec) throw std::system_error(ec, "socketengine: write_image");
+  return status;
+}
+
+} // namespace
+
+image_status connection::write_image(const image& img) {
+  return write_image_or_throw(*this, img, impl_->protocols_->settings().images.encoding, false);
+}
+
+image_status connection::write_image(const image& img, std::error_code& ec) noexcept {
+  return write_image_to(*this, img, impl_->protocols_->settings().images.encoding, false, ec);
+}
+
+image_status connection::write_image(const image& img, image_encoding encoding) {
+  return write_image_or_throw(*this, img, encoding, false);
+}
+
+image_status connection::write_image(const image& img, image_encoding encoding,
+                                     std::error_code& ec) noexcept {
+  return write_image_to(*this, img, encoding, false, ec);
+}
+
+image_status connection::write_image(const image& img, share_pixels_t) {
+  return write_image_or_throw(*this, img, impl_->protocols_->settings().images.encoding, true);
+}
+
+image_status connection::write_image(const image& img, share_pixels_t,
+                                     std::error_code& ec) noexcept {
+  return write_image_to(*this, img, impl_->protocols_->settings().images.encoding, true, ec);
+}
+
+image_status connection::write_image(const image& img, image_encoding encoding, share_pixels_t) {
+  return write_image_or_throw(*this, img, encoding, true);
+}
+
+image_status connection::write_image(const image& img, image_encoding encoding, share_pixels_t,
+                                     std::error_code& ec) noexcept {
+  return write_image_to(*this, img, encoding, true, ec);
 }
 
 bool connection::can_write_image() const noexcept { return impl_->out_.can_write_image(); }

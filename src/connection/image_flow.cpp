@@ -25,7 +25,7 @@ bool image_flow::retire(std::uint64_t written) noexcept {
 
 void image_flow::clear() noexcept {
   in_flight_.clear();
-  pending_.reset();
+  pending_ = {};
 }
 
 } // namespace socketengine::detail

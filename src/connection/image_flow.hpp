@@ -14,12 +14,15 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+
+#include "protocol/writer.hpp"
 
 namespace socketengine::detail {
 
 class image_flow {
 public:
-  using frame = std::shared_ptr<const std::string>;
+  using frame = protocol::image_bytes;
 
   /// True when another image may go out now.
   [[nodiscard]] bool has_room(std::size_t window) const noexcept {
@@ -33,10 +36,10 @@ public:
   /// Keeps `f` as the pending frame, replacing an older one.
   void hold(frame f) noexcept { pending_ = std::move(f); }
 
-  [[nodiscard]] bool has_pending() const noexcept { return pending_ != nullptr; }
+  [[nodiscard]] bool has_pending() const noexcept { return static_cast<bool>(pending_); }
 
-  /// Hands over the pending frame, if any.
-  [[nodiscard]] frame take_pending() noexcept { return std::move(pending_); }
+  /// Hands over the pending frame, if any (an empty one if none).
+  [[nodiscard]] frame take_pending() noexcept { return std::exchange(pending_, frame{}); }
 
   /// The peer acknowledged `count` images; stray acknowledgements (more
   /// than are in flight) are ignored.

@@ -247,8 +247,9 @@ image_status outbox::write_image(protocol::encoded_image& img, bool latest_frame
 
 void outbox::start_image_locked(image_flow::frame frame, const protocol::writer& encoded_with) {
   // Images are not held to the queue's bound: flow control bounds them.
-  auto end = written_total_ + inflight_.size() + pending_.size() + frame->size();
-  pending_.append_shared(std::move(frame));
+  auto end = written_total_ + inflight_.size() + pending_.size() + frame.size();
+  pending_.append_shared(std::move(frame.bytes));
+  pending_.append_pixels(std::move(frame.pixels));
   add(messages_out_, 1);
   images_.started(end, encoded_with.peer_acknowledges_images());
   kick_locked();

@@ -5,7 +5,8 @@
 // Small messages are copied into the tail segment, so a burst of them
 // leaves as one buffer. An encoded image is queued by reference: one
 // encoding serves every connection it goes to, and a megabyte frame is not
-// copied into the queue.
+// copied into the queue. Nor are the caller's pixels of a raw frame sent
+// with share_pixels: the queue holds the image, and the write reads them.
 
 #include <asio/buffer.hpp>
 
@@ -15,13 +16,15 @@
 #include <string_view>
 #include <vector>
 
+#include <socketengine/image.hpp>
+
 namespace socketengine::detail {
 
 class write_queue {
 public:
   /// Copies `bytes` to the end of the queue.
   void append(std::string_view bytes) {
-    if (segments_.empty() || segments_.back().shared) segments_.emplace_back();
+    if (segments_.empty() || segments_.back().by_reference()) segments_.emplace_back();
     segments_.back().bytes.append(bytes);
     size_ += bytes.size();
   }
@@ -29,7 +32,16 @@ public:
   /// Queues `block` by reference.
   void append_shared(std::shared_ptr<const std::string> block) {
     size_ += block->size();
-    segments_.push_back({{}, std::move(block)});
+    segments_.push_back({{}, std::move(block), {}});
+  }
+
+  /// Queues the pixels of `img` by reference: `img` (sharing them) is held
+  /// until the queue lets go of them (clear, release), and they are read,
+  /// never written.
+  void append_pixels(image img) {
+    if (img.empty()) return;
+    size_ += img.size_bytes();
+    segments_.push_back({{}, {}, std::move(img)});
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -43,6 +55,8 @@ public:
     for (auto& s : segments_) {
       if (s.shared)
         out.emplace_back(s.shared->data(), s.shared->size());
+      else if (!s.pixels.empty())
+        out.emplace_back(s.pixels.data(), s.pixels.size_bytes());
       else if (!s.bytes.empty())
         out.emplace_back(s.bytes.data(), s.bytes.size());
     }
@@ -54,12 +68,13 @@ public:
   /// not stay allocated on an idle connection).
   void clear(std::size_t keep_capacity) {
     std::string first;
-    if (!segments_.empty() && !segments_.front().shared) first = std::move(segments_.front().bytes);
+    if (!segments_.empty() && !segments_.front().by_reference())
+      first = std::move(segments_.front().bytes);
     segments_.clear();
     size_ = 0;
     first.clear();
     if (first.capacity() > keep_capacity) return;
-    if (first.capacity() > 0) segments_.push_back({std::move(first), {}});
+    if (first.capacity() > 0) segments_.push_back({std::move(first), {}, {}});
   }
 
   /// Empties the queue and gives back all of its memory.
@@ -74,9 +89,12 @@ public:
   }
 
 private:
+  // One of: bytes copied in, a shared block, or an image's pixels.
   struct segment {
     std::string bytes;
     std::shared_ptr<const std::string> shared;
+    image pixels;
+    [[nodiscard]] bool by_reference() const noexcept { return shared || !pixels.empty(); }
   };
   std::vector<segment> segments_;
   std::size_t size_ = 0;

@@ -85,6 +85,12 @@ image_status client::write_image(const image& img) {
   return c->write_image(img);
 }
 
+image_status client::write_image(const image& img, share_pixels_t) {
+  auto c = connection();
+  if (!c) throw std::system_error(errc::not_connected, "socketengine: client: not open");
+  return c->write_image(img, share_pixels);
+}
+
 std::optional<image> client::get_image() const {
   auto c = connection();
   return c ? c->get_image() : std::nullopt;

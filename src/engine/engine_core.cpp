@@ -623,7 +623,8 @@ std::size_t engine_core::write_each(const connection_filter& keep, std::string_v
   return n;
 }
 
-std::size_t engine_core::write_image_each(const connection_filter& keep, const image& img) {
+std::size_t engine_core::write_image_each(const connection_filter& keep, const image& img,
+                                          bool share_pixels) {
   if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
   auto targets = connections();
   std::erase_if(targets, [&](const auto& c) { return !c->is_open() || !keep(*c); });
@@ -635,7 +636,7 @@ std::size_t engine_core::write_image_each(const connection_filter& keep, const i
       std::none_of(targets.begin(), targets.end(),
                    [](const auto& c) { return c->can_write_image(); }))
     return 0;
-  protocol::encoded_image encoded(img, options.encoding, options);
+  protocol::encoded_image encoded(img, options.encoding, options, share_pixels);
   std::size_t n = 0;
   for (auto& c : targets) {
     std::error_code ec;

@@ -173,8 +173,11 @@ public:
   std::size_t write_each(const connection_filter& keep, std::string_view channel, const value& v);
   /// Encodes `img` once per protocol in use and sends it on each open
   /// connection that passes `keep` (see connection::write_image). Returns
-  /// how many took it. \throws std::invalid_argument for an empty image.
-  std::size_t write_image_each(const connection_filter& keep, const image& img);
+  /// how many took it; `share_pixels`: raw frames keep `img` instead of a
+  /// copy of its pixels (see share_pixels). \throws std::invalid_argument
+  /// for an empty image.
+  std::size_t write_image_each(const connection_filter& keep, const image& img,
+                               bool share_pixels = false);
 
   // --- handlers ------------------------------------------------------------
   void add_handler(std::string_view channel, message_handler h);

@@ -70,4 +70,9 @@ std::size_t host::write_image_all(const image& img) {
   return core_->write_image_each([](const connection&) { return true; }, img);
 }
 
+std::size_t host::write_image_all(const image& img, share_pixels_t) {
+  return core_->write_image_each([](const connection&) { return true; }, img,
+                                 /*share_pixels=*/true);
+}
+
 } // namespace socketengine

@@ -130,4 +130,25 @@ std::size_t hub::write_image_to_remote(const image& img) {
       [](const connection& c) { return c.kind() == connection_kind::remote; }, img);
 }
 
+std::size_t hub::write_image_all(const image& img, share_pixels_t) {
+  return core_->write_image_each(any, img, /*share_pixels=*/true);
+}
+
+std::size_t hub::write_image_to_name(std::string_view name, const image& img, share_pixels_t) {
+  return core_->write_image_each([&](const connection& c) { return c.name() == name; }, img,
+                                 /*share_pixels=*/true);
+}
+
+std::size_t hub::write_image_to_local(const image& img, share_pixels_t) {
+  return core_->write_image_each(
+      [](const connection& c) { return c.kind() == connection_kind::local; }, img,
+      /*share_pixels=*/true);
+}
+
+std::size_t hub::write_image_to_remote(const image& img, share_pixels_t) {
+  return core_->write_image_each(
+      [](const connection& c) { return c.kind() == connection_kind::remote; }, img,
+      /*share_pixels=*/true);
+}
+
 } // namespace socketengine

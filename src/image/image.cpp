@@ -1,6 +1,7 @@
 #include <socketengine/image.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -55,6 +56,15 @@ image image::wrap(std::uint32_t width, std::uint32_t height, pixel_order order,
 image image::clone() const {
   if (empty()) return {};
   return image(width_, height_, order_, pixels());
+}
+
+long image::use_count() const noexcept {
+  const long n = owner_.use_count();
+  // The count is read relaxed. The holder that let go last did so with a
+  // release (shared_ptr's decrement): this fence makes its reads of the
+  // pixels (a frame written from them) happen before the caller's writes.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return n;
 }
 
 bool operator==(const image& a, const image& b) noexcept {

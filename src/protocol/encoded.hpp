@@ -61,12 +61,15 @@ private:
 class encoded_image {
 public:
   /// Refers to `img` and `options`, which must outlive it; `encoding`: how
-  /// a native peer gets this image.
-  encoded_image(const image& img, image_encoding encoding, const image_options& options)
-      : img_(img), encoding_(encoding), options_(options) {}
+  /// a native peer gets this image; `share_pixels`: a raw frame may keep
+  /// `img` (a copy sharing its pixels) instead of copying them
+  /// (connection::write_image with share_pixels).
+  encoded_image(const image& img, image_encoding encoding, const image_options& options,
+                bool share_pixels = false)
+      : img_(img), encoding_(encoding), options_(options), share_pixels_(share_pixels) {}
 
   /// The image as `w` sends it. \throws as writer::encode_image.
-  const std::shared_ptr<const std::string>& in(const writer& w) {
+  const image_bytes& in(const writer& w) {
     auto& form = forms_[w.slot()];
     if (!form) form = w.encode_image(*this);
     return form;
@@ -74,6 +77,7 @@ public:
 
   [[nodiscard]] const image& picture() const noexcept { return img_; }
   [[nodiscard]] image_encoding encoding() const noexcept { return encoding_; }
+  [[nodiscard]] bool shares_pixels() const noexcept { return share_pixels_; }
   [[nodiscard]] const image_options& options() const noexcept { return options_; }
 
   /// The image as a PNG, encoded on first use: legacy peers get PNG, and
@@ -85,8 +89,9 @@ private:
   const image& img_;
   image_encoding encoding_;
   const image_options& options_;
+  bool share_pixels_;
   std::string png_;
-  std::array<std::shared_ptr<const std::string>, writer::slots> forms_;
+  std::array<image_bytes, writer::slots> forms_;
 };
 
 } // namespace socketengine::detail::protocol

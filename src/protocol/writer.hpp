@@ -13,11 +13,28 @@
 #include <string>
 #include <string_view>
 
+#include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
 namespace socketengine::detail::protocol {
 
 class encoded_image;
+
+/// An image as a protocol sends it: `bytes`, then, for a raw frame that
+/// keeps the caller's pixels instead of a copy (share_pixels), the pixels
+/// of `pixels`. Copies share both; the pixels stay alive, and unwritten by
+/// the engine, as long as a copy does.
+struct image_bytes {
+  std::shared_ptr<const std::string> bytes;
+  image pixels; // empty unless its pixels follow `bytes` on the wire
+
+  /// Bytes on the wire.
+  [[nodiscard]] std::size_t size() const noexcept {
+    return (bytes ? bytes->size() : 0) + pixels.size_bytes();
+  }
+  /// False for none (a default-constructed one).
+  explicit operator bool() const noexcept { return bytes != nullptr; }
+};
 
 /// Which protocol a writer speaks (connection::is_native()).
 enum class protocol_kind { legacy, native };
@@ -67,7 +84,7 @@ public:
 
   /// Encodes an image as this protocol sends it.
   /// \throws as the image encoders; std::bad_alloc.
-  virtual std::shared_ptr<const std::string> encode_image(encoded_image& img) const = 0;
+  virtual image_bytes encode_image(encoded_image& img) const = 0;
 
   /// How many images may be in flight to the peer at once.
   [[nodiscard]] virtual std::size_t image_window() const noexcept = 0;

@@ -448,6 +448,69 @@ INSTANTIATE_TEST_SUITE_P(
       return name + std::string(to_string(info.param.order));
     });
 
+TEST(native_images, shared_pixels_round_trip_in_each_encoding_and_are_let_go) {
+  native_pair p({.port = 0, .images = {.encoding = image_encoding::raw}});
+  auto img = pattern_image(640, 480, pixel_order::bgr);
+  auto since = p.in->image_version();
+  EXPECT_EQ(p.out->write_image(img, share_pixels), image_status::sent);
+  auto got = p.in->wait_for_next_image(patience, since);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, img);
+  EXPECT_NE(got->data(), img.data());
+  ASSERT_TRUE(eventually([&] { return img.use_count() == 1; }));
+  // PNG (and JPEG) are encoded on the calling thread: nothing is held.
+  since = p.in->image_version();
+  ASSERT_TRUE(p.out->wait_for_image_slot(patience));
+  std::error_code ec;
+  p.out->write_image(img, image_encoding::png, share_pixels, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(img.use_count(), 1);
+  got = p.in->wait_for_next_image(patience, since);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, img);
+  EXPECT_EQ(p.in->stats().errors, 0u);
+}
+
+TEST(native_images, a_hub_shares_one_image_with_native_and_legacy_peers) {
+  hub centre({.port = 0, .images = {.encoding = image_encoding::raw}});
+  hub native_peer({.port = 0});
+  hub other_native_peer({.port = 0});
+  hub legacy_peer({.port = 0, .native = false});
+  auto n = native_peer.connect("n", "127.0.0.1", centre.port());
+  auto m = other_native_peer.connect("m", "127.0.0.1", centre.port());
+  auto l = legacy_peer.connect("l", "127.0.0.1", centre.port());
+  ASSERT_TRUE(centre.wait_for_connections(3, patience));
+  ASSERT_TRUE(eventually([&] {
+    auto cs = centre.connections();
+    return std::all_of(cs.begin(), cs.end(), [](auto& c) { return !c->name().empty(); });
+  }));
+  for (auto& c : centre.connections())
+    round_trip(*c, c->name() == "n" ? *n : c->name() == "m" ? *m : *l);
+  auto img = pattern_image(320, 240, pixel_order::bgr);
+  EXPECT_EQ(centre.write_image_all(img, share_pixels), 3u);
+  EXPECT_EQ(*n->wait_for_image(patience), img);
+  EXPECT_EQ(*m->wait_for_image(patience), img);
+  EXPECT_EQ(*l->wait_for_image(patience), img); // as a PNG
+  EXPECT_TRUE(eventually([&] { return img.use_count() == 1; }));
+}
+
+TEST(native_images, host_and_client_send_shared_pixels) {
+  host h({.port = 0, .images = {.encoding = image_encoding::raw}});
+  h.start();
+  client c({.port = h.port(), .images = {.encoding = image_encoding::raw}});
+  auto from_client = h.wait_for_connection(patience);
+  ASSERT_TRUE(from_client);
+  round_trip(*c.connection(), *from_client);
+  ASSERT_TRUE(from_client->is_native() && c.connection()->is_native());
+  auto up = pattern_image(64, 48, pixel_order::rgb, 1);
+  auto down = pattern_image(64, 48, pixel_order::gray, 2);
+  EXPECT_EQ(c.write_image(up, share_pixels), image_status::sent);
+  EXPECT_EQ(*from_client->wait_for_image(patience), up);
+  EXPECT_EQ(h.write_image_all(down, share_pixels), 1u);
+  EXPECT_EQ(*c.wait_for_image(patience), down);
+  EXPECT_TRUE(eventually([&] { return up.use_count() == 1 && down.use_count() == 1; }));
+}
+
 TEST(native_images, the_engine_encoding_is_the_default_and_png_exact) {
   native_pair p({.port = 0, .images = {.encoding = image_encoding::png}});
   auto img = pattern_image(33, 17, pixel_order::bgr);
@@ -514,6 +577,25 @@ struct hand_peer {
   std::vector<std::error_code> errors;
   std::vector<std::string> details;
 };
+
+TEST(hand_written_frames, a_shared_raw_frame_is_held_until_written_and_carries_its_pixels) {
+  hand_peer p({.port = 0, .images = {.encoding = image_encoding::raw}});
+  // 64 MB: more than the kernel buffers of a loopback connection hold by
+  // default (4 MB to send and 32 MB to receive at most), so the frame cannot
+  // be all written before the peer reads.
+  auto img = pattern_image(4096, 4096, pixel_order::bgra);
+  EXPECT_EQ(p.conn->write_image(img, share_pixels), image_status::sent);
+  EXPECT_GT(img.use_count(), 1); // the engine writes from it, not from a copy
+  auto body = p.read_frame();
+  constexpr std::size_t headers = detail::native::header_size - detail::native::size_field +
+                                  detail::native::image_header_size;
+  ASSERT_EQ(body.size(), headers + img.size_bytes());
+  EXPECT_EQ(body[0], static_cast<char>(detail::native::frame_kind::image));
+  EXPECT_EQ(body[4 + 9], static_cast<char>(detail::native::wire_encoding::raw));
+  EXPECT_EQ(std::memcmp(body.data() + headers, img.data(), img.size_bytes()), 0);
+  // Written: the engine lets go, before any acknowledgement.
+  EXPECT_TRUE(eventually([&] { return img.use_count() == 1; }));
+}
 
 std::string frame_of(std::string_view channel, const value& v) {
   std::string out;

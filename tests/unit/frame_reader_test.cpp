@@ -7,9 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <socketengine/error.hpp>
 
 #include "protocol/native/frame_codec.hpp"
 
@@ -169,6 +173,116 @@ TEST(frame_reader, a_frame_that_would_pass_the_budget_is_refused_before_it_is_al
   r.release();
   other.release();
   EXPECT_EQ(budget.used(), 0u);
+}
+
+// A raw frame whose pixels are numbered, so any byte out of place shows.
+image numbered_image(std::uint32_t width, std::uint32_t height) {
+  image img(width, height, pixel_order::bgr);
+  for (std::size_t i = 0; i < img.size_bytes(); ++i)
+    img.data()[i] = static_cast<std::uint8_t>(i * 31 + i / 251);
+  return img;
+}
+
+// Decodes the image frames consume() hands out into `got`.
+bool take_image(frame_reader& r, std::optional<image>& got, std::uint64_t max_pixels,
+                std::error_code& ec) {
+  return r.consume([&](std::span<const std::uint8_t> body, std::shared_ptr<const void> owner) {
+    std::string detail;
+    auto f = parse_frame(body, std::move(owner), detail);
+    ASSERT_TRUE(f) << detail;
+    got = decode_image(*f, max_pixels, ec, detail);
+  });
+}
+
+// Reads `bytes` as the connection does, consuming after each read (a frame
+// larger than the buffer gets its own only then); images go to `got`.
+void feed_consuming(frame_reader& r, std::string_view bytes, std::optional<image>& got,
+                    std::uint64_t max_pixels, std::error_code& ec) {
+  while (!bytes.empty()) {
+    auto space = r.prepare();
+    std::size_t n = std::min(space.size(), bytes.size());
+    std::memcpy(space.data(), bytes.data(), n);
+    r.commit(n);
+    bytes.remove_prefix(n);
+    ASSERT_TRUE(take_image(r, got, max_pixels, ec));
+  }
+}
+
+TEST(frame_reader, a_raw_image_split_across_many_reads_is_read_straight_into_its_pixels) {
+  auto sent = numbered_image(64, 48); // 9,216 bytes of pixels: more than the buffer
+  auto frame = *encode_image(sent, image_encoding::raw, 1, 90);
+  frame_reader r(1 << 20, buffer_size);
+  std::optional<image> got;
+  std::error_code ec;
+  const char* buffer = nullptr; // the frame's own, once its size is known
+  std::size_t reads = 0;
+  for (std::string_view rest = frame; !rest.empty(); ++reads) {
+    // The socket's reads, 97 bytes at a time, each consumed as it comes.
+    auto space = r.prepare();
+    if (buffer) {
+      // Every read after the header goes into the frame's own buffer, at
+      // the place its bytes keep: the pixels are never moved.
+      EXPECT_EQ(space.data(), buffer + r.pending());
+    }
+    std::size_t n = std::min({space.size(), rest.size(), std::size_t{97}});
+    std::memcpy(space.data(), rest.data(), n);
+    r.commit(n);
+    rest.remove_prefix(n);
+    ASSERT_TRUE(take_image(r, got, std::uint64_t{1} << 24, ec));
+    if (!buffer && !got && r.held() == frame.size()) buffer = r.prepare().data() - r.pending();
+  }
+  EXPECT_GT(reads, 90u);
+  ASSERT_TRUE(got) << ec.message();
+  EXPECT_EQ(*got, sent);
+  ASSERT_NE(buffer, nullptr);
+  // The image's pixels are the frame's buffer, past its headers: not a copy.
+  EXPECT_EQ(reinterpret_cast<const char*>(got->data()), buffer + header_size + image_header_size);
+  r.release();
+  EXPECT_EQ(*got, sent); // the image keeps the buffer alive
+}
+
+TEST(frame_reader, a_truncated_raw_image_delivers_nothing_and_gives_its_buffer_back) {
+  memory_budget budget(1 << 20);
+  auto frame = *encode_image(numbered_image(64, 48), image_encoding::raw, 1, 90);
+  {
+    frame_reader r(1 << 20, buffer_size, &budget);
+    std::optional<image> got;
+    std::error_code ec;
+    feed_consuming(r, std::string_view(frame).substr(0, frame.size() - 1), got,
+                   std::uint64_t{1} << 24, ec);
+    EXPECT_FALSE(got); // one byte short: no image
+    EXPECT_EQ(r.pending(), frame.size() - 1);
+    EXPECT_EQ(budget.used(), frame.size()); // charged for the whole frame
+  } // the connection ends mid-frame
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(frame_reader, a_raw_image_claiming_a_huge_size_is_charged_before_it_is_allocated) {
+  memory_budget budget(std::size_t{64} << 20);
+  // Headers that claim a 4000 x 4000 BGR image (48 MB, within the frame
+  // limit), and a few bytes of it.
+  auto head = raw_image_head(image(4000, 4000, pixel_order::bgr));
+  head.append(50, '\x01');
+  frame_reader first(std::size_t{1} << 30, buffer_size, &budget);
+  frame_reader second(std::size_t{1} << 30, buffer_size, &budget);
+  feed(first, head);
+  feed(second, head);
+  EXPECT_TRUE(sizes_of(first).empty()); // fits: 48 of 64 MB, allocated
+  EXPECT_EQ(first.held(), 48'000'000u + head.size() - 50);
+  auto before = budget.used();
+  EXPECT_THROW(sizes_of(second), over_budget); // would pass it: refused
+  EXPECT_EQ(budget.used(), before);
+  EXPECT_EQ(second.held(), buffer_size); // its small buffer only: nothing for the frame
+}
+
+TEST(frame_reader, a_raw_image_over_max_pixels_is_refused_once_read) {
+  auto frame = *encode_image(numbered_image(64, 48), image_encoding::raw, 1, 90);
+  frame_reader r(1 << 20, buffer_size);
+  std::optional<image> got;
+  std::error_code ec;
+  feed_consuming(r, frame, got, 64 * 48 - 1, ec);
+  EXPECT_FALSE(got);
+  EXPECT_EQ(ec, errc::image_too_large);
 }
 
 } // namespace

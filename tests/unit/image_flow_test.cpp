@@ -9,7 +9,9 @@
 namespace socketengine::detail {
 namespace {
 
-image_flow::frame frame_of(const char* text) { return std::make_shared<const std::string>(text); }
+image_flow::frame frame_of(const char* text) {
+  return {std::make_shared<const std::string>(text), {}};
+}
 
 TEST(image_flow, has_room_up_to_the_window) {
   image_flow f;
@@ -77,9 +79,24 @@ TEST(image_flow, one_pending_frame_the_latest) {
   f.hold(frame_of("first"));
   f.hold(frame_of("second"));
   ASSERT_TRUE(f.has_pending());
-  EXPECT_EQ(*f.take_pending(), "second");
+  EXPECT_EQ(*f.take_pending().bytes, "second");
   EXPECT_FALSE(f.has_pending());
-  EXPECT_EQ(f.take_pending(), nullptr);
+  EXPECT_FALSE(f.take_pending());
+}
+
+TEST(image_flow, a_pending_frame_replaced_lets_go_of_its_pixels) {
+  // A frame sent with share_pixels holds the caller's image; the newer
+  // frame that replaces it must release it, or the caller never gets its
+  // buffer back.
+  image pixels(4, 4, pixel_order::gray);
+  image_flow f;
+  f.hold({std::make_shared<const std::string>("head"), pixels});
+  EXPECT_EQ(pixels.use_count(), 2);
+  f.hold(frame_of("newer"));
+  EXPECT_EQ(pixels.use_count(), 1);
+  f.hold({std::make_shared<const std::string>("head"), pixels});
+  f.clear();
+  EXPECT_EQ(pixels.use_count(), 1);
 }
 
 TEST(image_flow, clear_forgets_everything) {

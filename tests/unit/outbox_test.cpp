@@ -318,8 +318,101 @@ TEST(outbox, one_image_in_flight_to_a_legacy_hub_and_the_latest_waits) {
   EXPECT_TRUE(drain(f.box).empty());
   f.box.acknowledged(1); // now c takes its place
   auto sent = drain(f.box);
-  EXPECT_EQ(sent, *third.in(f.protocols.first_writer()));
+  EXPECT_EQ(sent, *third.in(f.protocols.first_writer()).bytes);
   EXPECT_TRUE(f.box.wait_for_image_slot(std::chrono::steady_clock::now()));
+}
+
+// An outbox that writes the native protocol, with raw images.
+struct native_fixture : fixture {
+  native_fixture() : fixture(raw_settings()) {
+    std::string line;
+    box.switch_to(*protocols.upgrade(line), line);
+    drain(box);
+  }
+  static protocol::settings raw_settings() {
+    auto s = hub_settings();
+    s.images.encoding = image_encoding::raw;
+    s.images.max_frames_in_flight = 1;
+    return s;
+  }
+};
+
+TEST(outbox, a_shared_raw_frame_is_written_from_the_callers_pixels_and_let_go_once_written) {
+  native_fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(64, 48, pixel_order::bgr, 1);
+  protocol::encoded_image shared(a, options.encoding, options, /*share_pixels=*/true);
+  std::error_code ec;
+  ASSERT_EQ(f.box.write_image(shared, true, ec), image_status::sent);
+  ASSERT_FALSE(ec);
+  auto work = f.box.take();
+  // Header, then the caller's own pixels: nothing was copied.
+  ASSERT_EQ(work.buffers.size(), 2u);
+  EXPECT_EQ(work.buffers[1].data(), a.data());
+  EXPECT_EQ(work.buffers[1].size(), a.size_bytes());
+  std::string sent;
+  std::size_t n = 0;
+  for (const auto& b : work.buffers) {
+    sent.append(static_cast<const char*>(b.data()), b.size());
+    n += b.size();
+  }
+  // The same bytes as the copying encoding, byte for byte.
+  EXPECT_EQ(sent, *native::encode_image(a, image_encoding::raw, 1, 90));
+  // Held while the write is under way (by the frame cached in `shared`
+  // too, which goes with it at the end of the call)...
+  EXPECT_EQ(a.use_count(), 3);
+  f.box.written(n);
+  // ...and let go once written, before the acknowledgement.
+  EXPECT_EQ(a.use_count(), 2);
+  EXPECT_FALSE(f.box.can_write_image());
+}
+
+TEST(outbox, a_copied_raw_frame_does_not_hold_the_callers_image) {
+  native_fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(64, 48, pixel_order::bgr, 1);
+  protocol::encoded_image copied(a, options.encoding, options);
+  std::error_code ec;
+  ASSERT_EQ(f.box.write_image(copied, true, ec), image_status::sent);
+  EXPECT_EQ(a.use_count(), 1);
+  auto work = f.box.take();
+  ASSERT_EQ(work.buffers.size(), 1u);
+  EXPECT_NE(static_cast<const std::uint8_t*>(work.buffers[0].data()) + 20, a.data());
+}
+
+TEST(outbox, a_shared_pending_frame_is_let_go_when_replaced_or_closed) {
+  native_fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(8, 8, pixel_order::gray, 1);
+  auto b = test::pattern_image(8, 8, pixel_order::gray, 2);
+  auto c = test::pattern_image(8, 8, pixel_order::gray, 3);
+  std::error_code ec;
+  {
+    protocol::encoded_image first(a, options.encoding, options, true);
+    ASSERT_EQ(f.box.write_image(first, true, ec), image_status::sent);
+    protocol::encoded_image second(b, options.encoding, options, true);
+    ASSERT_EQ(f.box.write_image(second, true, ec), image_status::pending);
+    protocol::encoded_image third(c, options.encoding, options, true);
+    ASSERT_EQ(f.box.write_image(third, true, ec), image_status::pending);
+  }
+  EXPECT_EQ(a.use_count(), 2); // queued
+  EXPECT_EQ(b.use_count(), 1); // replaced by c
+  EXPECT_EQ(c.use_count(), 2); // pending
+  ASSERT_TRUE(f.box.close(errc::closed_locally));
+  EXPECT_EQ(a.use_count(), 1);
+  EXPECT_EQ(c.use_count(), 1);
+}
+
+TEST(outbox, a_shared_frame_to_a_legacy_peer_is_a_png_and_holds_nothing) {
+  fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(8, 8, pixel_order::gray, 1);
+  protocol::encoded_image shared(a, image_encoding::raw, options, true);
+  std::error_code ec;
+  ASSERT_EQ(f.box.write_image(shared, true, ec), image_status::sent);
+  EXPECT_EQ(a.use_count(), 1);
+  protocol::encoded_image copied(a, image_encoding::raw, options);
+  EXPECT_EQ(drain(f.box), *copied.in(f.protocols.first_writer()).bytes);
 }
 
 TEST(outbox, held_values_go_before_the_closing_message) {

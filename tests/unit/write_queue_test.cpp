@@ -45,6 +45,34 @@ TEST(write_queue, a_shared_block_is_queued_by_reference_in_its_place) {
   EXPECT_EQ(frame.use_count(), 1);
 }
 
+TEST(write_queue, pixels_are_queued_by_reference_and_held_until_cleared) {
+  write_queue q;
+  image img(640, 480, pixel_order::bgr);
+  img.pixels()[0] = 7;
+  auto head = std::make_shared<const std::string>("head");
+  q.append_shared(head);
+  q.append_pixels(img);
+  q.append("after");
+  auto buffers = q.buffers();
+  ASSERT_EQ(buffers.size(), 3u);
+  EXPECT_EQ(buffers[1].data(), img.data()); // the caller's pixels, not a copy
+  EXPECT_EQ(buffers[1].size(), img.size_bytes());
+  EXPECT_EQ(q.size(), 4u + img.size_bytes() + 5u);
+  EXPECT_EQ(img.use_count(), 2); // the queue holds the image
+  // Small messages after the pixels go into a segment of their own.
+  q.append("more");
+  EXPECT_EQ(q.buffers().size(), 3u);
+  EXPECT_EQ(joined(q).substr(4 + img.size_bytes()), "aftermore");
+  q.clear(256 * 1024);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(img.use_count(), 1);
+  q.append_pixels(img);
+  q.release();
+  EXPECT_EQ(img.use_count(), 1);
+  q.append_pixels(image()); // nothing to send
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(write_queue, clear_keeps_a_small_buffer_for_the_next_messages) {
   write_queue q;
   q.append(std::string(1000, 'a'));

@@ -28,12 +28,12 @@ void writer::append_closing(std::string& out) const {
   if (settings_.hub) append_line(out, channels::status, std::string(channels::closing));
 }
 
-std::shared_ptr<const std::string> writer::encode_image(protocol::encoded_image& img) const {
+protocol::image_bytes writer::encode_image(protocol::encoded_image& img) const {
   const auto& png = img.png();
   auto line = std::make_shared<std::string>();
   append_image_line(*line, settings_.hub ? channels::image : channels::plain_image,
                     {reinterpret_cast<const std::uint8_t*>(png.data()), png.size()});
-  return line;
+  return {std::move(line), {}};
 }
 
 void writer::append_greeting_name(std::string& out, std::string_view name) {

@@ -36,7 +36,7 @@ public:
   /// clients.
   void append_closing(std::string& out) const override;
   /// A base64 PNG line on `__image` (hubs) or `image` (host/client).
-  std::shared_ptr<const std::string> encode_image(protocol::encoded_image& img) const override;
+  protocol::image_bytes encode_image(protocol::encoded_image& img) const override;
   [[nodiscard]] std::size_t image_window() const noexcept override { return 1; }
   /// Hubs acknowledge images; hosts and clients never do.
   [[nodiscard]] bool peer_acknowledges_images() const noexcept override { return settings_.hub; }

@@ -130,6 +130,17 @@ std::shared_ptr<const std::string> encode_image(const image& img, image_encoding
   return out;
 }
 
+std::string raw_image_head(const image& img) {
+  if (img.empty()) throw std::invalid_argument("socketengine: cannot send an empty image");
+  std::string out;
+  begin_frame(out, frame_kind::image, {});
+  put_image_header(out, img, wire_encoding::raw);
+  std::size_t size = out.size() - size_field + img.size_bytes();
+  if (size > 0xFFFFFFFFu) throw std::length_error("socketengine: a native frame is limited to 4 GiB");
+  put_u32(out.data(), size);
+  return out;
+}
+
 void append_png_image(std::string& out, const image& img, std::span<const std::uint8_t> png) {
   std::size_t at = begin_frame(out, frame_kind::image, {});
   out.reserve(out.size() + image_header_size + png.size());

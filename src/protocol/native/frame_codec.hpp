@@ -83,6 +83,13 @@ void append_ack(std::string& out, std::uint32_t count);
 std::shared_ptr<const std::string> encode_image(const image& img, image_encoding encoding,
                                                 int png_level, int jpeg_quality);
 
+/// The start of a raw image frame whose pixels are sent from `img` as they
+/// are, without a copy: the frame header and image header, the frame's
+/// size counting the pixels that are to follow.
+/// \throws std::invalid_argument for an empty image; std::length_error for
+///         a frame past the 4 GiB a size field can say; std::bad_alloc.
+std::string raw_image_head(const image& img);
+
 /// Appends an image frame whose data is an already encoded PNG (as it is for
 /// legacy peers: one encoding serves both).
 void append_png_image(std::string& out, const image& img, std::span<const std::uint8_t> png);

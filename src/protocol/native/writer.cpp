@@ -28,16 +28,21 @@ void writer::append_closing(std::string& out) const {
   if (settings_.hub) append_control(out, control_code::closing);
 }
 
-std::shared_ptr<const std::string> writer::encode_image(protocol::encoded_image& img) const {
+protocol::image_bytes writer::encode_image(protocol::encoded_image& img) const {
   const auto& options = img.options();
+  if (img.encoding() == image_encoding::raw && img.shares_pixels())
+    // The socket writes the pixels from the caller's image, which the frame
+    // keeps: a megabyte frame is not copied on its way out.
+    return {std::make_shared<const std::string>(raw_image_head(img.picture())), img.picture()};
   if (img.encoding() != image_encoding::png)
-    return native::encode_image(img.picture(), img.encoding(), options.png_compression,
-                                options.jpeg_quality);
+    return {native::encode_image(img.picture(), img.encoding(), options.png_compression,
+                                 options.jpeg_quality),
+            {}};
   const auto& png = img.png();
   auto frame = std::make_shared<std::string>();
   append_png_image(*frame, img.picture(),
                    {reinterpret_cast<const std::uint8_t*>(png.data()), png.size()});
-  return frame;
+  return {std::move(frame), {}};
 }
 
 std::size_t writer::image_window() const noexcept {

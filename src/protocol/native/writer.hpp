@@ -29,8 +29,9 @@ public:
   void append_ping(std::string& out) const override;
   void append_pong(std::string& out) const override;
   /// An image frame in the image's encoding; a PNG one shares the PNG a
-  /// legacy peer gets.
-  std::shared_ptr<const std::string> encode_image(protocol::encoded_image& img) const override;
+  /// legacy peer gets; a raw one sent with share_pixels is its headers
+  /// followed by the caller's pixels, uncopied.
+  protocol::image_bytes encode_image(protocol::encoded_image& img) const override;
   /// image_options::max_frames_in_flight, at least 1: while one frame
   /// travels the next is encoded and sent.
   [[nodiscard]] std::size_t image_window() const noexcept override;
