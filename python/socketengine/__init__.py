@@ -159,15 +159,20 @@ class connection(_context):
             if self._c.is_open():
                 raise
 
-    def writeImg(self, data):
-        """Sends an image (a NumPy uint8 array), encoded as PNG. One image is
-        in flight at a time: while ``canWrite`` is False the newest image
-        waits and goes when the peer acknowledges (an older waiting one is
-        replaced). Ignored when the connection is closed."""
+    def writeImg(self, data, encoding=None, copy=True):
+        """Sends an image (a NumPy uint8 array): as PNG to a socket.engine 0.3
+        peer; to a socketengine peer in ``encoding`` ('png', 'jpeg' or
+        'raw'; default: the engine's ``image_encoding``). While an image is
+        in flight (``canWrite`` False) the newest image waits and goes when
+        the peer acknowledges (an older waiting one is replaced).
+        ``copy=False`` reads the array in place instead of copying it: it
+        must be C-contiguous, and is read-only until the engine is done
+        with it (see docs/python.md). Ignored when the connection is
+        closed."""
         if self._c is None:
             return
         try:
-            self._c.write_image(data)
+            self._c.write_image(data, encoding=encoding, copy=copy)
         except RuntimeError:
             if self._c.is_open():
                 raise
@@ -307,6 +312,14 @@ class _engine(_context):
             self._wrapped = wrapped  # connections the engine forgot are dropped
         return [wrapped[c] for c in current]
 
+    def _wrap(self, core_connection):
+        with self._wrapped_lock:
+            c = self._wrapped.get(core_connection)
+            if c is None:
+                c = connection._of(core_connection, self, self._image_channel)
+                self._wrapped[core_connection] = c
+        return c
+
     def _gather_images(self, connections):
         images = (c.getImg() for c in connections)
         return [img for img in images if img is not None]
@@ -327,6 +340,17 @@ class _engine(_context):
         self.on_channel(channel, callback, channel == self._image_channel)
         return self
 
+    def on_error(self, callback):
+        """Calls ``callback(conn, what, detail)`` for each problem the engine
+        reports instead of printing it to stderr: bad input from a peer, a
+        limit reached (``what`` 'too many channels' names the limit to
+        raise in ``detail``), a lost link, an exception in a callback.
+        ``conn`` is the connection concerned, or None. Runs on the engine's
+        callback thread. Returns self."""
+        self.on_error_native(lambda c, what, detail: callback(
+            self._wrap(c) if c is not None else None, what, detail))
+        return self
+
     def close(self):
         """Closes every connection (hub peers are told) and stops the
         engine's threads. Idempotent."""
@@ -339,6 +363,33 @@ class _engine(_context):
         if getattr(self, "_wrapped", None) is None:
             return "<socketengine.{} (not made)>".format(type(self).__name__)
         return self._describe()
+
+
+def _options(native, image_encoding, jpeg_quality, png_compression, frames_in_flight,
+             latest_frame_wins, max_pixels, limits):
+    # The engine's options a program gave, by their Python names; the engine
+    # checks them and names the one it refuses.
+    given = dict(native=native, image_encoding=image_encoding, jpeg_quality=jpeg_quality,
+                 png_compression=png_compression, frames_in_flight=frames_in_flight,
+                 latest_frame_wins=latest_frame_wins, max_pixels=max_pixels, limits=limits)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+_OPTIONS_DOC = """
+    Engine options (keyword arguments of hub, host and client; None: the
+    default; docs/python.md lists them with the C++ options they set):
+    ``native=False`` speaks only the socket.engine 0.3 protocol, even to
+    socketengine peers (default True: switch to the binary native protocol
+    with them). Images to native peers: ``image_encoding`` 'png' (default,
+    lossless), 'jpeg' or 'raw' (the pixels as they are); ``jpeg_quality``
+    1-100 (90); ``png_compression`` 0-9 (1); ``frames_in_flight`` (2),
+    images sent and not yet acknowledged; ``latest_frame_wins=False`` drops
+    a frame written while others are in flight instead of keeping it as
+    the next; ``max_pixels``, the largest image accepted (16,777,216).
+    ``limits``: a dict of the engine's bounds by their C++ names, such as
+    ``{'max_channels': 100_000, 'max_write_queue_bytes': 1 << 20}``,
+    durations in seconds. A bad option raises TypeError or ValueError.
+"""
 
 
 def _auth(token, token_file, token_env, allow_legacy):
@@ -419,21 +470,26 @@ class hub(_engine, _core.Hub):
     lost connection stays closed.
     """
 
-    __doc__ += _AUTH_DOC + _TLS_DOC
+    __doc__ += _OPTIONS_DOC + _AUTH_DOC + _TLS_DOC
 
-    def __init__(self, port=None, timeout=2, size=256, *, reconnect=False, token=None,
-                 token_file=None, token_env=None, allow_legacy=False, tls=False, tls_cert=None,
-                 tls_key=None, tls_ca=None, tls_verify=True, tls_server_name=None,
-                 tls_require_client_cert=False, tls_handshake_timeout=None):
+    def __init__(self, port=None, timeout=2, size=256, *, reconnect=False, native=None,
+                 image_encoding=None, jpeg_quality=None, png_compression=None,
+                 frames_in_flight=None, latest_frame_wins=None, max_pixels=None, limits=None,
+                 token=None, token_file=None, token_env=None, allow_legacy=False, tls=False,
+                 tls_cert=None, tls_key=None, tls_ca=None, tls_verify=True,
+                 tls_server_name=None, tls_require_client_cert=False,
+                 tls_handshake_timeout=None):
         auth = _auth(token, token_file, token_env, allow_legacy)
         tls = _tls(tls, tls_cert, tls_key, tls_ca, tls_verify, tls_server_name,
                    tls_require_client_cert, tls_handshake_timeout)
+        options = _options(native, image_encoding, jpeg_quality, png_compression,
+                           frames_in_flight, latest_frame_wins, max_pixels, limits)
         if isinstance(port, str):
             _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port],
-                               reconnect=reconnect, auth=auth, tls=tls)
+                               reconnect=reconnect, auth=auth, tls=tls, options=options)
         else:
             _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect, auth=auth,
-                               tls=tls)
+                               tls=tls, options=options)
         self._track()
         self.timeout = timeout
         self.size = size
@@ -517,9 +573,11 @@ class host(_engine, _core.Host):
 
     _image_channel = _HOST_IMAGE
 
-    __doc__ += _AUTH_DOC + _TLS_DOC
+    __doc__ += _OPTIONS_DOC + _AUTH_DOC + _TLS_DOC
 
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
+                 native=None, image_encoding=None, jpeg_quality=None, png_compression=None,
+                 frames_in_flight=None, latest_frame_wins=None, max_pixels=None, limits=None,
                  token=None, token_file=None, token_env=None, allow_legacy=False, tls=False,
                  tls_cert=None, tls_key=None, tls_ca=None, tls_verify=True,
                  tls_server_name=None, tls_require_client_cert=False,
@@ -528,7 +586,10 @@ class host(_engine, _core.Host):
                             auth=_auth(token, token_file, token_env, allow_legacy),
                             tls=_tls(tls, tls_cert, tls_key, tls_ca, tls_verify,
                                      tls_server_name, tls_require_client_cert,
-                                     tls_handshake_timeout))
+                                     tls_handshake_timeout),
+                            options=_options(native, image_encoding, jpeg_quality,
+                                             png_compression, frames_in_flight,
+                                             latest_frame_wins, max_pixels, limits))
         self._track()
         self.addr = addr
         self.timeout = timeout
@@ -591,10 +652,12 @@ class client(_engine, _core.Client):
 
     _image_channel = _HOST_IMAGE
 
-    __doc__ += _AUTH_DOC + _TLS_DOC
+    __doc__ += _OPTIONS_DOC + _AUTH_DOC + _TLS_DOC
 
     def __init__(self, addr='127.0.0.1', port=8080, timeout=2, size=256, open=True, *,
-                 reconnect=False, token=None, token_file=None, token_env=None,
+                 reconnect=False, native=None, image_encoding=None, jpeg_quality=None,
+                 png_compression=None, frames_in_flight=None, latest_frame_wins=None,
+                 max_pixels=None, limits=None, token=None, token_file=None, token_env=None,
                  allow_legacy=False, tls=False, tls_cert=None, tls_key=None, tls_ca=None,
                  tls_verify=True, tls_server_name=None, tls_require_client_cert=False,
                  tls_handshake_timeout=None):
@@ -602,7 +665,10 @@ class client(_engine, _core.Client):
                               auth=_auth(token, token_file, token_env, allow_legacy),
                               tls=_tls(tls, tls_cert, tls_key, tls_ca, tls_verify,
                                        tls_server_name, tls_require_client_cert,
-                                       tls_handshake_timeout))
+                                       tls_handshake_timeout),
+                              options=_options(native, image_encoding, jpeg_quality,
+                                               png_compression, frames_in_flight,
+                                               latest_frame_wins, max_pixels, limits))
         self._track()
         self.addr = addr
         self.port = port
@@ -647,6 +713,11 @@ class client(_engine, _core.Client):
     @property
     def canWrite(self):
         return self._conn is None or self._conn.canWrite
+
+    def _wrap(self, core_connection):
+        if self._conn is not None and self._conn._c is core_connection:
+            return self._conn
+        return super()._wrap(core_connection)
 
     def _connected(self):
         if self._conn is None:

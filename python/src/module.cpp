@@ -21,13 +21,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <socketengine/socketengine.hpp>
@@ -229,11 +233,98 @@ py::object from_optional(const std::optional<se::value>& v) {
 
 // --- images -------------------------------------------------------------------
 
+// --- arrays the engine reads in place -------------------------------------------
+
+// writeImg(..., copy=False) hands the engine the caller's array itself. The
+// engine may hold it past the call (a raw frame in flight), and lets go on
+// whichever thread it is on, where taking the GIL could deadlock with a
+// Python thread that holds it and waits for an engine lock. So the array's
+// reference is put on a queue and released with the GIL: by the next call
+// that hands over an array, or by a pending call Python runs on the main
+// thread soon after.
+//
+// While the engine holds an array it is made read-only (flags.writeable =
+// False), so a write through it raises instead of changing a frame on its
+// way; the flag comes back when the last hold of that array ends.
+struct held_arrays {
+  std::mutex mu;                  // guards `released` and `drain_scheduled`
+  std::vector<PyObject*> released; // let go by the engine, to be decref'd
+  bool drain_scheduled = false;
+  // With the GIL: holds per array, and whether this module cleared its
+  // writeable flag (and so must set it back).
+  std::unordered_map<PyObject*, std::pair<int, bool>> holds;
+};
+
+held_arrays& arrays() {
+  static auto* a = new held_arrays; // never destroyed: engines may let go during exit
+  return *a;
+}
+
+// With the GIL.
+void drain_released() {
+  std::vector<PyObject*> done;
+  {
+    std::lock_guard lk(arrays().mu);
+    done.swap(arrays().released);
+    arrays().drain_scheduled = false;
+  }
+  for (PyObject* p : done) {
+    auto it = arrays().holds.find(p);
+    if (it != arrays().holds.end() && --it->second.first == 0) {
+      if (it->second.second) {
+        try {
+          py::handle(p).attr("flags").attr("writeable") = true;
+        } catch (py::error_already_set&) {
+          // A base made read-only meanwhile: the array stays so.
+        }
+      }
+      arrays().holds.erase(it);
+    }
+    Py_DECREF(p);
+  }
+}
+
+int drain_pending(void*) {
+  drain_released();
+  return 0;
+}
+
+// Any thread, without the GIL.
+void release_later(PyObject* p) {
+  if (!Py_IsInitialized()) return; // the interpreter is gone: nothing to release into
+  bool schedule = false;
+  {
+    std::lock_guard lk(arrays().mu);
+    arrays().released.push_back(p);
+    schedule = !arrays().drain_scheduled;
+    arrays().drain_scheduled = true;
+  }
+  // Py_AddPendingCall takes no GIL; if its queue is full, the next hand-over drains.
+  if (schedule && Py_AddPendingCall(&drain_pending, nullptr) != 0) {
+    std::lock_guard lk(arrays().mu);
+    arrays().drain_scheduled = false;
+  }
+}
+
+// With the GIL: the engine holds `a` from now until the owner returned lets go.
+std::shared_ptr<const void> hold(const py::array& a) {
+  drain_released();
+  PyObject* p = a.ptr();
+  auto& h = arrays().holds[p];
+  if (h.first++ == 0) {
+    h.second = a.writeable();
+    if (h.second) a.attr("flags").attr("writeable") = false;
+  }
+  Py_INCREF(p);
+  return std::shared_ptr<const void>(p, [](PyObject* q) { release_later(q); });
+}
+
 // A NumPy array as an image: uint8, HxW (gray), HxWx1 (gray), HxWx3 (BGR) or
-// HxWx4 (BGRA), as OpenCV reads them. The pixels are copied (with the GIL
-// held) so that encoding can run without it while Python may change or free
-// the array.
-se::image to_image(py::handle o) {
+// HxWx4 (BGRA), as OpenCV reads them. By default the pixels are copied (with
+// the GIL held) so that encoding can run without it while Python may change
+// or free the array. With `copy` false the engine reads the array where it
+// is, holding it (read-only) until it is done: see hold().
+se::image to_image(py::handle o, bool copy = true) {
   if (!py::isinstance<py::array>(o))
     throw py::type_error("an image must be a numpy.ndarray, not " +
                          std::string(py::str(o.get_type().attr("__name__"))));
@@ -251,25 +342,36 @@ se::image to_image(py::handle o) {
   auto order = channels == 1 ? se::pixel_order::gray
                : channels == 3 ? se::pixel_order::bgr
                                : se::pixel_order::bgra;
+  auto width = static_cast<std::uint32_t>(a.shape(1));
+  auto height = static_cast<std::uint32_t>(a.shape(0));
+  if (!copy) {
+    if (!(a.flags() & py::array::c_style))
+      throw py::value_error("copy=False needs a C-contiguous array (numpy.ascontiguousarray), "
+                            "which this one is not");
+    auto* pixels = static_cast<std::uint8_t*>(const_cast<void*>(a.data()));
+    return se::image::wrap(width, height, order, pixels, hold(a));
+  }
   auto c = py::array_t<std::uint8_t, py::array::c_style>::ensure(a);
   if (!c) { // ensure() swallowed the reason: most likely no memory for the copy
     PyErr_NoMemory();
     throw py::error_already_set();
   }
-  return se::image(static_cast<std::uint32_t>(a.shape(1)), static_cast<std::uint32_t>(a.shape(0)),
-                   order, {c.data(), static_cast<std::size_t>(c.size())});
+  return se::image(width, height, order, {c.data(), static_cast<std::size_t>(c.size())});
 }
 
 // An image as a NumPy array in OpenCV's order, as Python's images always
-// are: PNG and JPEG decode to BGR(A) already, but a raw native frame keeps
-// the order its sender held, and RGB(A) ones are swapped on the copy.
+// are. PNG and JPEG decode to BGR(A) already, and so do most raw frames:
+// the array is then a view of the engine's own pixels, which a capsule
+// holding the image keeps alive as long as the array (the engine never
+// writes a frame's pixels once it is received). A raw frame sent as RGB(A)
+// is swapped into an array of its own.
 py::object from_image(const se::image& img) {
   std::vector<py::ssize_t> shape{img.height(), img.width()};
   if (img.channels() > 1) shape.push_back(img.channels());
-  py::array_t<std::uint8_t> a(shape);
-  auto* to = a.mutable_data();
-  const auto* from = img.data();
   if (img.order() == se::pixel_order::rgb || img.order() == se::pixel_order::rgba) {
+    py::array_t<std::uint8_t> a(shape);
+    auto* to = a.mutable_data();
+    const auto* from = img.data();
     const auto step = static_cast<std::size_t>(img.channels());
     for (std::size_t i = 0, n = img.size_bytes(); i < n; i += step) {
       to[i] = from[i + 2];
@@ -277,10 +379,11 @@ py::object from_image(const se::image& img) {
       to[i + 2] = from[i];
       if (step == 4) to[i + 3] = from[i + 3];
     }
-  } else {
-    std::memcpy(to, from, img.size_bytes());
+    return a;
   }
-  return a;
+  auto* kept = new se::image(img); // shares the pixels
+  py::capsule owner(kept, [](void* p) { delete static_cast<se::image*>(p); });
+  return py::array_t<std::uint8_t>(shape, const_cast<std::uint8_t*>(kept->data()), owner);
 }
 
 py::object from_optional_image(const std::optional<se::image>& img) {
@@ -456,6 +559,18 @@ struct py_engine {
     }
   }
 
+  // callback(connection or None, what, detail): replaces the engine's
+  // default report to stderr.
+  void on_error(py::object fn) {
+    auto f = keep(std::move(fn));
+    get().on_error([f](const std::shared_ptr<se::connection>& c, std::error_code ec,
+                       const std::string& detail) {
+      call_python(
+          *f, [&] { return c ? py::cast(c) : py::none(); },
+          [&] { return py::str(ec.message()); }, [&] { return py::str(detail); });
+    });
+  }
+
   void set_timeout(double seconds) { get().set_timeout(to_ms(seconds)); }
   bool is_open() const { return e->is_open(); }
   std::vector<std::shared_ptr<se::connection>> connections() const { return e->connections(); }
@@ -534,9 +649,120 @@ struct py_tls {
   std::optional<double> handshake_timeout; // seconds; none: the engine's default
 };
 
+// --- engine options from keyword arguments --------------------------------------
+
+// The Python layer passes the keyword arguments a program gave (None left
+// out) as a dict: the names are Python's, the checks stricter than the C++
+// clamping, so that a typo or an impossible value is an error at once.
+
+se::image_encoding encoding_of(const std::string& name) {
+  if (name == "png") return se::image_encoding::png;
+  if (name == "jpeg") return se::image_encoding::jpeg;
+  if (name == "raw") return se::image_encoding::raw;
+  throw py::value_error("image encoding must be 'png', 'jpeg' or 'raw', not '" + name + "'");
+}
+
+std::optional<se::image_encoding> encoding_of(const std::optional<std::string>& name) {
+  if (!name) return std::nullopt;
+  return encoding_of(*name);
+}
+
+long long integer_of(py::handle v, const std::string& what, long long low, long long high) {
+  if (!PyLong_Check(v.ptr()) || PyBool_Check(v.ptr()))
+    throw py::type_error(what + " must be an int, not " +
+                         std::string(py::str(v.get_type().attr("__name__"))));
+  int overflow = 0;
+  long long n = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow != 0 || n < low || n > high)
+    throw py::value_error(what + " must be from " + std::to_string(low) + " to " +
+                          std::to_string(high) + ", not " + std::string(py::str(v)));
+  return n;
+}
+
+std::size_t size_of(py::handle v, const std::string& what) {
+  return static_cast<std::size_t>(integer_of(v, what, 0, LLONG_MAX));
+}
+
+ms duration_of(py::handle v, const std::string& what) {
+  if ((!PyLong_Check(v.ptr()) && !PyFloat_Check(v.ptr())) || PyBool_Check(v.ptr()))
+    throw py::type_error(what + " must be a number of seconds, not " +
+                         std::string(py::str(v.get_type().attr("__name__"))));
+  double seconds = v.cast<double>();
+  if (!(seconds >= 0)) throw py::value_error(what + " must be a number of seconds >= 0");
+  return to_ms(seconds);
+}
+
+se::overflow_policy policy_of(py::handle v) {
+  auto name = py::isinstance<py::str>(v) ? v.cast<std::string>() : std::string();
+  if (name == "conflate") return se::overflow_policy::conflate;
+  if (name == "block") return se::overflow_policy::block;
+  if (name == "fail") return se::overflow_policy::fail;
+  if (name == "disconnect") return se::overflow_policy::disconnect;
+  throw py::value_error("limits['on_full_queue'] must be 'conflate', 'block', 'fail' or "
+                        "'disconnect', not " + std::string(py::repr(v)));
+}
+
+// limits={...}: the fields of the C++ limits struct, by the same names;
+// durations in seconds.
+void apply_limits(se::limits& l, const py::dict& d) {
+  for (auto [k, v] : d) {
+    auto key = py::str(k).cast<std::string>();
+    auto what = "limits['" + key + "']";
+    if (key == "max_line_bytes") l.max_line_bytes = size_of(v, what);
+    else if (key == "max_depth") l.max_depth = size_of(v, what);
+    else if (key == "max_channels") l.max_channels = size_of(v, what);
+    else if (key == "max_write_queue_bytes") l.max_write_queue_bytes = size_of(v, what);
+    else if (key == "on_full_queue") l.on_full_queue = policy_of(v);
+    else if (key == "slow_peer_timeout") l.slow_peer_timeout = duration_of(v, what);
+    else if (key == "max_pending_callbacks") l.max_pending_callbacks = size_of(v, what);
+    else if (key == "max_pending_callback_bytes") l.max_pending_callback_bytes = size_of(v, what);
+    else if (key == "max_closed_connections") l.max_closed_connections = size_of(v, what);
+    else if (key == "max_receive_bytes") l.max_receive_bytes = size_of(v, what);
+    else if (key == "min_receive_rate") l.min_receive_rate = size_of(v, what);
+    else if (key == "receive_grace") l.receive_grace = duration_of(v, what);
+    else if (key == "identify_timeout") l.identify_timeout = duration_of(v, what);
+    else if (key == "max_unidentified") l.max_unidentified = size_of(v, what);
+    else
+      throw py::type_error(
+          "unknown limit '" + key + "'; the limits are max_line_bytes, max_depth, max_channels, "
+          "max_write_queue_bytes, on_full_queue, slow_peer_timeout, max_pending_callbacks, "
+          "max_pending_callback_bytes, max_closed_connections, max_receive_bytes, "
+          "min_receive_rate, receive_grace, identify_timeout and max_unidentified");
+  }
+}
+
 template <class Options>
-Options engine_options(double timeout, std::size_t size, const py_auth& auth, const py_tls& tls) {
+void apply_options(Options& o, const py::dict& d) {
+  for (auto [k, v] : d) {
+    auto key = py::str(k).cast<std::string>();
+    if (key == "native") o.native = py::cast<bool>(v);
+    else if (key == "image_encoding") {
+      if (!py::isinstance<py::str>(v))
+        throw py::type_error("image_encoding must be 'png', 'jpeg' or 'raw'");
+      o.images.encoding = encoding_of(py::cast<std::string>(v));
+    } else if (key == "jpeg_quality")
+      o.images.jpeg_quality = static_cast<int>(integer_of(v, key, 1, 100));
+    else if (key == "png_compression")
+      o.images.png_compression = static_cast<int>(integer_of(v, key, 0, 9));
+    else if (key == "frames_in_flight")
+      o.images.max_frames_in_flight = static_cast<int>(integer_of(v, key, 1, 1 << 16));
+    else if (key == "latest_frame_wins") o.images.latest_frame_wins = py::cast<bool>(v);
+    else if (key == "max_pixels")
+      o.images.max_pixels = static_cast<std::uint64_t>(integer_of(v, key, 1, LLONG_MAX));
+    else if (key == "limits") {
+      if (!py::isinstance<py::dict>(v))
+        throw py::type_error("limits must be a dict, such as {'max_channels': 100000}");
+      apply_limits(o.limits, py::reinterpret_borrow<py::dict>(v));
+    } else
+      throw py::type_error("unknown option '" + key + "'");
+  }
+}
+
+template <class Options>
+Options engine_options(double timeout, std::size_t size, const py_auth& auth, const py_tls& tls,
+                       const py::dict& options) {
   Options o;
+  apply_options(o, options);
   o.timeout = to_ms(timeout);
   o.read_size = size;
   o.auth.token = auth.token;
@@ -558,8 +784,8 @@ std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeo
                                  std::size_t size, bool listen,
                                  std::vector<std::string> listen_on,
                                  std::optional<std::uint32_t> socket_file_mode, bool reconnect,
-                                 const py_auth& auth, const py_tls& tls) {
-  auto o = engine_options<se::hub_options>(timeout, size, auth, tls);
+                                 const py_auth& auth, const py_tls& tls, const py::dict& options) {
+  auto o = engine_options<se::hub_options>(timeout, size, auth, tls, options);
   o.reconnect.enabled = reconnect;
   o.port = port;
   o.listen = listen;
@@ -591,8 +817,8 @@ std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& nam
 
 std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t port, double timeout,
                                    std::size_t size, bool open, const py_auth& auth,
-                                   const py_tls& tls) {
-  auto o = engine_options<se::host_options>(timeout, size, auth, tls);
+                                   const py_tls& tls, const py::dict& options) {
+  auto o = engine_options<se::host_options>(timeout, size, auth, tls, options);
   o.address = address;
   o.port = port;
   o.open = open;
@@ -606,8 +832,9 @@ std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t por
 
 std::unique_ptr<py_client> make_client(const std::string& address, std::uint16_t port,
                                        double timeout, std::size_t size, bool reconnect,
-                                       const py_auth& auth, const py_tls& tls) {
-  auto o = engine_options<se::client_options>(timeout, size, auth, tls);
+                                       const py_auth& auth, const py_tls& tls,
+                                       const py::dict& options) {
+  auto o = engine_options<se::client_options>(timeout, size, auth, tls, options);
   o.reconnect.enabled = reconnect;
   o.address = address;
   o.port = port;
@@ -646,6 +873,31 @@ void engine_listen(Engine& self, const std::string& endpoint,
     e.listen(endpoint);
 }
 
+// --- asyncio ---
+
+// What socketengine.aio wakes its waiters with, called on the callback
+// thread with the connection concerned: "value" (each value on `channel`),
+// "image" (each image), "connect" and "disconnect". The value itself is not
+// passed: a waiter reads the latest, so nothing is converted that nobody
+// waits for.
+template <class Engine>
+void on_event(py_engine<Engine>& self, const std::string& event, py::object fn,
+              const std::string& channel) {
+  auto f = self.keep(std::move(fn));
+  auto call = [f](const std::shared_ptr<se::connection>& c) { call_python(*f, [&] { return c; }); };
+  auto& e = self.get();
+  if (event == "value")
+    e.on(channel, [call](const std::shared_ptr<se::connection>& c, const se::value&) { call(c); });
+  else if (event == "image")
+    e.on_image([call](const std::shared_ptr<se::connection>& c, const se::image&) { call(c); });
+  else if (event == "connect")
+    e.on_connect(call);
+  else if (event == "disconnect")
+    e.on_disconnect(call);
+  else
+    throw py::value_error("unknown event: " + event);
+}
+
 // --- connections ----------------------------------------------------------------
 
 // Bytes skip the value: write_bytes reads them where they are (a bytes
@@ -662,10 +914,12 @@ void connection_write(se::connection& c, const std::string& channel, py::handle 
   c.write(channel, v);
 }
 
-const char* connection_write_image(se::connection& c, py::handle data) {
-  auto img = to_image(data);
-  without_gil nogil; // PNG encoding happens here
-  return status_name(c.write_image(img));
+const char* connection_write_image(se::connection& c, py::handle data,
+                                   const std::optional<std::string>& encoding, bool copy) {
+  auto how = encoding_of(encoding);
+  auto img = to_image(data, copy);
+  without_gil nogil; // encoding happens here
+  return status_name(how ? c.write_image(img, *how) : c.write_image(img));
 }
 
 py::object connection_wait_for(se::connection& c, const std::string& channel,
@@ -711,9 +965,9 @@ std::size_t write_value(py::object self, py::handle data, F&& write) {
 }
 
 template <class Engine, class F>
-std::size_t write_image(py::object self, py::handle data, F&& write) {
+std::size_t write_image(py::object self, py::handle data, bool copy, F&& write) {
   auto& e = self.cast<py_engine<Engine>&>().get();
-  auto img = to_image(data);
+  auto img = to_image(data, copy);
   without_gil nogil; // PNG encoding happens here
   return write(e, img);
 }
@@ -765,7 +1019,8 @@ PYBIND11_MODULE(_core, m) {
              return "closed";
            })
       .def("write", &connection_write)
-      .def("write_image", &connection_write_image)
+      .def("write_image", &connection_write_image, py::arg("data"), py::kw_only(),
+           py::arg("encoding") = py::none(), py::arg("copy") = true)
       .def("can_write_image", &se::connection::can_write_image)
       .def("get_image", [](const se::connection& c) { return from_optional_image(c.get_image()); })
       .def("image_version", &se::connection::image_version)
@@ -813,7 +1068,7 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
            py::arg("listen") = true, py::arg("listen_on") = std::vector<std::string>(),
            py::arg("socket_file_mode") = py::none(), py::arg("reconnect") = false,
-           py::arg("auth") = py_auth{}, py::arg("tls") = py_tls{})
+           py::arg("auth") = py_auth{}, py::arg("tls") = py_tls{}, py::arg("options") = py::dict())
       .def("bound_port", [](py_hub& h) { return h.get().port(); })
       .def("listen_at", &engine_listen<py_hub>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -847,25 +1102,32 @@ PYBIND11_MODULE(_core, m) {
              return write_value<se::hub>(self, data, [&](se::hub& h, const se::value& v) { return h.write_to_remote(ch, v); });
            })
       .def("write_image_all",
-           [](py::object self, py::handle data) {
-             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { return h.write_image_all(i); });
-           })
+           [](py::object self, py::handle data, bool copy) {
+             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_all(i); });
+           },
+           py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("write_image_to_name",
-           [](py::object self, const std::string& name, py::handle data) {
-             return write_image<se::hub>(self, data, [&](se::hub& h, const se::image& i) {
+           [](py::object self, const std::string& name, py::handle data, bool copy) {
+             return write_image<se::hub>(self, data, copy, [&](se::hub& h, const se::image& i) {
                return h.write_image_to_name(name, i);
              });
-           })
+           },
+           py::arg("name"), py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("write_image_to_local",
-           [](py::object self, py::handle data) {
-             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { return h.write_image_to_local(i); });
-           })
+           [](py::object self, py::handle data, bool copy) {
+             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_to_local(i); });
+           },
+           py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("write_image_to_remote",
-           [](py::object self, py::handle data) {
-             return write_image<se::hub>(self, data, [](se::hub& h, const se::image& i) { return h.write_image_to_remote(i); });
-           })
+           [](py::object self, py::handle data, bool copy) {
+             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_to_remote(i); });
+           },
+           py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("on_channel", &py_hub::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("on_connection", &py_hub::on_connection)
+      .def("on_event", &on_event<se::hub>, py::arg("event"), py::arg("callback"),
+           py::arg("channel") = "") // asyncio
+      .def("on_error_native", &py_hub::on_error, py::arg("callback"))
       .def("set_timeout", &py_hub::set_timeout)
       .def("close", &py_hub::close)
       .def("is_open", &py_hub::is_open);
@@ -873,7 +1135,7 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_host>(m, "Host")
       .def(py::init(&make_host), py::arg("address"), py::arg("port"), py::arg("timeout"),
            py::arg("size"), py::arg("open"), py::arg("auth") = py_auth{},
-           py::arg("tls") = py_tls{})
+           py::arg("tls") = py_tls{}, py::arg("options") = py::dict())
       .def("listening", [](py_host& h) { return h.get().listening(); })
       .def("listen_at", &engine_listen<py_host>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
@@ -896,11 +1158,15 @@ PYBIND11_MODULE(_core, m) {
              return write_value<se::host>(self, data, [&](se::host& h, const se::value& v) { return h.write_all(ch, v); });
            })
       .def("write_image_all",
-           [](py::object self, py::handle data) {
-             return write_image<se::host>(self, data, [](se::host& h, const se::image& i) { return h.write_image_all(i); });
-           })
+           [](py::object self, py::handle data, bool copy) {
+             return write_image<se::host>(self, data, copy, [](se::host& h, const se::image& i) { return h.write_image_all(i); });
+           },
+           py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("on_channel", &py_host::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
       .def("on_connection", &py_host::on_connection)
+      .def("on_event", &on_event<se::host>, py::arg("event"), py::arg("callback"),
+           py::arg("channel") = "") // asyncio
+      .def("on_error_native", &py_host::on_error, py::arg("callback"))
       .def("set_timeout", &py_host::set_timeout)
       .def("close", &py_host::close)
       .def("is_open", &py_host::is_open);
@@ -908,7 +1174,7 @@ PYBIND11_MODULE(_core, m) {
   py::class_<py_client>(m, "Client")
       .def(py::init(&make_client), py::arg("address"), py::arg("port"), py::arg("timeout"),
            py::arg("size"), py::arg("reconnect") = false, py::arg("auth") = py_auth{},
-           py::arg("tls") = py_tls{})
+           py::arg("tls") = py_tls{}, py::arg("options") = py::dict())
       .def("dial", &client_open, py::arg("timeout") = py::none())
       .def("connection", [](py_client& c) { return c.get().connection(); })
       .def("write",
@@ -928,12 +1194,26 @@ PYBIND11_MODULE(_core, m) {
              c.get().write(ch, v);
            })
       .def("write_image",
-           [](py_client& c, py::handle data) {
-             auto img = to_image(data);
+           [](py_client& c, py::handle data, const std::optional<std::string>& encoding, bool copy) {
+             auto how = encoding_of(encoding);
+             auto img = to_image(data, copy);
              without_gil nogil;
-             c.get().write_image(img);
-           })
+             if (!how) {
+               c.get().write_image(img);
+               return;
+             }
+             auto conn = c.get().connection();
+             // As client::write_image says it.
+             if (!conn)
+               throw std::system_error(se::errc::not_connected, "socketengine: client: not open");
+             conn->write_image(img, *how);
+           },
+           py::arg("data"), py::kw_only(), py::arg("encoding") = py::none(),
+           py::arg("copy") = true)
       .def("on_channel", &py_client::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
+      .def("on_event", &on_event<se::client>, py::arg("event"), py::arg("callback"),
+           py::arg("channel") = "") // asyncio
+      .def("on_error_native", &py_client::on_error, py::arg("callback"))
       .def("set_timeout", &py_client::set_timeout)
       .def("close", &py_client::close)
       .def("is_open", &py_client::is_open);

@@ -36,6 +36,7 @@ std::size_t value_store::drop_all() {
     freed = held_.load(std::memory_order_relaxed);
     recharge_locked(freed, 0);
     values_.clear();
+    limited_channels_ = 0;
     values_.rehash(0);
     image_ = image();
     stored_locked();

@@ -140,6 +140,9 @@ private:
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::unordered_map<std::string, entry, string_hash, std::equal_to<>> values_;
+  // Channels in values_ that count against max_channels: the exempt ones
+  // (a peer's name, say) do not, so a limit of N is N of the peer's own.
+  std::size_t limited_channels_ = 0;
   std::uint64_t version_ = 0;
   // Counts stores (and the close), for waits that spin (see wait).
   std::atomic<std::uint64_t> stores_{0};
@@ -165,8 +168,10 @@ value_store::refusal value_store::store_with(std::string_view channel, Assign&& 
     auto it = values_.find(channel);
     if (it == values_.end()) {
       if (!valid_channel(channel)) return refusal::invalid_channel;
-      if (values_.size() >= max_channels_ && !exempt_(channel)) return refusal::too_many_channels;
+      bool limited = !exempt_(channel);
+      if (limited && limited_channels_ >= max_channels_) return refusal::too_many_channels;
       it = values_.emplace(channel, entry{value(), 0, 0}).first;
+      limited_channels_ += limited ? 1 : 0;
     }
     assign(it->second.data);
     bytes += channel.size();

@@ -73,6 +73,14 @@ TEST(value_store, refuses_new_channels_past_the_limit_but_not_exempt_ones) {
   EXPECT_EQ(s.messages(), 4u); // the refused one is not counted
 }
 
+TEST(value_store, exempt_channels_take_none_of_the_limit) {
+  value_store s(2, &reserved);
+  EXPECT_EQ(s.store("__name_conn", "cam", 0), refusal::none);
+  EXPECT_EQ(s.store("a", 1, 0), refusal::none);
+  EXPECT_EQ(s.store("b", 1, 0), refusal::none);
+  EXPECT_EQ(s.store("c", 1, 0), refusal::too_many_channels);
+}
+
 TEST(value_store, refuses_a_channel_name_that_is_not_utf8) {
   value_store s(16, &reserved);
   EXPECT_EQ(s.store("caf\xc3\xa9", 1, 0), refusal::none);
