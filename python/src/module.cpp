@@ -471,9 +471,32 @@ struct py_callback {
   ~py_callback() = default;
 };
 
+// Keeps the calling thread's Python thread state for the thread's life.
+// pybind11's gil_scoped_acquire, on a thread Python did not start, makes a
+// thread state and destroys it again on every call: an engine's callback
+// thread, which calls into Python for every value, spent more on that (an
+// mmap and munmap each time) than on short callbacks themselves. One extra
+// reference taken here keeps it; the thread gives it back as it ends
+// (unless the interpreter is already going, which frees them all).
+class kept_thread_state {
+public:
+  kept_thread_state() {
+    py::gil_scoped_acquire gil;
+    gil.inc_ref();
+  }
+  ~kept_thread_state() {
+    if (!Py_IsInitialized() || _Py_IsFinalizing()) return;
+    py::gil_scoped_acquire gil;
+    gil.dec_ref(); // this scope's own release then destroys the state
+  }
+  kept_thread_state(const kept_thread_state&) = delete;
+  kept_thread_state& operator=(const kept_thread_state&) = delete;
+};
+
 // Runs on the engine's callback thread.
 template <class... Args>
 void call_python(const py_callback& cb, Args&&... make_args) {
+  static thread_local kept_thread_state kept;
   py::gil_scoped_acquire gil;
   if (!cb.fn) return; // closed meanwhile
   auto f = py::reinterpret_borrow<py::object>(cb.fn);
