@@ -323,7 +323,9 @@ std::shared_ptr<const void> hold(const py::array& a) {
 // HxWx4 (BGRA), as OpenCV reads them. By default the pixels are copied (with
 // the GIL held) so that encoding can run without it while Python may change
 // or free the array. With `copy` false the engine reads the array where it
-// is, holding it (read-only) until it is done: see hold().
+// is, holding it (read-only) until it is done: see hold(). Either way the
+// image is the engine's alone to read, so every write hands it over with
+// share_pixels: a raw frame is then sent from it without a second copy.
 se::image to_image(py::handle o, bool copy = true) {
   if (!py::isinstance<py::array>(o))
     throw py::type_error("an image must be a numpy.ndarray, not " +
@@ -942,7 +944,8 @@ const char* connection_write_image(se::connection& c, py::handle data,
   auto how = encoding_of(encoding);
   auto img = to_image(data, copy);
   without_gil nogil; // encoding happens here
-  return status_name(how ? c.write_image(img, *how) : c.write_image(img));
+  return status_name(how ? c.write_image(img, *how, se::share_pixels)
+                         : c.write_image(img, se::share_pixels));
 }
 
 py::object connection_wait_for(se::connection& c, const std::string& channel,
@@ -1126,24 +1129,24 @@ PYBIND11_MODULE(_core, m) {
            })
       .def("write_image_all",
            [](py::object self, py::handle data, bool copy) {
-             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_all(i); });
+             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_all(i, se::share_pixels); });
            },
            py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("write_image_to_name",
            [](py::object self, const std::string& name, py::handle data, bool copy) {
              return write_image<se::hub>(self, data, copy, [&](se::hub& h, const se::image& i) {
-               return h.write_image_to_name(name, i);
+               return h.write_image_to_name(name, i, se::share_pixels);
              });
            },
            py::arg("name"), py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("write_image_to_local",
            [](py::object self, py::handle data, bool copy) {
-             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_to_local(i); });
+             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_to_local(i, se::share_pixels); });
            },
            py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("write_image_to_remote",
            [](py::object self, py::handle data, bool copy) {
-             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_to_remote(i); });
+             return write_image<se::hub>(self, data, copy, [](se::hub& h, const se::image& i) { return h.write_image_to_remote(i, se::share_pixels); });
            },
            py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("on_channel", &py_hub::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
@@ -1182,7 +1185,7 @@ PYBIND11_MODULE(_core, m) {
            })
       .def("write_image_all",
            [](py::object self, py::handle data, bool copy) {
-             return write_image<se::host>(self, data, copy, [](se::host& h, const se::image& i) { return h.write_image_all(i); });
+             return write_image<se::host>(self, data, copy, [](se::host& h, const se::image& i) { return h.write_image_all(i, se::share_pixels); });
            },
            py::arg("data"), py::kw_only(), py::arg("copy") = true)
       .def("on_channel", &py_host::on, py::arg("channel"), py::arg("callback"), py::arg("image") = false)
@@ -1222,14 +1225,14 @@ PYBIND11_MODULE(_core, m) {
              auto img = to_image(data, copy);
              without_gil nogil;
              if (!how) {
-               c.get().write_image(img);
+               c.get().write_image(img, se::share_pixels);
                return;
              }
              auto conn = c.get().connection();
              // As client::write_image says it.
              if (!conn)
                throw std::system_error(se::errc::not_connected, "socketengine: client: not open");
-             conn->write_image(img, *how);
+             conn->write_image(img, *how, se::share_pixels);
            },
            py::arg("data"), py::kw_only(), py::arg("encoding") = py::none(),
            py::arg("copy") = true)

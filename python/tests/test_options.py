@@ -245,10 +245,13 @@ def test_copy_false_reads_the_array_in_place_and_holds_it_read_only_meanwhile(cl
     conn = h.connections[0]
     eventually(lambda: conn.native)
     peer.stop()
+    # The first frame goes out (the system takes it, the peer cannot
+    # acknowledge it); the second waits as the pending frame, and the
+    # engine holds the caller's array meanwhile, which cannot be written.
+    conn.writeImg(smooth_image(480, 640), copy=False)
     frame = smooth_image(480, 640)
     conn.writeImg(frame, copy=False)
-    # In flight (the peer is stopped): the engine holds the caller's array,
-    # which cannot be written meanwhile.
+    assert not conn.canWrite
     assert not frame.flags.writeable
     with pytest.raises(ValueError):
         frame[0, 0, 0] = 1
