@@ -31,6 +31,9 @@ packages=(
   # headers); its tests drive headless Chromium over the DevTools protocol
   # with python3-websocket.
   libboost-dev chromium python3-websocket
+  # bench/python_bench.py measures pyzmq (and imagezmq's pattern on it),
+  # what a Python user would pick instead, in the same run.
+  python3-zmq
 )
 
 missing=()
