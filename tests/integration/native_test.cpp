@@ -579,7 +579,11 @@ struct hand_peer {
 };
 
 TEST(hand_written_frames, a_shared_raw_frame_is_held_until_written_and_carries_its_pixels) {
-  hand_peer p({.port = 0, .images = {.encoding = image_encoding::raw}});
+  // No heartbeat: a ping sent while the test makes its image (slow under a
+  // sanitizer) would come before the frame.
+  hand_peer p({.port = 0,
+               .images = {.encoding = image_encoding::raw},
+               .keepalive = {.heartbeat_interval = std::chrono::milliseconds(0)}});
   // 64 MB: more than the kernel buffers of a loopback connection hold by
   // default (4 MB to send and 32 MB to receive at most), so the frame cannot
   // be all written before the peer reads.
