@@ -19,7 +19,14 @@ std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
   return core;
 }
 
+// Which connections a call goes to: get_*, write_* and write_image_* share
+// them, with and without share_pixels.
 bool any(const connection&) { return true; }
+bool local(const connection& c) { return c.kind() == connection_kind::local; }
+bool remote(const connection& c) { return c.kind() == connection_kind::remote; }
+auto named(std::string_view name) {
+  return [name](const connection& c) { return c.name() == name; };
+}
 } // namespace
 
 hub::hub(hub_options options)
@@ -79,17 +86,15 @@ std::vector<value> hub::get_all(std::string_view channel) const {
 }
 
 std::vector<value> hub::get_by_name(std::string_view name, std::string_view channel) const {
-  return core_->collect([&](const connection& c) { return c.name() == name; }, channel);
+  return core_->collect(named(name), channel);
 }
 
 std::vector<value> hub::get_local(std::string_view channel) const {
-  return core_->collect([](const connection& c) { return c.kind() == connection_kind::local; },
-                        channel);
+  return core_->collect(local, channel);
 }
 
 std::vector<value> hub::get_remote(std::string_view channel) const {
-  return core_->collect([](const connection& c) { return c.kind() == connection_kind::remote; },
-                        channel);
+  return core_->collect(remote, channel);
 }
 
 std::vector<value> hub::wait_for(std::string_view channel, std::chrono::milliseconds timeout) const {
@@ -101,33 +106,29 @@ std::size_t hub::write_all(std::string_view channel, const value& v) {
 }
 
 std::size_t hub::write_to_name(std::string_view name, std::string_view channel, const value& v) {
-  return core_->write_each([&](const connection& c) { return c.name() == name; }, channel, v);
+  return core_->write_each(named(name), channel, v);
 }
 
 std::size_t hub::write_to_local(std::string_view channel, const value& v) {
-  return core_->write_each([](const connection& c) { return c.kind() == connection_kind::local; },
-                           channel, v);
+  return core_->write_each(local, channel, v);
 }
 
 std::size_t hub::write_to_remote(std::string_view channel, const value& v) {
-  return core_->write_each([](const connection& c) { return c.kind() == connection_kind::remote; },
-                           channel, v);
+  return core_->write_each(remote, channel, v);
 }
 
 std::size_t hub::write_image_all(const image& img) { return core_->write_image_each(any, img); }
 
 std::size_t hub::write_image_to_name(std::string_view name, const image& img) {
-  return core_->write_image_each([&](const connection& c) { return c.name() == name; }, img);
+  return core_->write_image_each(named(name), img);
 }
 
 std::size_t hub::write_image_to_local(const image& img) {
-  return core_->write_image_each(
-      [](const connection& c) { return c.kind() == connection_kind::local; }, img);
+  return core_->write_image_each(local, img);
 }
 
 std::size_t hub::write_image_to_remote(const image& img) {
-  return core_->write_image_each(
-      [](const connection& c) { return c.kind() == connection_kind::remote; }, img);
+  return core_->write_image_each(remote, img);
 }
 
 std::size_t hub::write_image_all(const image& img, share_pixels_t) {
@@ -135,20 +136,15 @@ std::size_t hub::write_image_all(const image& img, share_pixels_t) {
 }
 
 std::size_t hub::write_image_to_name(std::string_view name, const image& img, share_pixels_t) {
-  return core_->write_image_each([&](const connection& c) { return c.name() == name; }, img,
-                                 /*share_pixels=*/true);
+  return core_->write_image_each(named(name), img, /*share_pixels=*/true);
 }
 
 std::size_t hub::write_image_to_local(const image& img, share_pixels_t) {
-  return core_->write_image_each(
-      [](const connection& c) { return c.kind() == connection_kind::local; }, img,
-      /*share_pixels=*/true);
+  return core_->write_image_each(local, img, /*share_pixels=*/true);
 }
 
 std::size_t hub::write_image_to_remote(const image& img, share_pixels_t) {
-  return core_->write_image_each(
-      [](const connection& c) { return c.kind() == connection_kind::remote; }, img,
-      /*share_pixels=*/true);
+  return core_->write_image_each(remote, img, /*share_pixels=*/true);
 }
 
 } // namespace socketengine
