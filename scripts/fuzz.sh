@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 seconds=${SOCKETENGINE_FUZZ_SECONDS:-20}
 targets=(protocol auth line frame base64 png jpeg)
 
+# Through ccache when installed, as in scripts/test.sh.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
 

@@ -6,6 +6,9 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
+  # A compiler cache: the test presets rebuild the same sources, and CI
+  # starts from a clean clone.
+  ccache
   libasio-dev nlohmann-json3-dev libspng-dev
   googletest libgtest-dev libgmock-dev
   nodejs npm

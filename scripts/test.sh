@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 presets=(${SOCKETENGINE_PRESETS:-debug asan tsan})
 jobs=$(nproc)
+# The builds go through ccache when it is installed (SOCKETENGINE_CCACHE).
+# Paths relative to the checkout, and no working directory in the hash, let
+# a clean clone elsewhere reuse what an earlier one compiled; 8G holds the
+# four presets' objects.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 
 for preset in "${presets[@]}"; do
   echo "==> ${preset}: configure and build"

@@ -24,11 +24,11 @@ TEST(callbacks, on_channel_on_message_connect_and_disconnect) {
   // State first: it must outlive the hub whose callbacks use it.
   std::mutex mu;
   std::vector<std::string> events;
-  hub centre({.port = 0});
   auto record = [&](std::string e) {
     std::lock_guard lk(mu);
     events.push_back(std::move(e));
   };
+  hub centre({.port = 0});
   centre.on_connect([&](const std::shared_ptr<connection>&) { record("connect"); });
   centre.on_disconnect([&](const std::shared_ptr<connection>& c) {
     record("disconnect " + c->close_reason().message());
@@ -139,8 +139,8 @@ TEST(callbacks, overflowing_the_callback_queue_drops_and_reports) {
 }
 
 TEST(callbacks, close_from_inside_a_callback) {
+  std::promise<void> closed; // before the hub: its handler may run until the hub is gone
   auto centre = std::make_unique<hub>(hub_options{.port = 0});
-  std::promise<void> closed;
   centre->on("quit", [&](const std::shared_ptr<connection>&, const value&) {
     centre->close();
     closed.set_value();
@@ -169,8 +169,8 @@ TEST(callbacks, connection_close_from_inside_a_callback) {
 }
 
 TEST(callbacks, destroying_the_engine_inside_its_own_callback) {
+  std::promise<void> done; // before the hub: its handler may run until the hub is gone
   auto centre = std::make_unique<hub>(hub_options{.port = 0});
-  std::promise<void> done;
   centre->on("die", [&](const std::shared_ptr<connection>&, const value&) {
     centre.reset();
     done.set_value();

@@ -135,10 +135,10 @@ TEST(images, empty_image_is_refused_and_closed_connection_reports) {
 }
 
 TEST(images, on_image_runs_on_the_callback_thread_with_the_image) {
-  hub_pair p;
-  std::mutex mu;
+  std::mutex mu; // before the hubs: their handlers may run until they are gone
   std::vector<image> seen;
   std::vector<std::string> names;
+  hub_pair p;
   p.receiver.on_image([&](const std::shared_ptr<connection>& c, const image& img) {
     std::lock_guard lk(mu);
     seen.push_back(img);
@@ -162,9 +162,9 @@ class image_then_close : public ::testing::TestWithParam<bool> {};
 
 TEST_P(image_then_close, delivers_the_image_before_the_disconnect) {
   const bool native = GetParam();
-  hub receiver({.port = 0, .native = native});
-  std::mutex mu;
+  std::mutex mu; // before the hub: its handlers may run until it is gone
   std::vector<std::string> events;
+  hub receiver({.port = 0, .native = native});
   receiver.on_image([&](const std::shared_ptr<connection>&, const image&) {
     std::lock_guard lk(mu);
     events.emplace_back("image");
@@ -477,9 +477,9 @@ struct bad_image {
 class refused_image : public ::testing::TestWithParam<bad_image> {};
 
 TEST_P(refused_image, is_reported_acknowledged_and_the_connection_goes_on) {
-  raw_pair p;
-  std::mutex mu;
+  std::mutex mu; // before the hub: its error handler may run until the hub is gone
   std::vector<std::error_code> errors;
+  raw_pair p;
   p.h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     std::lock_guard lk(mu);
     errors.push_back(ec);
@@ -546,10 +546,10 @@ TEST(images, a_closed_connection_lets_go_of_its_image) {
 }
 
 TEST(images, a_host_refuses_image_text_that_is_not_utf8) {
+  std::mutex mu; // before the host: its error handler may run until the host is gone
+  std::vector<std::error_code> errors;
   host h({.port = 0});
   h.start();
-  std::mutex mu;
-  std::vector<std::error_code> errors;
   h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     std::lock_guard lk(mu);
     errors.push_back(ec);

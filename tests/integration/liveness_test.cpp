@@ -482,9 +482,9 @@ TEST(liveness, a_dialler_notices_a_stopped_hub) {
 TEST(liveness, a_redialling_dialler_notices_a_stopped_hub_and_says_so) {
   stoppable peer({"listen"});
   auto port = static_cast<std::uint16_t>(std::stoi(peer.expect("port ")));
-  hub h({.listen = false, .keepalive = quick_beats()});
-  std::atomic<bool> unresponsive{false};
+  std::atomic<bool> unresponsive{false}; // before the hub, whose handlers set them
   std::atomic<int> downs{0};
+  hub h({.listen = false, .keepalive = quick_beats()});
   h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     if (ec == errc::peer_unresponsive) unresponsive = true;
   });

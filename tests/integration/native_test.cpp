@@ -115,9 +115,9 @@ void expect_in_order(sequence_log& log, std::int64_t count) {
 }
 
 TEST(switch_over, messages_both_ways_arrive_once_and_in_order) {
+  sequence_log at_listener, at_dialler; // before the hubs, whose handlers fill them
   hub listener({.port = 0});
   hub dialler({.port = 0});
-  sequence_log at_listener, at_dialler;
   at_listener.watch(listener);
   at_dialler.watch(dialler);
   auto out = dialler.connect("d", "127.0.0.1", listener.port());
@@ -137,9 +137,9 @@ TEST(switch_over, messages_both_ways_arrive_once_and_in_order) {
 }
 
 TEST(switch_over, host_and_client_messages_arrive_once_and_in_order) {
+  sequence_log at_host; // before the host, whose handler fills it until it is gone
   host h({.port = 0});
   h.start();
-  sequence_log at_host;
   at_host.watch(h);
   client c({.port = h.port()});
   sequence_writer w;
@@ -150,8 +150,8 @@ TEST(switch_over, host_and_client_messages_arrive_once_and_in_order) {
 TEST(switch_over, each_direction_switches_exactly_at_its_switch_line) {
   // A peer played by hand decides when to offer and when to switch, so the
   // lines before and the frames after are known exactly.
+  sequence_log at_hub; // before the hub, whose handler fills it until it is gone
   hub h({.port = 0});
-  sequence_log at_hub;
   at_hub.watch(h);
   test::raw_peer peer;
   peer.connect(h.port());
@@ -364,13 +364,13 @@ TEST(native_payloads, bytes_stay_bytes_before_the_switch_and_with_native_off) {
 }
 
 TEST(native_payloads, a_hinted_value_that_is_not_base64_is_reported) {
+  std::mutex mu; // before the hub: its error handler may run until the hub is gone
+  std::vector<std::error_code> errors;
   hub h({.port = 0});
   test::raw_peer peer;
   peer.connect(h.port());
   auto conn = h.wait_for_connection(patience);
   ASSERT_TRUE(conn);
-  std::mutex mu;
-  std::vector<std::error_code> errors;
   h.on_error([&](const std::shared_ptr<connection>&, std::error_code ec, const std::string&) {
     std::lock_guard lk(mu);
     errors.push_back(ec);
@@ -570,12 +570,14 @@ struct hand_peer {
     return errors.size();
   }
 
-  hub h;
-  test::raw_peer peer;
-  std::shared_ptr<connection> conn;
+  // Declared before the hub so that they outlive it: the hub's callback
+  // thread may still report (the peer's close, say) until the hub is gone.
   std::mutex mu;
   std::vector<std::error_code> errors;
   std::vector<std::string> details;
+  hub h;
+  test::raw_peer peer;
+  std::shared_ptr<connection> conn;
 };
 
 TEST(hand_written_frames, a_shared_raw_frame_is_held_until_written_and_carries_its_pixels) {

@@ -59,8 +59,8 @@ struct received {
 TEST(reconnect, a_dialled_connection_comes_back_as_the_same_object_when_its_hub_restarts) {
   auto server = std::make_unique<hub>(server_on(0));
   const auto port = server->port();
+  std::atomic<int> downs{0}, ups{0}, disconnects{0}; // before the hub, whose handlers count
   hub robot({.listen = false, .reconnect = quick});
-  std::atomic<int> downs{0}, ups{0}, disconnects{0};
   robot.on_link_down([&](const std::shared_ptr<connection>&) { ++downs; });
   robot.on_link_up([&](const std::shared_ptr<connection>&) { ++ups; });
   robot.on_disconnect([&](const std::shared_ptr<connection>&) { ++disconnects; });
@@ -147,11 +147,11 @@ TEST(reconnect, a_client_redials_its_host) {
 
 TEST(reconnect, a_reconnecting_connection_closes_at_once_and_so_does_its_engine) {
   auto server = std::make_unique<hub>(server_on(0));
+  std::atomic<int> disconnects{0}; // before the hub, whose handler counts until it is gone
   // A backoff far longer than the test's timeout: if close waited for the
   // next attempt, the test would time out.
   auto robot = std::make_unique<hub>(
       hub_options{.listen = false, .reconnect = {.min_backoff = 1h, .max_backoff = 1h}});
-  std::atomic<int> disconnects{0};
   robot->on_disconnect([&](const std::shared_ptr<connection>&) { ++disconnects; });
   auto a = robot->connect("a", "127.0.0.1", server->port());
   auto b = robot->connect("b", "127.0.0.1", server->port());

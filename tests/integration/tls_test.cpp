@@ -219,9 +219,9 @@ TEST(tls, nothing_readable_crosses_the_wire) {
 }
 
 TEST(tls, a_plain_peer_never_becomes_a_connection) {
+  std::atomic<int> connected{0}; // before the hub, whose handler counts until it is gone
   hub a(listening(tls_as("server")));
   reports heard(a);
-  std::atomic<int> connected{0};
   a.on_connect([&](const std::shared_ptr<connection>&) { ++connected; });
   raw_peer plain;
   plain.connect(a.port());
