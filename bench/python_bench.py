@@ -21,9 +21,9 @@ two programs on a robot are), each in the same run on the same work:
     receiver (an image callback per frame): socketengine PNG (every frame
     checked bit for bit), raw (write_image_all(img, copy=False)) and JPEG
     (hub(image_encoding=...)), the sender paced by the engine's own flow
-    control (write_image_all whenever canWrite: no frame is encoded only to
-    be replaced, which a loop writing as fast as the call returns does, at
-    the cost of the receiver's share of the cores); against imagezmq's
+    control (wait_for_image_slot, then write_image_all: no frame is encoded
+    only to be replaced, which a loop writing as fast as the call returns
+    does, at the cost of the receiver's share of the cores); against imagezmq's
     pattern, written out here with pyzmq because imagezmq is not packaged
     in Debian: REQ/REP, ImageSender.send_image = send_json(metadata,
     SNDMORE) + send(array, copy=False), the hub's reply b'OK'; its jpg
@@ -94,7 +94,8 @@ VERIFY_EVERY = 16
 # dropped on either side.
 BLOCK_LIMITS = {"on_full_queue": "block"}
 
-# A sender waiting for a free image slot looks again after this long.
+# A sender waiting for a free image slot, on a module without
+# wait_for_image_slot, looks at canWrite again after this long.
 SLOT_POLL_S = 0.0002
 
 # No single wait in a role may take longer: far more than any step needs, so
@@ -396,12 +397,17 @@ def role_img_send(args):
         t0 = time.perf_counter()
         end = t0 + args.seconds
         if args.pace == "slot":
-            # Paced by the engine's own flow control: write when a frame may
-            # go at once (canWrite: fewer than frames_in_flight unacknowledged),
-            # so no frame is encoded only to be replaced while it waits.
+            # Paced by the engine's own flow control: write when no frame
+            # waits to go (one may be in flight), so each frame is ready the
+            # moment the one before is acknowledged and none is encoded only
+            # to be replaced. The wait blocks without the GIL.
+            wait_slot = getattr(c, "wait_for_image_slot", None)
             while time.perf_counter() < end:
-                while not c.canWrite:
-                    sleep(SLOT_POLL_S)
+                if wait_slot is None:
+                    while not c.canWrite:
+                        sleep(SLOT_POLL_S)
+                elif not wait_slot(PATIENCE_S):
+                    fail("image sender: no image slot came free")
                 write(frames[calls % len(frames)])
                 calls += 1
         else:
@@ -807,7 +813,7 @@ def main():
                           pace="slot")
     fps = fps_of(recv)
     wire_bytes = recv["bytes_in"] / recv["frames"]
-    print("\n640x480x3 frames hub->hub, PNG, write_image_all whenever canWrite, {:.0f} s:"
+    print("\n640x480x3 frames hub->hub, PNG, write_image_all after wait_for_image_slot, {:.0f} s:"
           .format(img_seconds))
     print("  received {} frames, {:.1f} frames/s, all bit-exact: {}; sender calls {} ({:.1f}/s)"
           .format(recv["frames"], fps, "yes" if recv["bad"] == 0 else
@@ -839,9 +845,9 @@ def main():
                  for name, runs in frame_runs.items()}
     print("\n640x480x3 frames, decoded at the receiver, {:.0f} s x {} runs, JPEG quality {}:"
           .format(vs_img_seconds, vs_img_runs, JPEG_QUALITY))
-    labels = {"se_raw": "socketengine raw (paced by canWrite{})".format(
+    labels = {"se_raw": "socketengine raw (paced by slot{})".format(
                   ", copy=False" if has_nocopy else ""),
-              "se_jpeg": "socketengine JPEG (paced by canWrite)",
+              "se_jpeg": "socketengine JPEG (paced by slot)",
               "imagezmq_raw": "imagezmq pattern, raw array (REQ/REP)",
               "imagezmq_jpeg": "imagezmq pattern, cv2 JPEG (REQ/REP)"}
     for name, runs in frame_runs.items():

@@ -18,11 +18,6 @@ int run_listen(const listen_args& a, const common_options& o, stop_signal& stop)
   std::uint64_t printed = 0;
   bool done = false;
   auto h = make_hub(o, a.port, a.bind, a.unix_path);
-  // Where it listens, on stderr so that stdout holds messages only; port 0
-  // asks the system for one, and a script reads it from here.
-  if (h->port() != 0) fmt::print(stderr, "listening on port {}\n", h->port());
-  if (!a.unix_path.empty()) fmt::print(stderr, "listening on unix:{}\n", a.unix_path);
-  std::fflush(stderr);
 
   // Callbacks run one at a time on the hub's callback thread; the lock
   // keeps the count and stdout to one message at a time past the end.
@@ -49,6 +44,13 @@ int run_listen(const listen_args& a, const common_options& o, stop_signal& stop)
     fmt::print(stderr, "socketengine listen: {}{}: {}\n", c ? c->name() + ": " : "", what,
                ec.message());
   });
+  // Where it listens, on stderr so that stdout holds messages only; port 0
+  // asks the system for one, and a script reads it from here. Said only
+  // once the handlers are in: a peer told the port may write at once, and
+  // what arrives before them would not be printed.
+  if (h->port() != 0) fmt::print(stderr, "listening on port {}\n", h->port());
+  if (!a.unix_path.empty()) fmt::print(stderr, "listening on unix:{}\n", a.unix_path);
+  std::fflush(stderr);
 
   const auto deadline = timeout.count() > 0 ? std::chrono::steady_clock::now() + timeout
                                             : std::chrono::steady_clock::time_point::max();

@@ -72,6 +72,12 @@ public:
   /// As above, reporting failure in `ec`.
   void write(std::string_view channel, const value& v, std::error_code& ec) noexcept;
 
+  /// Queues `bytes` for the host as a bytes value (see
+  /// connection::write_bytes). Any thread.
+  /// \throws std::system_error as connection::write_bytes; errc::not_connected
+  ///         before open().
+  void write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes);
+
   /// Seed `writeImg` and `writeImgLock`: sends `img` to the host on the
   /// `image` channel (see connection::write_image).
   /// \throws std::system_error errc::not_connected when not open;
@@ -84,6 +90,15 @@ public:
   /// must leave alone meanwhile). Any thread. \throws as write_image(img).
   image_status write_image(const image& img, share_pixels_t);
 
+  /// As write_image(img), with this frame in `encoding` for a native host
+  /// instead of the engine's image_options::encoding (a legacy host gets
+  /// PNG whatever this says). Any thread. \throws as write_image(img).
+  image_status write_image(const image& img, image_encoding encoding);
+
+  /// As write_image(img, share_pixels), with this frame in `encoding`.
+  /// Any thread. \throws as write_image(img).
+  image_status write_image(const image& img, image_encoding encoding, share_pixels_t);
+
   /// The last image received from the host, or empty.
   [[nodiscard]] std::optional<image> get_image() const;
 
@@ -91,6 +106,9 @@ public:
   [[nodiscard]] std::optional<image> wait_for_image(std::chrono::milliseconds timeout) const;
 
 private:
+  // The connection to write to. \throws errc::not_connected when not open.
+  [[nodiscard]] std::shared_ptr<socketengine::connection> open_connection() const;
+
   std::mutex open_mu_;    // serialises open()
   mutable std::mutex mu_; // guards conn_
   std::string address_;

@@ -215,6 +215,15 @@ class connection(_context):
     def canWrite(self):
         return self._c is None or self._c.can_write_image()
 
+    def wait_for_image_slot(self, timeout=None):
+        """Waits until writeImg would not replace a waiting image: none
+        waits to go (one may be in flight). A producer that calls this
+        before each writeImg sends as fast as the peer takes frames,
+        encodes each while the one before travels, and never encodes one
+        only to have it replaced. True then; False if ``timeout`` seconds
+        pass first or the connection closes. Ctrl-C interrupts the wait."""
+        return self._c is not None and self._c.wait_for_image_slot(timeout)
+
     @property
     def state(self):
         """'connected', 'reconnecting' (a dialled link was lost and is being
@@ -307,18 +316,19 @@ class _engine(_context):
     def _connections(self):
         with self._wrapped_lock:  # a list read outside could be older than one applied
             current = self.connection_list()
-            wrapped = {c: self._wrapped.get(c) or connection._of(c, self, self._image_channel)
-                       for c in current}
+            wrapped = {c: self._wrapper_locked(c) for c in current}
             self._wrapped = wrapped  # connections the engine forgot are dropped
         return [wrapped[c] for c in current]
 
     def _wrap(self, core_connection):
         with self._wrapped_lock:
-            c = self._wrapped.get(core_connection)
-            if c is None:
-                c = connection._of(core_connection, self, self._image_channel)
-                self._wrapped[core_connection] = c
+            c = self._wrapped[core_connection] = self._wrapper_locked(core_connection)
         return c
+
+    def _wrapper_locked(self, core_connection):
+        """The one wrapper of a core connection (_wrapped_lock held)."""
+        c = self._wrapped.get(core_connection)
+        return c if c is not None else connection._of(core_connection, self, self._image_channel)
 
     def _gather_images(self, connections):
         images = (c.getImg() for c in connections)
@@ -713,6 +723,10 @@ class client(_engine, _core.Client):
     @property
     def canWrite(self):
         return self._conn is None or self._conn.canWrite
+
+    def wait_for_image_slot(self, timeout=None):
+        """See connection.wait_for_image_slot; False while not open."""
+        return self._conn is not None and self._conn.wait_for_image_slot(timeout)
 
     def _wrap(self, core_connection):
         if self._conn is not None and self._conn._c is core_connection:

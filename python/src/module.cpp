@@ -1048,6 +1048,14 @@ PYBIND11_MODULE(_core, m) {
       .def("write_image", &connection_write_image, py::arg("data"), py::kw_only(),
            py::arg("encoding") = py::none(), py::arg("copy") = true)
       .def("can_write_image", &se::connection::can_write_image)
+      .def(
+          "wait_for_image_slot",
+          [](const se::connection& c, std::optional<double> timeout) {
+            return interruptible(
+                timeout, [&](ms t) { return c.wait_for_image_slot(t); },
+                [&] { return !c.is_open(); });
+          },
+          py::arg("timeout") = py::none())
       .def("get_image", [](const se::connection& c) { return from_optional_image(c.get_image()); })
       .def("image_version", &se::connection::image_version)
       .def("wait_for", &connection_wait_for, py::arg("channel"), py::arg("timeout") = py::none())
@@ -1208,11 +1216,7 @@ PYBIND11_MODULE(_core, m) {
              if (is_bytes_like(data)) {
                byte_source b(data);
                without_gil nogil;
-               auto conn = c.get().connection();
-               // As client::write says it.
-               if (!conn)
-                 throw std::system_error(se::errc::not_connected, "socketengine: client: not open");
-               conn->write_bytes(ch, b.bytes());
+               c.get().write_bytes(ch, b.bytes());
                return;
              }
              auto v = to_value(data);
@@ -1224,15 +1228,8 @@ PYBIND11_MODULE(_core, m) {
              auto how = encoding_of(encoding);
              auto img = to_image(data, copy);
              without_gil nogil;
-             if (!how) {
-               c.get().write_image(img, se::share_pixels);
-               return;
-             }
-             auto conn = c.get().connection();
-             // As client::write_image says it.
-             if (!conn)
-               throw std::system_error(se::errc::not_connected, "socketengine: client: not open");
-             conn->write_image(img, *how, se::share_pixels);
+             how ? c.get().write_image(img, *how, se::share_pixels)
+                 : c.get().write_image(img, se::share_pixels);
            },
            py::arg("data"), py::kw_only(), py::arg("encoding") = py::none(),
            py::arg("copy") = true)

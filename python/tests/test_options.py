@@ -3,6 +3,7 @@ callback, and frames without copies (arrays over the engine's pixels one
 way, the caller's array read in place the other).
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -67,6 +68,8 @@ def test_the_channel_limit_is_reported_once_to_on_error_naming_the_option(closer
     eventually(lambda: remote.get("c0") == "last")
     assert remote.get("c4") == 4 and remote.get("c5") is None
     assert remote.stats["errors"] == 3
+    # Reported on the callback thread, which may not have run yet.
+    eventually(lambda: heard, what="the report of the first channel dropped")
     assert len(heard) == 1, heard
     conn, what, detail = heard[0]
     assert conn is remote
@@ -195,7 +198,18 @@ class StoppedPeer:
         self.port = int(self.proc.stdout.readline())
 
     def stop(self):
+        """Returns once every thread of the peer has stopped: a signal is
+        delivered when a thread next runs, and a thread that runs before
+        that could still take a frame and acknowledge it."""
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = "/proc/{}/task".format(self.proc.pid)
+
+        def state(tid):
+            with open("{}/{}/stat".format(tasks, tid)) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+
+        eventually(lambda: all(state(t) in "Tt" for t in os.listdir(tasks)),
+                   what="the peer stopped")
 
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
@@ -217,6 +231,25 @@ def test_frames_in_flight_bounds_the_images_unacknowledged(closer, frames):
     statuses = [conn._c.write_image(img) for _ in range(frames + 2)]
     assert statuses == ["sent"] * frames + ["pending", "pending"]
     assert not conn.canWrite
+
+
+def test_wait_for_image_slot_waits_while_a_frame_waits_to_go(closer):
+    peer = closer(StoppedPeer())
+    h = closer(hub(port=0, image_encoding="raw", frames_in_flight=1))
+    h.connect("stopped", "127.0.0.1", peer.port, timeout=PATIENCE)
+    conn = h.connections[0]
+    eventually(lambda: conn.native)
+    img = smooth_image(8, 8)
+    assert conn.wait_for_image_slot(PATIENCE)  # nothing waits: at once
+    peer.stop()
+    conn.writeImg(img)  # in flight
+    assert conn.wait_for_image_slot(PATIENCE)  # one in flight, none waiting
+    conn.writeImg(img)  # waits: the stopped peer acknowledges nothing
+    assert not conn.wait_for_image_slot(0.2)
+    peer.resume()  # the first is acknowledged, the waiting one goes
+    assert conn.wait_for_image_slot(PATIENCE)
+    conn.close()
+    assert not conn.wait_for_image_slot(PATIENCE)  # closed: at once
 
 
 # --- frames without copies ----------------------------------------------------------

@@ -64,10 +64,18 @@ std::optional<value> client::wait_for(std::string_view channel,
   return c ? c->wait_for(channel, timeout) : std::nullopt;
 }
 
-void client::write(std::string_view channel, const value& v) {
+std::shared_ptr<connection> client::open_connection() const {
   auto c = connection();
   if (!c) throw std::system_error(errc::not_connected, "socketengine: client: not open");
-  c->write(channel, v);
+  return c;
+}
+
+void client::write(std::string_view channel, const value& v) {
+  open_connection()->write(channel, v);
+}
+
+void client::write_bytes(std::string_view channel, std::span<const std::uint8_t> bytes) {
+  open_connection()->write_bytes(channel, bytes);
 }
 
 void client::write(std::string_view channel, const value& v, std::error_code& ec) noexcept {
@@ -80,15 +88,19 @@ void client::write(std::string_view channel, const value& v, std::error_code& ec
 }
 
 image_status client::write_image(const image& img) {
-  auto c = connection();
-  if (!c) throw std::system_error(errc::not_connected, "socketengine: client: not open");
-  return c->write_image(img);
+  return open_connection()->write_image(img);
 }
 
 image_status client::write_image(const image& img, share_pixels_t) {
-  auto c = connection();
-  if (!c) throw std::system_error(errc::not_connected, "socketengine: client: not open");
-  return c->write_image(img, share_pixels);
+  return open_connection()->write_image(img, share_pixels);
+}
+
+image_status client::write_image(const image& img, image_encoding encoding) {
+  return open_connection()->write_image(img, encoding);
+}
+
+image_status client::write_image(const image& img, image_encoding encoding, share_pixels_t) {
+  return open_connection()->write_image(img, encoding, share_pixels);
 }
 
 std::optional<image> client::get_image() const {

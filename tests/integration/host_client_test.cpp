@@ -100,6 +100,28 @@ TEST(host_client, open_false_defers_binding_and_connecting) {
   EXPECT_EQ(h.wait_for_connection(patience)->wait_for("x", patience), value(1));
 }
 
+TEST(host_client, client_writes_bytes_and_images_in_an_encoding_of_its_choice) {
+  host h({.port = 0});
+  h.start();
+  client c({.port = h.port(), .open = false});
+  const std::uint8_t raw_bytes[] = {0, 1, 2, 255};
+  image flat(256, 256, pixel_order::bgr); // all zero: a few hundred bytes as PNG
+  EXPECT_THROW(c.write_bytes("b", raw_bytes), std::system_error);
+  EXPECT_THROW(c.write_image(flat, image_encoding::raw), std::system_error);
+  EXPECT_THROW(c.write_image(flat, image_encoding::raw, share_pixels), std::system_error);
+  c.open();
+  auto from = h.wait_for_connection(patience);
+  ASSERT_TRUE(from);
+  ASSERT_TRUE(eventually([&] { return c.connection()->is_native(); }));
+  c.write_bytes("b", raw_bytes);
+  EXPECT_EQ(from->wait_for("b", patience), value::binary({0, 1, 2, 255}));
+  // Raw, not the engine's default PNG: every pixel on the wire.
+  const auto before = from->stats().bytes_in;
+  EXPECT_EQ(c.write_image(flat, image_encoding::raw, share_pixels), image_status::sent);
+  EXPECT_EQ(*from->wait_for_image(patience), flat);
+  EXPECT_GE(from->stats().bytes_in - before, flat.size_bytes());
+}
+
 TEST(host_client, clients_queue_until_start_accepts_them) {
   host h({.port = 0});
   client c({.port = h.port()});
