@@ -1,7 +1,11 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS socketengine EXPORT socketengineTargets
+set(socketengine_installed socketengine)
+if(TARGET socketengine_mqtt)
+  list(APPEND socketengine_installed socketengine_mqtt)
+endif()
+install(TARGETS ${socketengine_installed} EXPORT socketengineTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

@@ -37,6 +37,9 @@ packages=(
   # bench/python_bench.py measures pyzmq (and imagezmq's pattern on it),
   # what a Python user would pick instead, in the same run.
   python3-zmq
+  # The MQTT bridge: libmosquitto, and a real broker and its command-line
+  # clients for the bridge's tests.
+  libmosquitto-dev mosquitto mosquitto-clients
 )
 
 missing=()

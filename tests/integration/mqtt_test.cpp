@@ -1,0 +1,256 @@
+// The MQTT bridge against a real broker: Debian's mosquitto, started by the
+// test on a free port of 127.0.0.1, with mosquitto_sub and mosquitto_pub
+// (Debian's mosquitto-clients) as the other side.
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <future>
+#include <optional>
+
+#include <socketengine/image_codec.hpp>
+#include <socketengine/mqtt.hpp>
+#include <socketengine/socketengine.hpp>
+
+#include "support/child_process.hpp"
+#include "support/round_trips.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_images.hpp"
+#include "support/test_support.hpp"
+
+namespace socketengine {
+namespace {
+
+using namespace std::chrono_literals;
+using test::eventually;
+using test::patience;
+
+// A port nobody listens on now: bound, read and let go. The broker binds it
+// a moment later (another program taking it meanwhile fails the start,
+// loudly).
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    throw std::system_error(errno, std::generic_category(), "free port");
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// mosquitto on 127.0.0.1 only, anonymous, nothing kept on disk: a restart
+// forgets every retained message, so what a subscriber finds after one is
+// what the bridge published again.
+class broker {
+public:
+  broker() : port_(free_port()) {
+    std::ofstream(dir_.file("mosquitto.conf")) << "listener " << port_ << " 127.0.0.1\n"
+                                               << "allow_anonymous true\n"
+                                               << "persistence false\n";
+    start();
+  }
+
+  void start() {
+    proc_.emplace(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", dir_.file("mosquitto.conf")},
+                  test::child_options{.stderr_to_stdout = true});
+    if (!eventually([&] { return accepts(port_); }))
+      throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_));
+  }
+
+  void kill() { proc_.reset(); }
+
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+private:
+  test::temp_dir dir_;
+  std::uint16_t port_;
+  std::optional<test::child_process> proc_;
+};
+
+// What mosquitto_sub prints: up to `count` messages of `topic` (retained
+// ones first), within `seconds`.
+std::string subscribe(const broker& b, const std::string& topic, int count,
+                      const std::vector<std::string>& more = {}) {
+  std::vector<std::string> argv = {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                   std::to_string(b.port()), "-t", topic, "-C", std::to_string(count),
+                                   "-W", "10"};
+  argv.insert(argv.end(), more.begin(), more.end());
+  test::child_process sub(argv);
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (sub.read_some(out, deadline) == test::child_process::read_result::data) {
+  }
+  sub.wait_exit(deadline);
+  return out;
+}
+
+void publish(const broker& b, const std::string& topic, const std::string& payload) {
+  test::child_process pub({"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(b.port()),
+                           "-r", "-t", topic, "-m", payload});
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (pub.read_some(out, deadline) == test::child_process::read_result::data) {
+  }
+  ASSERT_EQ(pub.wait_exit(deadline), 0) << out;
+}
+
+// A hub with a bridge, and a peer hub named "robot" dialled into it.
+struct bridged {
+  explicit bridged(const broker& b, mqtt_bridge_options o = {}) {
+    o.port = b.port();
+    if (o.hub_name.empty()) o.hub_name = "base";
+    bridge.emplace(centre, std::move(o));
+    EXPECT_TRUE(bridge->wait_until_connected(patience));
+    out = robot.connect("robot", "127.0.0.1", centre.port()); // both sides call it so
+    EXPECT_TRUE(eventually([&] { return (in = test::find_named(centre, "robot")) != nullptr; }));
+  }
+
+  hub centre{{.port = 0}};
+  hub robot{{.listen = false}};
+  std::optional<mqtt_bridge> bridge;
+  std::shared_ptr<connection> out; // robot -> centre
+  std::shared_ptr<connection> in;  // centre's side
+};
+
+TEST(mqtt_bridge, a_late_subscriber_gets_the_latest_value_retained) {
+  broker b;
+  bridged s(b, {.channels = {"temp*"}});
+  for (int i = 1; i <= 100; ++i) s.out->write("temp", i);
+  s.out->write("other", "not chosen");
+  ASSERT_EQ(s.in->wait_for("other", patience), value("not chosen"));
+  ASSERT_EQ(s.in->get("temp"), value(100));
+  ASSERT_TRUE(s.bridge->flush(patience));
+  EXPECT_EQ(s.bridge->topic_of("robot", "temp"), "socketengine/base/robot/temp");
+  EXPECT_EQ(subscribe(b, "socketengine/base/robot/temp", 1), "100\n");
+  // Only the chosen channel: one topic, and nothing retained for "other".
+  EXPECT_EQ(s.bridge->stats().topics, 1u);
+  EXPECT_EQ(subscribe(b, "socketengine/#", 1, {"-v"}), "socketengine/base/robot/temp 100\n");
+}
+
+TEST(mqtt_bridge, a_topic_from_the_broker_reaches_the_chosen_peer_as_a_channel) {
+  broker b;
+  bridged s(b, {.inbound = {{.topic_filter = "fleet/cmd/#", .peer = "robot"}}});
+  publish(b, "fleet/cmd/speed", "2.5");
+  publish(b, "fleet/cmd/say", "hello there");
+  publish(b, "fleet/other", "1"); // no route
+  EXPECT_EQ(s.out->wait_for("fleet/cmd/speed", patience), value(2.5));
+  EXPECT_EQ(s.out->wait_for("fleet/cmd/say", patience), value("hello there"));
+  EXPECT_EQ(s.out->get("fleet/other"), std::nullopt);
+  EXPECT_EQ(s.bridge->stats().written, 2u);
+}
+
+TEST(mqtt_bridge, images_go_as_png_bytes) {
+  broker b;
+  bridged s(b, {.image_format = "png"});
+  auto img = test::pattern_image(64, 48, pixel_order::bgr);
+  s.out->write_image(img);
+  ASSERT_TRUE(s.in->wait_for_image(patience));
+  ASSERT_TRUE(eventually([&] { return s.bridge->stats().topics == 1; }));
+  ASSERT_TRUE(s.bridge->flush(patience));
+  auto bytes = subscribe(b, "socketengine/base/robot/image", 1, {"-N"});
+  auto got = decode_image({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  EXPECT_EQ(got, img);
+}
+
+TEST(mqtt_bridge, a_broker_restarted_gets_the_latest_values_and_no_backlog) {
+  broker b;
+  bridged s(b, {.redial_min = 1s, .redial_max = 1s});
+  s.out->write("pose", 0);
+  s.out->write("label", "r1"); // published before the restart, never after
+  ASSERT_TRUE(eventually([&] { return s.bridge->stats().acknowledged == 2; }));
+  b.kill();
+  ASSERT_TRUE(eventually([&] { return !s.bridge->connected(); }));
+  const auto before = s.bridge->stats().published;
+  for (int i = 1; i <= 1000; ++i) s.out->write("pose", i);
+  s.out->write("mode", "auto");
+  ASSERT_EQ(s.in->wait_for("mode", patience), value("auto"));
+  ASSERT_TRUE(eventually([&] { return s.bridge->stats().topics == 3; }));
+  // Held while the broker is away: one latest value per topic, no more.
+  EXPECT_EQ(s.bridge->stats().published, before);
+  b.start();
+  ASSERT_TRUE(s.bridge->wait_until_connected(patience));
+  ASSERT_TRUE(s.bridge->flush(patience));
+  EXPECT_EQ(subscribe(b, "socketengine/base/robot/pose", 1), "1000\n");
+  EXPECT_EQ(subscribe(b, "socketengine/base/robot/mode", 1), "\"auto\"\n");
+  // The restarted broker kept nothing: this one is there because every
+  // latest value went again.
+  EXPECT_EQ(subscribe(b, "socketengine/base/robot/label", 1), "\"r1\"\n");
+  EXPECT_EQ(s.bridge->stats().published, before + 3);
+  EXPECT_EQ(s.bridge->stats().connects, 2u);
+}
+
+TEST(mqtt_bridge, two_bridges_on_one_broker_pass_a_value_once) {
+  broker b;
+  // Each bridge takes every topic under the prefix back into its hub, and
+  // the two hubs are peers: without the origin rule a value would go round
+  // a -> broker -> b -> hub a -> broker ... for ever.
+  std::promise<void> barrier;
+  hub a({.port = 0});
+  hub bh({.port = 0});
+  a.on("barrier", [&](const std::shared_ptr<connection>&, const value&) { barrier.set_value(); });
+  mqtt_bridge ba(a, {.port = b.port(), .hub_name = "a", .inbound = {{.topic_filter = "socketengine/#"}}});
+  mqtt_bridge bb(bh, {.port = b.port(), .hub_name = "b", .inbound = {{.topic_filter = "socketengine/#"}}});
+  ASSERT_TRUE(ba.wait_until_connected(patience));
+  ASSERT_TRUE(bb.wait_until_connected(patience));
+  // Named "b" on both sides, as a dialled connection is.
+  auto a_to_b = a.connect("b", "127.0.0.1", bh.port());
+  std::shared_ptr<connection> b_to_a;
+  ASSERT_TRUE(eventually([&] { return (b_to_a = test::find_named(bh, "b")) != nullptr; }));
+
+  b_to_a->write("x", 1); // a's peer "b" writes x: bridge a publishes it
+  // Bridge b takes it from the broker and writes it to its peers: hub a.
+  const auto looped = ba.topic_of("b", "x");
+  ASSERT_EQ(a_to_b->wait_for(looped, patience), value(1));
+  // a's callbacks run in order: once the barrier's has run, the bridge has
+  // seen the looped value.
+  b_to_a->write("barrier", true);
+  ASSERT_EQ(barrier.get_future().wait_for(patience), std::future_status::ready);
+  ASSERT_TRUE(ba.flush(patience));
+  ASSERT_TRUE(bb.flush(patience));
+  // x and the barrier, not the looped topic.
+  EXPECT_EQ(ba.stats().published, 2u);
+  EXPECT_EQ(ba.stats().topics, 2u);
+  EXPECT_EQ(bb.stats().published, 0u); // hub a wrote nothing of its own to b
+  EXPECT_EQ(bb.stats().written, 1u);
+  EXPECT_EQ(ba.stats().received, 0u); // its own publish never came back
+}
+
+TEST(mqtt_bridge, holds_values_for_a_broker_that_is_not_there_and_stops_at_once) {
+  hub centre({.port = 0});
+  hub robot({.listen = false});
+  const auto nobody = free_port();
+  auto start = std::chrono::steady_clock::now();
+  {
+    mqtt_bridge bridge(centre, {.port = nobody, .redial_min = 10s, .redial_max = 10s, .hub_name = "base"});
+    auto out = robot.connect("robot", "127.0.0.1", centre.port());
+    out->write("pose", 1);
+    ASSERT_TRUE(eventually([&] { return bridge.stats().topics == 1; }));
+    EXPECT_FALSE(bridge.connected());
+    EXPECT_EQ(bridge.stats().published, 0u);
+    start = std::chrono::steady_clock::now();
+  }
+  // Destroyed mid-redial: not after the 10 s redial delay.
+  const auto took = std::chrono::steady_clock::now() - start;
+  std::printf("stopped in %.1f ms\n", std::chrono::duration<double, std::milli>(took).count());
+  EXPECT_LT(took, 10s);
+}
+
+} // namespace
+} // namespace socketengine
