@@ -1,8 +1,12 @@
 // Two hubs in one process, built against the installed package.
 #include <socketengine/socketengine.hpp>
+#ifdef CONSUMER_HAS_MQTT
+#include <socketengine/mqtt.hpp>
+#endif
 
 #include <chrono>
 #include <cstdio>
+#include <stdexcept>
 
 int main() {
   using namespace std::chrono_literals;
@@ -15,6 +19,16 @@ int main() {
     std::fprintf(stderr, "consumer: value did not arrive\n");
     return 1;
   }
+#ifdef CONSUMER_HAS_MQTT
+  // Linked against libmosquitto through the package: a bridge without a
+  // hub name is refused before it dials anything.
+  try {
+    socketengine::mqtt_bridge bridge(a, {});
+    std::fprintf(stderr, "consumer: a bridge without hub_name was accepted\n");
+    return 1;
+  } catch (const std::invalid_argument&) {
+  }
+#endif
   std::puts("find_package(socketengine) works");
   return 0;
 }
