@@ -157,6 +157,28 @@ struct watch_args {
 };
 int run_watch(const watch_args& a, const common_options& o, stop_signal& stop);
 
+struct bridge_args {
+  std::string broker;                   // HOST or HOST:PORT (1883)
+  std::string hub_name;                 // the second topic level
+  std::optional<std::uint16_t> port;    // listen here for peers
+  std::string bind = "0.0.0.0";
+  std::vector<std::string> connect;     // and dial these
+  std::string prefix = "socketengine";
+  std::vector<std::string> peers, channels;
+  std::vector<std::string> inbound;     // FILTER or FILTER=PEER
+  bool no_images = false;
+  std::string image_format = "jpeg";
+  std::size_t max_image_bytes = std::size_t{4} << 20;
+  double image_interval = 0;
+  int qos = 1;
+  std::string client_id, username, password_env;
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key;
+  double timeout = 0;                   // 0: until interrupted
+};
+
+int run_bridge(const bridge_args& a, const common_options& o, stop_signal& stop);
+
 struct view_args {
   std::uint16_t port = 8765;            // the page's
   std::string bind = "127.0.0.1";

@@ -1,5 +1,6 @@
-// socketengine: the command line. Subcommands listen, send, get and watch
-// (see `socketengine --help`); the work of each is in its own file.
+// socketengine: the command line. Subcommands listen, send, get, watch,
+// bench, view and bridge (see `socketengine --help`); the work of each is in
+// its own file.
 
 #include <cstdio>
 #include <exception>
@@ -217,17 +218,86 @@ int main(int argc, char** argv) {
       std::string(addresses_help) + "\n" + exit_help);
   add_common(view_cmd, common);
 
+  std::vector<const CLI::App*> subcommands = {listen_cmd, send_cmd, get_cmd,
+                                               watch_cmd,  bench_cmd, view_cmd};
+#ifdef SOCKETENGINE_CLI_MQTT
+  se::bridge_args bridge;
+  std::string bridge_port;
+  auto* bridge_cmd = app.add_subcommand(
+      "bridge", "Join a hub to an MQTT broker: chosen channels out as retained topics, topics in");
+  bridge_cmd->add_option("-b,--broker", bridge.broker, "The broker: HOST or HOST:PORT (1883)")
+      ->type_name("ADDRESS")
+      ->required();
+  bridge_cmd->add_option("--hub-name", bridge.hub_name, "This hub in the topics: PREFIX/NAME/PEER/CHANNEL")
+      ->type_name("NAME")
+      ->required();
+  bridge_cmd->add_option("-p,--port", bridge_port, "Listen for peers on this TCP port (0: any)")
+      ->type_name("PORT");
+  bridge_cmd->add_option("--bind", bridge.bind, "Address to listen on")
+      ->type_name("ADDRESS")
+      ->capture_default_str();
+  bridge_cmd->add_option("-c,--connect", bridge.connect, "Dial this peer (may be given again)")
+      ->type_name("ADDRESS");
+  bridge_cmd->add_option("--prefix", bridge.prefix, "The first topic level")->capture_default_str();
+  bridge_cmd->add_option("--peer", bridge.peers, "Publish this peer's values (may be given again; "
+                                                 "default: every peer)")
+      ->type_name("NAME");
+  bridge_cmd->add_option("--channel", bridge.channels,
+                         "Publish this channel (may be given again; NAME* matches a prefix; "
+                         "default: every channel)")
+      ->type_name("NAME");
+  bridge_cmd->add_option("--inbound", bridge.inbound,
+                         "Write topics matching FILTER to every peer, or to PEER (may be given again)")
+      ->type_name("FILTER[=PEER]");
+  bridge_cmd->add_flag("--no-images", bridge.no_images, "Do not publish images");
+  bridge_cmd->add_option("--image-format", bridge.image_format, "Images as jpeg or png bytes")
+      ->check(CLI::IsMember({"jpeg", "png"}))
+      ->capture_default_str();
+  bridge_cmd->add_option("--max-image-bytes", bridge.max_image_bytes,
+                         "Larger encoded images are dropped")
+      ->type_name("N")
+      ->capture_default_str();
+  bridge_cmd->add_option("--image-interval", bridge.image_interval,
+                         "At most one image per peer per SECONDS")
+      ->type_name("SECONDS");
+  bridge_cmd->add_option("--qos", bridge.qos, "MQTT quality of service of publishes: 0 or 1")
+      ->check(CLI::Range(0, 1))
+      ->capture_default_str();
+  auto* broker_access = bridge_cmd->add_option_group("Broker access");
+  broker_access->add_option("--client-id", bridge.client_id, "MQTT client id (default: made up)");
+  broker_access->add_option("--mqtt-user", bridge.username, "Username at the broker");
+  broker_access->add_option("--mqtt-password-env", bridge.password_env,
+                            "Read the broker's password from environment variable VAR")
+      ->type_name("VAR");
+  broker_access->add_flag("--mqtt-tls", bridge.tls, "TLS to the broker (the system's CAs)");
+  broker_access->add_option("--mqtt-ca", bridge.tls_ca, "TLS to the broker, checked against these CAs")
+      ->type_name("FILE");
+  broker_access->add_option("--mqtt-cert", bridge.tls_cert, "This side's certificate (PEM)")
+      ->type_name("FILE");
+  broker_access->add_option("--mqtt-key", bridge.tls_key, "The private key of --mqtt-cert (PEM)")
+      ->type_name("FILE");
+  bridge_cmd->add_option("-W,--timeout", bridge.timeout, "End after SECONDS")->type_name("SECONDS");
+  bridge_cmd->footer(
+      "Values from peers go to PREFIX/HUB/PEER/CHANNEL as JSON, retained, and images to "
+      "PREFIX/HUB/PEER/image; while the broker is away only the latest value of each topic is "
+      "kept, and every one is published again when it is back. Ends on Ctrl-C, printing what "
+      "it did.\n" +
+      std::string(addresses_help) + "\n" + exit_help);
+  add_common(bridge_cmd, common);
+  subcommands.push_back(bridge_cmd);
+#endif
+
   // CLI11 would say only that a subcommand is required.
   const auto known = [&](std::string_view word) {
-    for (const auto* sub : {listen_cmd, send_cmd, get_cmd, watch_cmd, bench_cmd, view_cmd})
+    for (const auto* sub : subcommands)
       if (sub->get_name() == word) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
-    fmt::print(stderr,
-               "socketengine: unknown subcommand \"{}\" (listen, send, get, watch, bench or view; see "
-               "socketengine --help)\n",
-               argv[1]);
+    std::string names;
+    for (const auto* sub : subcommands) names += (names.empty() ? "" : ", ") + sub->get_name();
+    fmt::print(stderr, "socketengine: unknown subcommand \"{}\" ({}; see socketengine --help)\n",
+               argv[1], names);
     return se::exit_usage;
   }
   try {
@@ -261,6 +331,13 @@ int main(int argc, char** argv) {
       common.redial = true; // so does a view
       return se::run_view(view, common, stop);
     }
+#ifdef SOCKETENGINE_CLI_MQTT
+    if (*bridge_cmd) {
+      if (!bridge_port.empty()) bridge.port = se::parse_port(bridge_port);
+      common.redial = true; // a bridge outlives peers that restart
+      return se::run_bridge(bridge, common, stop);
+    }
+#endif
   } catch (const se::error& e) {
     fmt::print(stderr, "socketengine {}: {}\n", which, e.what());
     return e.status();
