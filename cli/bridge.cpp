@@ -77,6 +77,7 @@ int run_bridge(const bridge_args& a, const common_options& o, stop_signal& stop)
   const auto end = timeout.count() > 0 ? std::chrono::steady_clock::now() + timeout
                                        : std::chrono::steady_clock::time_point::max();
   bool was_connected = false;
+  std::string said;
   for (;;) {
     const auto next = std::min(end, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
     if (stop.wait_until(next) && stop.interrupted()) break;
@@ -86,6 +87,12 @@ int run_bridge(const bridge_args& a, const common_options& o, stop_signal& stop)
       std::fputs(connected ? "broker connected\n" : "broker lost; redialling\n", stderr);
       std::fflush(stderr);
       was_connected = connected;
+    }
+    // Why it is not, once per reason: a refusal is retried, not fatal.
+    if (auto why = bridge->last_error(); why != said) {
+      if (!why.empty()) fmt::print(stderr, "socketengine bridge: {}; redialling\n", why);
+      std::fflush(stderr);
+      said = std::move(why);
     }
   }
   const auto s = bridge->stats();

@@ -156,6 +156,11 @@ public:
 
   [[nodiscard]] statistics stats() const;
 
+  /// Why the broker last refused or dropped the bridge (for example "the
+  /// broker refused the bridge: Bad user name or password"); empty once it
+  /// is connected again. The bridge keeps redialling either way.
+  [[nodiscard]] std::string last_error() const;
+
   /// The topic a value from `peer` on `channel` is published to.
   [[nodiscard]] std::string topic_of(std::string_view peer, std::string_view channel) const;
 

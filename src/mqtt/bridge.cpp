@@ -116,6 +116,7 @@ struct mqtt_bridge::state {
   std::unordered_map<int, std::string> in_flight; // message id -> topic
   std::unordered_map<std::string, clock_type::time_point> last_image; // per peer
   statistics counts;
+  std::string last_error; // why the broker refused or dropped the bridge, last
 
   // --- from the hub's callback thread -----------------------------------------
 
@@ -198,10 +199,15 @@ struct mqtt_bridge::state {
   // --- from libmosquitto's thread ----------------------------------------------
 
   void on_connect(int rc) {
-    if (rc != 0) return; // refused: libmosquitto redials
+    if (rc != 0) { // refused: libmosquitto redials
+      std::lock_guard lk(mu);
+      last_error = std::string("the broker refused the bridge: ") + mosquitto_reason_string(rc);
+      return;
+    }
     {
       std::lock_guard lk(mu);
       is_connected = true;
+      last_error.clear();
       ++counts.connects;
       // Whatever was in flight on the old link is settled by the broker or
       // lost: every latest value goes again, retained.
@@ -228,9 +234,16 @@ struct mqtt_bridge::state {
     cv.notify_all();
   }
 
-  void on_disconnect() {
+  void on_disconnect(int rc) {
     std::lock_guard lk(mu);
+    const bool was_connected = is_connected;
     is_connected = false;
+    // 0: we asked for it. libmosquitto passes its own error codes here when
+    // the link broke, the broker's reason codes when it said why. A refusal
+    // ends in a disconnect too: its reason, said by on_connect, stays.
+    if (rc != 0 && !stopped && was_connected)
+      last_error = std::string("lost the broker: ") +
+                   (rc < 128 ? mosquitto_strerror(rc) : mosquitto_reason_string(rc));
   }
 
   bool ready_locked() const { return is_connected && subscribing == 0; }
@@ -309,8 +322,8 @@ mqtt_bridge::mqtt_bridge(hub& h, mqtt_bridge_options options) {
   mosquitto_connect_v5_callback_set(s->mosq, [](mosquitto*, void* self, int rc, int, const mosquitto_property*) {
     static_cast<state*>(self)->on_connect(rc);
   });
-  mosquitto_disconnect_v5_callback_set(s->mosq, [](mosquitto*, void* self, int, const mosquitto_property*) {
-    static_cast<state*>(self)->on_disconnect();
+  mosquitto_disconnect_v5_callback_set(s->mosq, [](mosquitto*, void* self, int rc, const mosquitto_property*) {
+    static_cast<state*>(self)->on_disconnect(rc);
   });
   mosquitto_subscribe_v5_callback_set(s->mosq, [](mosquitto*, void* self, int, int, const int*, const mosquitto_property*) {
     static_cast<state*>(self)->on_subscribe();
@@ -370,6 +383,11 @@ bool mqtt_bridge::flush(std::chrono::milliseconds timeout) const {
            std::none_of(state_->topics.begin(), state_->topics.end(),
                         [](const auto& t) { return t.second.dirty || t.second.in_flight; });
   });
+}
+
+std::string mqtt_bridge::last_error() const {
+  std::lock_guard lk(state_->mu);
+  return state_->last_error;
 }
 
 mqtt_bridge::statistics mqtt_bridge::stats() const {

@@ -16,6 +16,7 @@
 #include <socketengine/mqtt.hpp>
 #include <socketengine/socketengine.hpp>
 
+#include "support/certificates.hpp"
 #include "support/child_process.hpp"
 #include "support/round_trips.hpp"
 #include "support/temp_dir.hpp"
@@ -61,10 +62,14 @@ bool accepts(std::uint16_t port) {
 // what the bridge published again.
 class broker {
 public:
-  explicit broker(std::uint16_t port = free_port()) : port_(port) {
+  explicit broker(std::uint16_t port = free_port(), const std::string& more = "allow_anonymous true\n")
+      : port_(port) {
+    // Started as root, mosquitto would become user mosquitto before reading
+    // the password file, which the test's private directories keep from it.
     std::ofstream(dir_.file("mosquitto.conf")) << "listener " << port_ << " 127.0.0.1\n"
-                                               << "allow_anonymous true\n"
-                                               << "persistence false\n";
+                                               << "persistence false\n"
+                                               << "user root\n"
+                                               << more;
     start();
   }
 
@@ -259,6 +264,32 @@ TEST(mqtt_bridge, two_bridges_on_one_broker_pass_a_value_once) {
   EXPECT_EQ(bb.stats().published, 0u); // hub a wrote nothing of its own to b
   EXPECT_EQ(bb.stats().written, 1u);
   EXPECT_EQ(ba.stats().received, 0u); // its own publish never came back
+}
+
+TEST(mqtt_bridge, reaches_a_broker_over_tls_with_a_password_and_says_when_refused) {
+  test::certificates certs;
+  test::temp_dir dir;
+  const auto passwords = dir.file("passwd");
+  ASSERT_EQ(std::system(("/usr/bin/mosquitto_passwd -c -b '" + passwords + "' robot secret").c_str()), 0);
+  broker b(free_port(), "cafile " + certs.cert("ca") + "\ncertfile " + certs.cert("server") +
+                            "\nkeyfile " + certs.key("server") +
+                            "\nallow_anonymous false\npassword_file " + passwords + "\n");
+  const mqtt_tls_options tls{.enabled = true, .ca_file = certs.cert("ca")};
+  {
+    bridged s(b, {.username = "robot", .password = "secret", .tls = tls});
+    ASSERT_TRUE(s.bridge->connected());
+    s.out->write("pose", 3);
+    ASSERT_TRUE(eventually([&] { return s.bridge->stats().acknowledged == 1; }));
+    EXPECT_EQ(subscribe(b, "socketengine/base/robot/pose", 1,
+                        {"--cafile", certs.cert("ca"), "-u", "robot", "-P", "secret"}),
+              "3\n");
+  }
+  hub centre({.port = 0});
+  mqtt_bridge wrong(centre, {.port = b.port(), .username = "robot", .password = "guess", .tls = tls,
+                             .hub_name = "base"});
+  ASSERT_TRUE(eventually([&] { return !wrong.last_error().empty(); }));
+  EXPECT_NE(wrong.last_error().find("refused"), std::string::npos) << wrong.last_error();
+  EXPECT_FALSE(wrong.connected());
 }
 
 TEST(mqtt_bridge, dials_a_broker_that_starts_later) {
