@@ -15,8 +15,8 @@ namespace {
 
 mqtt_bridge_options bridge_options(const bridge_args& a) {
   mqtt_bridge_options o;
-  const auto broker = parse_address(a.broker.find(':') == std::string::npos ? a.broker + ":1883"
-                                                                            : a.broker);
+  const auto broker =
+      parse_address(a.broker.find(':') == std::string::npos ? a.broker + ":1883" : a.broker);
   if (broker.unix_socket) throw error(exit_usage, "--broker must be HOST or HOST:PORT");
   o.host = broker.host;
   o.port = broker.port;
@@ -55,13 +55,15 @@ int run_bridge(const bridge_args& a, const common_options& o, stop_signal& stop)
   const auto timeout = seconds(a.timeout, "--timeout");
   auto options = bridge_options(a);
   std::vector<address> peers;
-  for (const auto& p : a.connect) peers.push_back(parse_address(p));
+  for (const auto& p : a.connect)
+    peers.push_back(parse_address(p));
 
   auto h = make_hub(o, a.port, a.bind, {});
-  h->on_error([](const std::shared_ptr<connection>& c, std::error_code ec, const std::string& what) {
-    fmt::print(stderr, "socketengine bridge: {}{}: {}\n", c ? c->name() + ": " : "", what,
-               ec.message());
-  });
+  h->on_error(
+      [](const std::shared_ptr<connection>& c, std::error_code ec, const std::string& what) {
+        fmt::print(stderr, "socketengine bridge: {}{}: {}\n", c ? c->name() + ": " : "", what,
+                   ec.message());
+      });
   std::unique_ptr<mqtt_bridge> bridge;
   try {
     bridge = std::make_unique<mqtt_bridge>(*h, std::move(options));
@@ -71,7 +73,8 @@ int run_bridge(const bridge_args& a, const common_options& o, stop_signal& stop)
   if (a.port) fmt::print(stderr, "listening on port {}\n", h->port());
   fmt::print(stderr, "bridging to {} as {}\n", a.broker, a.hub_name);
   std::fflush(stderr);
-  for (const auto& to : peers) dial(*h, to, o, stop);
+  for (const auto& to : peers)
+    dial(*h, to, o, stop);
 
   // Says when the broker comes and goes; the bridge redials by itself.
   const auto end = timeout.count() > 0 ? std::chrono::steady_clock::now() + timeout
@@ -79,7 +82,8 @@ int run_bridge(const bridge_args& a, const common_options& o, stop_signal& stop)
   bool was_connected = false;
   std::string said;
   for (;;) {
-    const auto next = std::min(end, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+    const auto next =
+        std::min(end, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
     if (stop.wait_until(next) && stop.interrupted()) break;
     if (std::chrono::steady_clock::now() >= end) break;
     const bool connected = bridge->connected();

@@ -228,7 +228,8 @@ int main(int argc, char** argv) {
   bridge_cmd->add_option("-b,--broker", bridge.broker, "The broker: HOST or HOST:PORT (1883)")
       ->type_name("ADDRESS")
       ->required();
-  bridge_cmd->add_option("--hub-name", bridge.hub_name, "This hub in the topics: PREFIX/NAME/PEER/CHANNEL")
+  bridge_cmd->add_option("--hub-name", bridge.hub_name,
+                         "This hub in the topics: PREFIX/NAME/PEER/CHANNEL")
       ->type_name("NAME")
       ->required();
   bridge_cmd->add_option("-p,--port", bridge_port, "Listen for peers on this TCP port (0: any)")
@@ -247,7 +248,8 @@ int main(int argc, char** argv) {
                          "default: every channel)")
       ->type_name("NAME");
   bridge_cmd->add_option("--inbound", bridge.inbound,
-                         "Write topics matching FILTER to every peer, or to PEER (may be given again)")
+                         "Write topics matching FILTER to every peer, or to PEER "
+                         "(may be given again)")
       ->type_name("FILTER[=PEER]");
   bridge_cmd->add_flag("--no-images", bridge.no_images, "Do not publish images");
   bridge_cmd->add_option("--image-format", bridge.image_format, "Images as jpeg or png bytes")
@@ -270,7 +272,8 @@ int main(int argc, char** argv) {
                             "Read the broker's password from environment variable VAR")
       ->type_name("VAR");
   broker_access->add_flag("--mqtt-tls", bridge.tls, "TLS to the broker (the system's CAs)");
-  broker_access->add_option("--mqtt-ca", bridge.tls_ca, "TLS to the broker, checked against these CAs")
+  broker_access->add_option("--mqtt-ca", bridge.tls_ca,
+                            "TLS to the broker, checked against these CAs")
       ->type_name("FILE");
   broker_access->add_option("--mqtt-cert", bridge.tls_cert, "This side's certificate (PEM)")
       ->type_name("FILE");

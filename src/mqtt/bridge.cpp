@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -61,14 +61,16 @@ void validate(const mqtt_bridge_options& o) {
   if (o.redial_min.count() < 1 || o.redial_max < o.redial_min)
     bad("redial_min must be at least 1 s and redial_max at least redial_min");
   for (const auto& r : o.inbound)
-    if (r.topic_filter.empty() || mosquitto_sub_topic_check(r.topic_filter.c_str()) != MOSQ_ERR_SUCCESS)
+    if (r.topic_filter.empty() ||
+        mosquitto_sub_topic_check(r.topic_filter.c_str()) != MOSQ_ERR_SUCCESS)
       bad("inbound: \"" + r.topic_filter + "\" is not a topic filter");
 }
 
 bool channel_chosen(const std::vector<std::string>& chosen, const std::string& channel) {
   if (chosen.empty()) return channel.rfind("__", 0) != 0;
   return std::any_of(chosen.begin(), chosen.end(), [&](const std::string& c) {
-    if (!c.empty() && c.back() == '*') return channel.compare(0, c.size() - 1, c, 0, c.size() - 1) == 0;
+    if (!c.empty() && c.back() == '*')
+      return channel.compare(0, c.size() - 1, c, 0, c.size() - 1) == 0;
     return c == channel;
   });
 }
@@ -110,10 +112,10 @@ struct mqtt_bridge::state {
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   bool stopped = false;
-  bool is_connected = false;       // the broker accepted us: publishes may go
-  std::size_t subscribing = 0;     // inbound subscriptions not yet acknowledged
+  bool is_connected = false;   // the broker accepted us: publishes may go
+  std::size_t subscribing = 0; // inbound subscriptions not yet acknowledged
   std::unordered_map<std::string, topic_state> topics;
-  std::unordered_map<int, std::string> in_flight; // message id -> topic
+  std::unordered_map<int, std::string> in_flight;                     // message id -> topic
   std::unordered_map<std::string, clock_type::time_point> last_image; // per peer
   statistics counts;
   std::string last_error; // why the broker refused or dropped the bridge, last
@@ -122,7 +124,8 @@ struct mqtt_bridge::state {
 
   bool peer_chosen(const std::string& peer) const {
     if (peer.empty()) return false;
-    return opt.peers.empty() || std::find(opt.peers.begin(), opt.peers.end(), peer) != opt.peers.end();
+    return opt.peers.empty() ||
+           std::find(opt.peers.begin(), opt.peers.end(), peer) != opt.peers.end();
   }
 
   void on_value(const connection& c, const std::string& channel, const value& v) {
@@ -130,8 +133,8 @@ struct mqtt_bridge::state {
     if (!peer_chosen(peer) || !channel_chosen(opt.channels, channel)) return;
     // A topic under our prefix came in through a bridge: passing it on
     // again is how two bridges would loop.
-    if (channel.size() > opt.prefix.size() && channel.compare(0, opt.prefix.size(), opt.prefix) == 0 &&
-        channel[opt.prefix.size()] == '/')
+    if (channel.size() > opt.prefix.size() &&
+        channel.compare(0, opt.prefix.size(), opt.prefix) == 0 && channel[opt.prefix.size()] == '/')
       return;
     offer(mqtt::topic(opt.prefix, opt.hub_name, peer, channel),
           v.is_binary() ? std::string(v.get_binary().begin(), v.get_binary().end()) : v.dump());
@@ -179,10 +182,12 @@ struct mqtt_bridge::state {
   // acknowledgement can be handled.
   void publish_locked(const std::string& topic, topic_state& t) {
     mosquitto_property* props = nullptr;
-    mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, origin_property, origin.c_str());
+    mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, origin_property,
+                                       origin.c_str());
     int mid = 0;
-    const int rc = mosquitto_publish_v5(mosq, &mid, topic.c_str(), static_cast<int>(t.payload.size()),
-                                        t.payload.data(), opt.qos, true, props);
+    const int rc =
+        mosquitto_publish_v5(mosq, &mid, topic.c_str(), static_cast<int>(t.payload.size()),
+                             t.payload.data(), opt.qos, true, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) return; // kept dirty: published once connected again
     t.dirty = false;
@@ -301,7 +306,8 @@ mqtt_bridge::mqtt_bridge(hub& h, mqtt_bridge_options options) {
   lib_init();
   auto s = std::make_shared<state>(h, std::move(options));
   const auto& o = s->opt;
-  s->origin = o.client_id.empty() ? "socketengine-" + o.hub_name + "-" + random_suffix() : o.client_id;
+  s->origin =
+      o.client_id.empty() ? "socketengine-" + o.hub_name + "-" + random_suffix() : o.client_id;
   s->mosq = mosquitto_new(s->origin.c_str(), true, s.get());
   if (!s->mosq) throw std::runtime_error("socketengine: mqtt_bridge: mosquitto_new failed");
   check(mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), "MQTT 5");
@@ -311,37 +317,43 @@ mqtt_bridge::mqtt_bridge(hub& h, mqtt_bridge_options options) {
           "username");
   if (o.tls.enabled) {
     auto opt_str = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
-    check(mosquitto_tls_set(s->mosq, opt_str(o.tls.ca_file), o.tls.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
-                            opt_str(o.tls.certificate_file), opt_str(o.tls.private_key_file), nullptr),
+    check(mosquitto_tls_set(
+              s->mosq, opt_str(o.tls.ca_file), o.tls.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
+              opt_str(o.tls.certificate_file), opt_str(o.tls.private_key_file), nullptr),
           "TLS files");
     check(mosquitto_tls_insecure_set(s->mosq, !o.tls.verify_hostname), "TLS host check");
   }
   check(mosquitto_reconnect_delay_set(s->mosq, static_cast<unsigned>(o.redial_min.count()),
                                       static_cast<unsigned>(o.redial_max.count()), true),
         "redial delay");
-  mosquitto_connect_v5_callback_set(s->mosq, [](mosquitto*, void* self, int rc, int, const mosquitto_property*) {
-    static_cast<state*>(self)->on_connect(rc);
-  });
-  mosquitto_disconnect_v5_callback_set(s->mosq, [](mosquitto*, void* self, int rc, const mosquitto_property*) {
-    static_cast<state*>(self)->on_disconnect(rc);
-  });
-  mosquitto_subscribe_v5_callback_set(s->mosq, [](mosquitto*, void* self, int, int, const int*, const mosquitto_property*) {
-    static_cast<state*>(self)->on_subscribe();
-  });
-  mosquitto_publish_v5_callback_set(s->mosq, [](mosquitto*, void* self, int mid, int, const mosquitto_property*) {
-    static_cast<state*>(self)->on_publish(mid);
-  });
-  mosquitto_message_v5_callback_set(
-      s->mosq, [](mosquitto*, void* self, const mosquitto_message* m, const mosquitto_property* props) {
-        static_cast<state*>(self)->on_message(*m, props);
+  mosquitto_connect_v5_callback_set(
+      s->mosq, [](mosquitto*, void* self, int rc, int, const mosquitto_property*) {
+        static_cast<state*>(self)->on_connect(rc);
       });
+  mosquitto_disconnect_v5_callback_set(
+      s->mosq, [](mosquitto*, void* self, int rc, const mosquitto_property*) {
+        static_cast<state*>(self)->on_disconnect(rc);
+      });
+  mosquitto_subscribe_v5_callback_set(
+      s->mosq, [](mosquitto*, void* self, int, int, const int*, const mosquitto_property*) {
+        static_cast<state*>(self)->on_subscribe();
+      });
+  mosquitto_publish_v5_callback_set(
+      s->mosq, [](mosquitto*, void* self, int mid, int, const mosquitto_property*) {
+        static_cast<state*>(self)->on_publish(mid);
+      });
+  mosquitto_message_v5_callback_set(s->mosq, [](mosquitto*, void* self, const mosquitto_message* m,
+                                                const mosquitto_property* props) {
+    static_cast<state*>(self)->on_message(*m, props);
+  });
 
   // The hub's handlers stay for the hub's life: they hold the state weakly
   // and do nothing once the bridge is gone.
   std::weak_ptr<state> weak = s;
-  h.on_message([weak](const std::shared_ptr<connection>& c, const std::string& channel, const value& v) {
-    if (auto s = weak.lock()) s->on_value(*c, channel, v);
-  });
+  h.on_message(
+      [weak](const std::shared_ptr<connection>& c, const std::string& channel, const value& v) {
+        if (auto s = weak.lock()) s->on_value(*c, channel, v);
+      });
   h.on_image([weak](const std::shared_ptr<connection>& c, const image& img) {
     if (auto s = weak.lock()) s->on_image(*c, img);
   });

@@ -62,7 +62,8 @@ bool accepts(std::uint16_t port) {
 // what the bridge published again.
 class broker {
 public:
-  explicit broker(std::uint16_t port = free_port(), const std::string& more = "allow_anonymous true\n")
+  explicit broker(std::uint16_t port = free_port(),
+                  const std::string& more = "allow_anonymous true\n")
       : port_(port) {
     // Started as root, mosquitto would become user mosquitto before reading
     // the password file, which the test's private directories keep from it.
@@ -74,8 +75,9 @@ public:
   }
 
   void start() {
-    proc_.emplace(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", dir_.file("mosquitto.conf")},
-                  test::child_options{.stderr_to_stdout = true});
+    proc_.emplace(
+        std::vector<std::string>{"/usr/sbin/mosquitto", "-c", dir_.file("mosquitto.conf")},
+        test::child_options{.stderr_to_stdout = true});
     if (!eventually([&] { return accepts(port_); }))
       throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_));
   }
@@ -95,8 +97,8 @@ private:
 std::string subscribe(const broker& b, const std::string& topic, int count,
                       const std::vector<std::string>& more = {}) {
   std::vector<std::string> argv = {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p",
-                                   std::to_string(b.port()), "-t", topic, "-C", std::to_string(count),
-                                   "-W", "10"};
+                                   std::to_string(b.port()), "-t", topic,       "-C",
+                                   std::to_string(count),    "-W", "10"};
   argv.insert(argv.end(), more.begin(), more.end());
   test::child_process sub(argv);
   std::string out;
@@ -108,8 +110,8 @@ std::string subscribe(const broker& b, const std::string& topic, int count,
 }
 
 void publish(const broker& b, const std::string& topic, const std::string& payload) {
-  test::child_process pub({"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(b.port()),
-                           "-r", "-t", topic, "-m", payload});
+  test::child_process pub({"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p",
+                           std::to_string(b.port()), "-r", "-t", topic, "-m", payload});
   std::string out;
   const auto deadline = std::chrono::steady_clock::now() + patience;
   while (pub.read_some(out, deadline) == test::child_process::read_result::data) {
@@ -141,8 +143,10 @@ TEST(mqtt_bridge, a_late_subscriber_gets_the_latest_value_retained) {
   bridged s(b, {.channels = {"temp*"}});
   // Callbacks run in order, the bridge's first: once this one has run for
   // "other", the bridge has been offered every temp before it.
-  s.centre.on("other", [&](const std::shared_ptr<connection>&, const value&) { other.set_value(); });
-  for (int i = 1; i <= 100; ++i) s.out->write("temp", i);
+  s.centre.on("other",
+              [&](const std::shared_ptr<connection>&, const value&) { other.set_value(); });
+  for (int i = 1; i <= 100; ++i)
+    s.out->write("temp", i);
   s.out->write("other", "not chosen");
   ASSERT_EQ(other.get_future().wait_for(patience), std::future_status::ready);
   ASSERT_EQ(s.in->get("temp"), value(100));
@@ -213,7 +217,8 @@ TEST(mqtt_bridge, a_broker_restarted_gets_the_latest_values_and_no_backlog) {
   b.kill();
   ASSERT_TRUE(eventually([&] { return !s.bridge->connected(); }));
   const auto before = s.bridge->stats().published;
-  for (int i = 1; i <= 1000; ++i) s.out->write("pose", i);
+  for (int i = 1; i <= 1000; ++i)
+    s.out->write("pose", i);
   s.out->write("mode", "auto");
   ASSERT_EQ(s.in->wait_for("mode", patience), value("auto"));
   ASSERT_TRUE(eventually([&] { return s.bridge->stats().topics == 3; }));
@@ -246,7 +251,8 @@ TEST(mqtt_bridge, two_bridges_on_one_broker_pass_a_value_once) {
                      .hub_name = "a",
                      .channels = {"x", "socketengine/*"},
                      .inbound = {{.topic_filter = "socketengine/#"}}});
-  mqtt_bridge bb(bh, {.port = b.port(), .hub_name = "b", .inbound = {{.topic_filter = "socketengine/#"}}});
+  mqtt_bridge bb(
+      bh, {.port = b.port(), .hub_name = "b", .inbound = {{.topic_filter = "socketengine/#"}}});
   ASSERT_TRUE(ba.wait_until_connected(patience));
   ASSERT_TRUE(bb.wait_until_connected(patience));
   // Named "b" on both sides, as a dialled connection is.
@@ -276,7 +282,8 @@ TEST(mqtt_bridge, reaches_a_broker_over_tls_with_a_password_and_says_when_refuse
   test::certificates certs;
   test::temp_dir dir;
   const auto passwords = dir.file("passwd");
-  ASSERT_EQ(std::system(("/usr/bin/mosquitto_passwd -c -b '" + passwords + "' robot secret").c_str()), 0);
+  ASSERT_EQ(
+      std::system(("/usr/bin/mosquitto_passwd -c -b '" + passwords + "' robot secret").c_str()), 0);
   broker b(free_port(), "cafile " + certs.cert("ca") + "\ncertfile " + certs.cert("server") +
                             "\nkeyfile " + certs.key("server") +
                             "\nallow_anonymous false\npassword_file " + passwords + "\n");
@@ -291,8 +298,9 @@ TEST(mqtt_bridge, reaches_a_broker_over_tls_with_a_password_and_says_when_refuse
               "3\n");
   }
   hub centre({.port = 0});
-  mqtt_bridge wrong(centre, {.port = b.port(), .username = "robot", .password = "guess", .tls = tls,
-                             .hub_name = "base"});
+  mqtt_bridge wrong(
+      centre,
+      {.port = b.port(), .username = "robot", .password = "guess", .tls = tls, .hub_name = "base"});
   ASSERT_TRUE(eventually([&] { return !wrong.last_error().empty(); }));
   EXPECT_NE(wrong.last_error().find("refused"), std::string::npos) << wrong.last_error();
   EXPECT_FALSE(wrong.connected());
@@ -302,7 +310,8 @@ TEST(mqtt_bridge, dials_a_broker_that_starts_later) {
   hub centre({.port = 0});
   hub robot({.listen = false});
   const auto port = free_port();
-  mqtt_bridge bridge(centre, {.port = port, .redial_min = 1s, .redial_max = 1s, .hub_name = "base"});
+  mqtt_bridge bridge(centre,
+                     {.port = port, .redial_min = 1s, .redial_max = 1s, .hub_name = "base"});
   auto out = robot.connect("robot", "127.0.0.1", centre.port());
   out->write("pose", 7);
   ASSERT_TRUE(eventually([&] { return bridge.stats().topics == 1; }));
@@ -319,7 +328,8 @@ TEST(mqtt_bridge, holds_values_for_a_broker_that_is_not_there_and_stops_at_once)
   const auto nobody = free_port();
   auto start = std::chrono::steady_clock::now();
   {
-    mqtt_bridge bridge(centre, {.port = nobody, .redial_min = 10s, .redial_max = 10s, .hub_name = "base"});
+    mqtt_bridge bridge(centre,
+                       {.port = nobody, .redial_min = 10s, .redial_max = 10s, .hub_name = "base"});
     auto out = robot.connect("robot", "127.0.0.1", centre.port());
     out->write("pose", 1);
     ASSERT_TRUE(eventually([&] { return bridge.stats().topics == 1; }));
