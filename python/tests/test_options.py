@@ -219,13 +219,20 @@ class StoppedPeer:
         self.proc.wait(PATIENCE)
 
 
-@pytest.mark.parametrize("frames", [1, 3])
-def test_frames_in_flight_bounds_the_images_unacknowledged(closer, frames):
+def linked_to_a_stopped_peer(closer, frames):
+    """A raw-frames hub linked natively to a StoppedPeer (still running);
+    the peer and the hub's connection."""
     peer = closer(StoppedPeer())
     h = closer(hub(port=0, image_encoding="raw", frames_in_flight=frames))
     h.connect("stopped", "127.0.0.1", peer.port, timeout=PATIENCE)
     conn = h.connections[0]
     eventually(lambda: conn.native)
+    return peer, conn
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_frames_in_flight_bounds_the_images_unacknowledged(closer, frames):
+    peer, conn = linked_to_a_stopped_peer(closer, frames)
     peer.stop()
     img = smooth_image(8, 8)
     statuses = [conn._c.write_image(img) for _ in range(frames + 2)]
@@ -234,11 +241,7 @@ def test_frames_in_flight_bounds_the_images_unacknowledged(closer, frames):
 
 
 def test_wait_for_image_slot_waits_while_a_frame_waits_to_go(closer):
-    peer = closer(StoppedPeer())
-    h = closer(hub(port=0, image_encoding="raw", frames_in_flight=1))
-    h.connect("stopped", "127.0.0.1", peer.port, timeout=PATIENCE)
-    conn = h.connections[0]
-    eventually(lambda: conn.native)
+    peer, conn = linked_to_a_stopped_peer(closer, 1)
     img = smooth_image(8, 8)
     assert conn.wait_for_image_slot(PATIENCE)  # nothing waits: at once
     peer.stop()
@@ -272,11 +275,7 @@ def test_a_received_frame_is_a_view_of_the_engines_pixels(closer):
 
 
 def test_copy_false_reads_the_array_in_place_and_holds_it_read_only_meanwhile(closer):
-    peer = closer(StoppedPeer())
-    h = closer(hub(port=0, image_encoding="raw", frames_in_flight=1))
-    h.connect("stopped", "127.0.0.1", peer.port, timeout=PATIENCE)
-    conn = h.connections[0]
-    eventually(lambda: conn.native)
+    peer, conn = linked_to_a_stopped_peer(closer, 1)
     peer.stop()
     # The first frame goes out (the system takes it, the peer cannot
     # acknowledge it); the second waits as the pending frame, and the
