@@ -81,7 +81,9 @@ struct mqtt_bridge_options {
   /// own (`__`-prefixed). Entries ending in `*` match by prefix.
   std::vector<std::string> channels{};
   /// Whether images are published, encoded as `image_format` ("jpeg" or
-  /// "png") at `jpeg_quality`.
+  /// "png") at `jpeg_quality`. They are encoded on the hub's callback
+  /// thread (a 640x480 JPEG takes a few milliseconds): for a fast camera,
+  /// `min_image_interval` bounds that work as well as the broker's load.
   bool images = true;
   std::string image_format = "jpeg";
   int jpeg_quality = 80;
