@@ -69,8 +69,7 @@ void validate(const mqtt_bridge_options& o) {
 bool channel_chosen(const std::vector<std::string>& chosen, const std::string& channel) {
   if (chosen.empty()) return channel.rfind("__", 0) != 0;
   return std::any_of(chosen.begin(), chosen.end(), [&](const std::string& c) {
-    if (!c.empty() && c.back() == '*')
-      return channel.compare(0, c.size() - 1, c, 0, c.size() - 1) == 0;
+    if (c.ends_with('*')) return channel.starts_with(std::string_view(c).substr(0, c.size() - 1));
     return c == channel;
   });
 }
@@ -133,8 +132,8 @@ struct mqtt_bridge::state {
     if (!peer_chosen(peer) || !channel_chosen(opt.channels, channel)) return;
     // A topic under our prefix came in through a bridge: passing it on
     // again is how two bridges would loop.
-    if (channel.size() > opt.prefix.size() &&
-        channel.compare(0, opt.prefix.size(), opt.prefix) == 0 && channel[opt.prefix.size()] == '/')
+    if (channel.starts_with(opt.prefix) && channel.size() > opt.prefix.size() &&
+        channel[opt.prefix.size()] == '/')
       return;
     offer(mqtt::topic(opt.prefix, opt.hub_name, peer, channel),
           v.is_binary() ? std::string(v.get_binary().begin(), v.get_binary().end()) : v.dump());
