@@ -15,9 +15,8 @@ namespace {
 
 mqtt_bridge_options bridge_options(const bridge_args& a) {
   mqtt_bridge_options o;
-  const auto broker =
-      parse_address(a.broker.find(':') == std::string::npos ? a.broker + ":1883" : a.broker);
-  if (broker.unix_socket) throw error(exit_usage, "--broker must be HOST or HOST:PORT");
+  const auto broker = parse_address(a.broker, 1883);
+  if (broker.unix_socket) throw error(exit_usage, "--broker must be a TCP address, not unix:PATH");
   o.host = broker.host;
   o.port = broker.port;
   o.client_id = a.client_id;
@@ -27,7 +26,9 @@ mqtt_bridge_options bridge_options(const bridge_args& a) {
     if (!p) throw error(exit_usage, "--mqtt-password-env: " + a.password_env + " is not set");
     o.password = p;
   }
-  o.tls.enabled = !a.tls_ca.empty() || a.tls;
+  // Any of the TLS options asks for TLS: a certificate given for a plain
+  // link would be ignored without a word.
+  o.tls.enabled = a.tls || !a.tls_ca.empty() || !a.tls_cert.empty() || !a.tls_key.empty();
   o.tls.ca_file = a.tls_ca;
   o.tls.certificate_file = a.tls_cert;
   o.tls.private_key_file = a.tls_key;

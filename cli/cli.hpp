@@ -43,8 +43,9 @@ struct address {
   bool unix_socket = false; // host is then the whole "unix:PATH" endpoint
   [[nodiscard]] std::string text() const;
 };
-/// \throws error(exit_usage) naming what is wrong.
-address parse_address(std::string_view text);
+/// `default_port` when the text names none (a peer's is the seed's 8080,
+/// a broker's MQTT's 1883). \throws error(exit_usage) naming what is wrong.
+address parse_address(std::string_view text, std::uint16_t default_port = 8080);
 
 /// A TCP port: 0..65535. \throws error(exit_usage).
 std::uint16_t parse_port(std::string_view text);
@@ -158,7 +159,7 @@ struct watch_args {
 int run_watch(const watch_args& a, const common_options& o, stop_signal& stop);
 
 struct bridge_args {
-  std::string broker;                   // HOST or HOST:PORT (1883)
+  std::string broker;                   // an ADDRESS; port 1883 unless it says
   std::string hub_name;                 // the second topic level
   std::optional<std::uint16_t> port;    // listen here for peers
   std::string bind = "0.0.0.0";

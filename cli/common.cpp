@@ -28,8 +28,9 @@ std::uint16_t parse_port(std::string_view text) {
   return static_cast<std::uint16_t>(value);
 }
 
-address parse_address(std::string_view text) {
+address parse_address(std::string_view text, std::uint16_t default_port) {
   address a;
+  a.port = default_port;
   if (text.starts_with("unix:")) {
     if (text.size() == 5) throw error(exit_usage, "bad address \"unix:\": the socket's path is missing");
     a.host = std::string(text);

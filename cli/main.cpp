@@ -225,7 +225,8 @@ int main(int argc, char** argv) {
   std::string bridge_port;
   auto* bridge_cmd = app.add_subcommand(
       "bridge", "Join a hub to an MQTT broker: chosen channels out as retained topics, topics in");
-  bridge_cmd->add_option("-b,--broker", bridge.broker, "The broker: HOST or HOST:PORT (1883)")
+  bridge_cmd->add_option("-b,--broker", bridge.broker,
+                         "The broker's ADDRESS; without a port, MQTT's 1883")
       ->type_name("ADDRESS")
       ->required();
   bridge_cmd->add_option("--hub-name", bridge.hub_name,
