@@ -14,6 +14,7 @@
 #include <socketengine/image.hpp>
 #include <socketengine/value.hpp>
 
+#include "discovery/message.hpp"
 #include "image/jpeg.hpp"
 #include "image/png.hpp"
 #include "protocol/auth/handshake.hpp"
@@ -153,6 +154,17 @@ int main(int argc, char** argv) {
   std::string gray_jpeg;
   jpeg::encode(pattern(8, 8, pixel_order::gray), 50, gray_jpeg);
   write("jpeg", "gray", gray_jpeg);
+
+  discovery::answer here;
+  here.name = "arm-7";
+  here.id = "0123456789abcdef0123456789abcdef";
+  here.protocol = 1;
+  here.port = 8080;
+  here.token = true;
+  here.addresses = {"10.0.0.2", "fd00::2"};
+  write("discovery", "query", discovery::encode(discovery::query{}));
+  write("discovery", "query_named", discovery::encode(discovery::query{"robot"}));
+  write("discovery", "answer", discovery::encode(here));
   std::printf("seeds written to %s\n", root.c_str());
   return 0;
 }

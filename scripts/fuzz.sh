@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${SOCKETENGINE_FUZZ_SECONDS:-20}
-targets=(protocol auth line frame base64 png jpeg)
+targets=(protocol auth line frame base64 png jpeg discovery)
 
 # Through ccache when installed, as in scripts/test.sh.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}

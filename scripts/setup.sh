@@ -40,6 +40,8 @@ packages=(
   # The MQTT bridge: libmosquitto, and a real broker and its command-line
   # clients for the bridge's tests.
   libmosquitto-dev mosquitto mosquitto-clients
+  # LAN discovery's tests: network namespaces joined by veth pairs.
+  iproute2
 )
 
 missing=()

@@ -35,6 +35,7 @@ public:
     case errc::slow_consumer: return "peer too slow to take what is written to it";
     case errc::over_budget: return "engine's budget for what it received spent";
     case errc::unauthenticated: return "peer failed token authentication";
+    case errc::hub_not_found: return "no hub of that name answered discovery";
     }
     return "unknown socketengine error";
   }

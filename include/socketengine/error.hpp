@@ -59,10 +59,13 @@ enum class errc {
                      ///< `limits::max_receive_bytes`
 
   // Token authentication (auth_options).
-  unauthenticated ///< the peer's token does not match this side's, or one side
+  unauthenticated, ///< the peer's token does not match this side's, or one side
                   ///< has a token and the other none (or is a socket.engine 0.3
                   ///< peer, without auth_options::allow_legacy): the connection
                   ///< closes, and is not redialled
+
+  // LAN discovery (discovery.hpp).
+  hub_not_found ///< no hub of the name asked for answered in time
 };
 
 /// The category of `errc` values; its name is "socketengine".

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <socketengine/connection.hpp>
+#include <socketengine/discovery.hpp>
 #include <socketengine/engine.hpp>
 #include <socketengine/image.hpp>
 #include <socketengine/options.hpp>
@@ -32,13 +33,18 @@ namespace socketengine {
 class hub : public engine {
 public:
   /// Starts listening (on TCP unless `options.listen` is false, and on
-  /// `options.listen_on`) and starts the I/O thread.
+  /// `options.listen_on`) and starts the I/O thread; with a name, answers
+  /// discovery (see discovery_options).
   /// \throws std::system_error naming the port when an explicit port is in
   ///         use, or when none of 8080..8179 is free if no port was given;
   ///         naming the endpoint when one of listen_on cannot be listened on
   ///         (std::errc::address_in_use: another process listens there);
   ///         std::invalid_argument or std::system_error for auth or TLS
-  ///         options that cannot work (see auth_options, tls_options).
+  ///         options that cannot work (see auth_options, tls_options);
+  ///         std::invalid_argument for a name that is not 1 to 255 bytes
+  ///         of UTF-8 without control characters. Discovery that cannot
+  ///         start (its UDP port taken by another program, say) throws
+  ///         nothing: the error handler is told, and the hub goes on.
   explicit hub(hub_options options = {});
 
   /// Closes the hub (see engine::close).
@@ -46,6 +52,18 @@ public:
 
   /// The TCP port the hub listens on; 0 for a hub without a TCP listener.
   [[nodiscard]] std::uint16_t port() const noexcept;
+
+  /// This hub's name (hub_options::name); empty if it has none.
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+
+  /// This hub's id: 32 hex digits, new for each hub made, as discovery
+  /// gives it (discovered_hub::id).
+  [[nodiscard]] const std::string& id() const noexcept { return id_; }
+
+  /// Whether this hub answers discovery: it has a name, listens on TCP,
+  /// and discovery is not switched off (discovery_options::enabled,
+  /// SOCKETENGINE_DISCOVERY).
+  [[nodiscard]] bool discoverable() const noexcept { return discoverable_; }
 
   /// Listens on `endpoint` too, as if it were in hub_options::listen_on,
   /// with hub_options::socket_file_mode, and accepts peers there at once.
@@ -100,6 +118,25 @@ public:
   /// As above, reporting failure in `ec` and returning null.
   std::shared_ptr<connection> connect(std::string_view name, std::string_view endpoint,
                                       std::error_code& ec);
+
+  /// Finds the hub named `name` on the network (see discover_options: the
+  /// multicast group, listed peers) and dials it as connect(name, address,
+  /// port) would: every address it answered with at once, each given
+  /// options.attempt_timeout; the first to connect is kept, and redialled
+  /// if its link is lost. Blocks for at most options.timeout waiting for
+  /// an answer plus attempt_timeout (plus authentication, as connect).
+  /// `options.name` is ignored. Any thread.
+  /// \returns the new connection, already listed in connections().
+  /// \throws std::system_error errc::hub_not_found (no answer in time), or
+  ///         the last address's error when none could be reached (as
+  ///         connect); std::invalid_argument as discover().
+  std::shared_ptr<connection> connect_by_name(std::string_view name,
+                                              const discover_options& options = {});
+
+  /// As above, reporting failure in `ec` and returning null (invalid
+  /// options still throw std::invalid_argument).
+  std::shared_ptr<connection> connect_by_name(std::string_view name, std::error_code& ec,
+                                              const discover_options& options = {});
 
   /// Seed `getConnections()`: the same as connections().
   [[nodiscard]] std::vector<std::shared_ptr<connection>> get_connections() const {
@@ -167,6 +204,9 @@ public:
 
 private:
   std::optional<std::uint32_t> socket_file_mode_;
+  std::string name_;
+  std::string id_;
+  bool discoverable_ = false;
 };
 
 } // namespace socketengine

@@ -292,6 +292,29 @@ struct tls_options {
   std::chrono::milliseconds handshake_timeout{5000};
 };
 
+/// How a hub answers LAN discovery (see discovery.hpp): a hub that has a
+/// name (hub_options::name) and listens on TCP answers the queries of
+/// discover() and hub::connect_by_name() with its name, id, port, whether
+/// it needs TLS or a token, and its addresses on the interface the query
+/// came in on. It answers at most 50 queries a second. Nothing is sent but
+/// those answers; joining the group makes the system announce membership
+/// (IGMP) on each interface joined.
+struct discovery_options {
+  /// Answer queries. false, or the environment variable
+  /// SOCKETENGINE_DISCOVERY set to "off" or "0" when the hub is made:
+  /// the hub is never found by discovery. Default true.
+  bool enabled = true;
+  /// The IPv4 multicast group queries go to. Default 239.255.83.69, of the
+  /// organisation-local scope (RFC 2365), which routers keep inside a site.
+  std::string group = "239.255.83.69";
+  /// The UDP port queries go to. Hubs of one machine share it. Default 7183.
+  std::uint16_t port = 7183;
+  /// Interfaces to answer on, by name ("eth0"); empty: every interface that
+  /// is up and can multicast, including ones that come up later (looked
+  /// for every 2 s).
+  std::vector<std::string> interfaces{};
+};
+
 /// Options of a hub (seed: `hub(port=None, timeout=2, size=256)`).
 ///
 /// Where an engine listens or dials is an address: a numeric IPv4 or IPv6
@@ -301,6 +324,11 @@ struct tls_options {
 /// join processes of one machine, faster than TCP over loopback; a port
 /// given with them is ignored.
 struct hub_options {
+  /// This hub's name, which discovery finds it by (see discovery_options):
+  /// 1 to 255 bytes of UTF-8 without control characters. Empty (default):
+  /// the hub does not answer discovery. It does not name connections: a
+  /// connection's name is still the one its dialler gives.
+  std::string name{};
   /// Port to listen on. Empty: the first free port of 8080..8179, as the seed.
   /// 0: a port chosen by the operating system (see `hub::port()`).
   std::optional<std::uint16_t> port{};
@@ -353,6 +381,7 @@ struct hub_options {
   struct reconnect_options reconnect {};
   struct auth_options auth {};
   struct tls_options tls {};
+  struct discovery_options discovery {};
 };
 
 /// Options of a host (seed: `host(addr='127.0.0.1', port=8080, timeout=2,

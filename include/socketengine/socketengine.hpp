@@ -4,6 +4,7 @@
 
 #include <socketengine/client.hpp>
 #include <socketengine/connection.hpp>
+#include <socketengine/discovery.hpp>
 #include <socketengine/engine.hpp>
 #include <socketengine/error.hpp>
 #include <socketengine/handlers.hpp>

@@ -313,14 +313,7 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
         [this, result, name, address, port](std::error_code done_ec,
                                             std::unique_ptr<transport::stream> s) {
           if (done_ec) return result->answer(done_ec, nullptr);
-          auto c = connect_stream(std::move(s), connection_kind::local,
-                                  name ? std::optional<std::string_view>(*name) : std::nullopt);
-          // Answered once authenticated.
-          if (protocols_->authenticates()) return start_unlisted(c, result, address, port);
-          if (cfg_.reconnect.enabled)
-            redialers_.emplace(c.get(), std::make_shared<redialer>(io_, c, address, port));
-          add_connection(c);
-          result->answer({}, c);
+          dialled(std::move(s), name, result, address, port);
         });
     dials_.push_back(*attempt);
   });
@@ -351,6 +344,98 @@ std::shared_ptr<connection> engine_core::dial(std::optional<std::string_view> an
   auto out = answer.get();
   ec = out.ec;
   return out.conn;
+}
+
+void engine_core::dialled(std::unique_ptr<transport::stream> s,
+                          const std::optional<std::string>& name,
+                          const std::shared_ptr<dial_result>& result, const std::string& address,
+                          std::uint16_t port) {
+  auto c = connect_stream(std::move(s), connection_kind::local,
+                          name ? std::optional<std::string_view>(*name) : std::nullopt);
+  // Answered once authenticated.
+  if (protocols_->authenticates()) return start_unlisted(c, result, address, port);
+  if (cfg_.reconnect.enabled)
+    redialers_.emplace(c.get(), std::make_shared<redialer>(io_, c, address, port));
+  add_connection(c);
+  result->answer({}, c);
+}
+
+std::shared_ptr<connection> engine_core::dial_any(std::string_view announce,
+                                                  const std::vector<candidate>& candidates,
+                                                  std::chrono::milliseconds attempt_timeout,
+                                                  std::error_code& ec) {
+  if (candidates.empty()) {
+    ec = errc::connect_timeout;
+    return nullptr;
+  }
+  // The race, on the I/O thread: how many attempts are still out, whether
+  // one has won, and the error to give if none does.
+  struct race {
+    std::size_t pending = 0;
+    bool won = false;
+    std::error_code last{errc::connect_timeout};
+    std::vector<std::shared_ptr<transport::dial_attempt>> attempts;
+  };
+  auto result = std::make_shared<dial_result>();
+  auto answer = result->promise.get_future();
+  auto deadline = deadline_after(attempt_timeout);
+  bool posted = post_unless_closing([this, result, candidates, deadline,
+                                     name = std::optional<std::string>(announce)] {
+    if (closing_) return;
+    auto r = std::make_shared<race>();
+    std::erase_if(dials_, [](auto& w) { return w.expired(); });
+    for (const auto& to : candidates) {
+      std::error_code dial_ec;
+      auto d = transport::transport_for(to.address).dial(io_, {to.address, to.port, cfg_.tls},
+                                                        dial_ec);
+      if (!d) {
+        r->last = dial_ec;
+        continue;
+      }
+      ++r->pending;
+      auto done = [this, r, result, name, to](std::error_code done_ec,
+                                              std::unique_ptr<transport::stream> s) {
+        --r->pending;
+        if (r->won) return; // a loser: its stream, if any, closes here
+        if (done_ec) {
+          r->last = done_ec;
+          if (r->pending == 0) {
+            r->attempts.clear();
+            result->answer(r->last, nullptr);
+          }
+          return;
+        }
+        r->won = true;
+        // The others end now (their callbacks run from fail(), and see
+        // `won`); the list goes first, as it holds them.
+        auto others = std::move(r->attempts);
+        for (auto& a : others) a->fail(std::make_error_code(std::errc::operation_canceled));
+        dialled(std::move(s), name, result, to.address, to.port);
+      };
+      auto a = transport::dial_attempt::start(io_, std::move(d), deadline, /*retry=*/false, done);
+      r->attempts.push_back(a);
+      dials_.push_back(a);
+    }
+    if (r->pending == 0 && !r->won) result->answer(r->last, nullptr);
+  });
+  if (!posted) {
+    ec = errc::engine_closed;
+    return nullptr;
+  }
+  result.reset(); // from here the I/O thread holds the only reference
+  auto out = answer.get();
+  ec = out.ec;
+  return out.conn;
+}
+
+// --- services --------------------------------------------------------------------
+
+void engine_core::add_service(std::function<void()> start, std::function<void()> stop) {
+  post_unless_closing([this, start = std::move(start), stop = std::move(stop)]() mutable {
+    if (closing_) return;
+    start();
+    service_stops_.push_back(std::move(stop));
+  });
 }
 
 // --- the memory budget ---------------------------------------------------------
@@ -734,6 +819,8 @@ void engine_core::close() {
       // Posted directly: post_unless_closing refuses from now on.
       asio::post(io_, [this] {
         for (auto& l : listeners_) l->close();
+        for (auto& stop : service_stops_) stop();
+        service_stops_.clear();
         if (sweep_) sweep_->cancel();
         for (auto& [c, r] : redialers_) r->timer.cancel();
         for (auto& w : dials_)

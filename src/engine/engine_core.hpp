@@ -155,6 +155,26 @@ public:
                                    std::error_code& ec,
                                    const std::function<bool()>& keep_waiting = {});
   static constexpr std::chrono::milliseconds dial_poll{50};
+  /// A TCP address and port to try.
+  struct candidate {
+    std::string address;
+    std::uint16_t port = 0;
+  };
+  /// Dials every candidate at once, one attempt each of at most
+  /// `attempt_timeout`; the first to connect becomes the connection (as
+  /// dial() makes it, redialling that address) and the others are
+  /// dropped. Fails with the last candidate's error when none connects.
+  std::shared_ptr<connection> dial_any(std::string_view announce,
+                                       const std::vector<candidate>& candidates,
+                                       std::chrono::milliseconds attempt_timeout,
+                                       std::error_code& ec);
+
+  // --- services --------------------------------------------------------------
+  /// Runs `start` on the I/O thread, and `stop` there when the engine
+  /// closes, before the I/O thread ends: for what runs beside the
+  /// connections on that thread, such as a hub's discovery responder.
+  /// Neither runs if the engine is closing already. Any thread.
+  void add_service(std::function<void()> start, std::function<void()> stop);
 
   // --- connections -------------------------------------------------------
   [[nodiscard]] std::vector<std::shared_ptr<connection>> connections() const;
@@ -225,6 +245,11 @@ private:
   /// `dial` answered, once it has (authenticated). I/O thread.
   void start_unlisted(const std::shared_ptr<connection>& c, std::shared_ptr<dial_result> dial,
                       std::string address, std::uint16_t port);
+  /// Makes the connection of a dial that reached its peer over `s`, and
+  /// answers `result` (at once, or once authenticated). I/O thread.
+  void dialled(std::unique_ptr<transport::stream> s, const std::optional<std::string>& name,
+               const std::shared_ptr<dial_result>& result, const std::string& address,
+               std::uint16_t port);
   /// Hands what `l` accepts to new connections. I/O thread.
   void accept_on(transport::listener& l);
   void run_on_io(const std::function<void()>& fn);
@@ -275,6 +300,8 @@ private:
   std::deque<newcomer> unidentified_;
   bool accepting_ = false;
   std::vector<std::weak_ptr<transport::dial_attempt>> dials_;
+  // What add_service started, to stop at close. I/O thread only.
+  std::vector<std::function<void()>> service_stops_;
   // Connections authenticating (a token), not listed yet: with the dial to
   // answer once they have, and where to redial them from then on.
   struct unlisted {
