@@ -36,11 +36,12 @@ private:
 };
 
 /// A peer to dial: HOST:PORT, [IPv6]:PORT, HOST (port 8080, the seed's), PORT
-/// alone (on 127.0.0.1), or unix:PATH.
+/// alone (on 127.0.0.1), unix:PATH, or @NAME (a hub found by discovery).
 struct address {
   std::string host;
   std::uint16_t port = 8080;
   bool unix_socket = false; // host is then the whole "unix:PATH" endpoint
+  bool by_name = false;     // host is then the hub's name
   [[nodiscard]] std::string text() const;
 };
 /// `default_port` when the text names none (a peer's is the seed's 8080,
@@ -61,6 +62,7 @@ struct common_options {
   std::string tls_ca, tls_cert, tls_key, tls_server_name;
   bool tls_no_verify = false;
   bool redial = false;                // redial a lost link (watch)
+  std::string hub_name;               // answer discovery as this name (listening subcommands)
 };
 
 /// A hub set up as `o` says: listening on `port` at `bind` (and on
@@ -194,6 +196,16 @@ struct view_args {
   bool all = false;
 };
 int run_view(const view_args& a, const common_options& o, stop_signal& stop);
+
+struct discover_args {
+  double timeout = 1;
+  std::string name;                    // only hubs of this name
+  std::vector<std::string> peers;      // asked by unicast too
+  std::vector<std::string> interfaces; // the multicast query goes out of these
+  bool no_multicast = false;
+  bool json = false;
+};
+int run_discover(const discover_args& a, const common_options& o, stop_signal& stop);
 
 struct bench_args {
   bool quick = false;

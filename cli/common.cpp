@@ -16,6 +16,7 @@ namespace socketengine::cli {
 
 std::string address::text() const {
   if (unix_socket) return host;
+  if (by_name) return "@" + host;
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
   return fmt::format("{}:{}", host, port);
 }
@@ -38,6 +39,12 @@ address parse_address(std::string_view text, std::uint16_t default_port) {
     return a;
   }
   if (text.empty()) throw error(exit_usage, "an empty address");
+  if (text.front() == '@') {
+    if (text.size() == 1) throw error(exit_usage, "bad address \"@\": the hub's name is missing");
+    a.host = std::string(text.substr(1));
+    a.by_name = true;
+    return a;
+  }
   if (text.find_first_not_of("0123456789") == std::string_view::npos) {
     a.host = "127.0.0.1";
     a.port = parse_port(text);
@@ -84,6 +91,7 @@ std::unique_ptr<hub> make_hub(const common_options& o, std::optional<std::uint16
   h.listen = port.has_value();
   if (!unix_path.empty()) h.listen_on.push_back("unix:" + unix_path);
   h.native = !o.legacy;
+  h.name = o.hub_name;
   // A lost link is the end of the command, said at once, rather than
   // writes held while redialling (watch asks for redialling itself).
   h.reconnect.enabled = o.redial;
@@ -116,6 +124,26 @@ std::unique_ptr<hub> make_hub(const common_options& o, std::optional<std::uint16
 std::shared_ptr<connection> dial(hub& h, const address& to, const common_options& o,
                                  stop_signal& stop) {
   std::error_code ec;
+  if (to.by_name) {
+    // The connection takes the hub's name, not --name: it names the hub dialled.
+    discover_options ask;
+    ask.timeout = seconds(o.connect_timeout, "--connect-timeout");
+    std::shared_ptr<connection> c;
+    try {
+      c = h.connect_by_name(to.host, ec, ask);
+    } catch (const std::invalid_argument& e) {
+      throw error(exit_usage, e.what());
+    }
+    if (!c) {
+      std::string why = ec == errc::hub_not_found
+                            ? fmt::format("no hub of that name answered within {} s "
+                                          "(--connect-timeout)",
+                                          o.connect_timeout)
+                            : ec.message();
+      throw error(exit_failure, fmt::format("cannot connect to {}: {}", to.text(), why));
+    }
+    return c;
+  }
   // Ctrl-C ends a dial that keeps trying, as it ends everything else.
   auto c = to.unix_socket ? h.connect(o.name, to.host, ec)
                           : h.connect(o.name, to.host, to.port, ec, [&] { return !stop.poll(); });

@@ -1,5 +1,5 @@
 // socketengine: the command line. Subcommands listen, send, get, watch,
-// bench, view and bridge (see `socketengine --help`); the work of each is in
+// discover, bench, view and bridge (see `socketengine --help`); the work of each is in
 // its own file.
 
 #include <cstdio>
@@ -15,7 +15,8 @@ namespace se = socketengine::cli;
 namespace {
 
 constexpr const char* addresses_help =
-    "ADDRESS is HOST:PORT, [IPv6]:PORT, HOST (port 8080), PORT (on 127.0.0.1) or unix:PATH.";
+    "ADDRESS is HOST:PORT, [IPv6]:PORT, HOST (port 8080), PORT (on 127.0.0.1), unix:PATH, or "
+    "@NAME: the hub of that name on the local network (see discover).";
 
 constexpr const char* exit_help =
     "Exit status: 0 done; 1 failed (the peer cannot be reached, the port cannot be listened "
@@ -46,6 +47,14 @@ void add_common(CLI::App* app, se::common_options& o) {
                   "The name the listener's certificate must carry, if not the address dialled");
   tls->add_flag("--tls-no-verify", o.tls_no_verify,
                 "Do not check the listener's certificate (tests only)");
+}
+
+// For the subcommands that listen: a name makes the hub discoverable.
+void add_hub_name(CLI::App* app, se::common_options& o) {
+  app->add_option("--hub-name", o.hub_name,
+                  "Answer discovery as NAME: `socketengine discover` lists this hub, and "
+                  "@NAME dials it")
+      ->type_name("NAME");
 }
 
 } // namespace
@@ -95,6 +104,7 @@ int main(int argc, char** argv) {
       "announced on stderr.\n" +
       std::string(exit_help));
   add_common(listen_cmd, common);
+  add_hub_name(listen_cmd, common);
 
   se::send_args send;
   auto* send_cmd = app.add_subcommand("send", "Dial a peer and write a value or a picture");
@@ -157,6 +167,37 @@ int main(int argc, char** argv) {
       "once a second instead.\n" +
       std::string(addresses_help) + "\n" + exit_help);
   add_common(watch_cmd, common);
+  add_hub_name(watch_cmd, common);
+
+  se::discover_args discover;
+  auto* discover_cmd = app.add_subcommand(
+      "discover", "List the hubs that answer on the local network, one line each");
+  discover_cmd->add_option("-W,--timeout", discover.timeout, "Collect answers for SECONDS")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  discover_cmd->add_option("--hub", discover.name, "Only the hub(s) of this name")
+      ->type_name("NAME");
+  discover_cmd->add_option("--peer", discover.peers,
+                           "Ask HOST[:PORT] directly too, where multicast does not reach "
+                           "(may be given again)")
+      ->type_name("HOST[:PORT]");
+  discover_cmd->add_option("-i,--interface", discover.interfaces,
+                           "Send the multicast query out of this interface only "
+                           "(may be given again)")
+      ->type_name("NAME");
+  discover_cmd->add_flag("--no-multicast", discover.no_multicast,
+                         "Ask only the --peer hosts and those in SOCKETENGINE_PEERS");
+  discover_cmd->add_flag("--json", discover.json,
+                         "One JSON object per hub: name, id, port, addresses, protocol, tls, "
+                         "token, from");
+  discover_cmd->footer(
+      "Sends a query to 239.255.83.69:7183 out of every interface that can multicast (TTL 1: "
+      "it stays on the local network) and to the peers listed with --peer and in the "
+      "environment variable SOCKETENGINE_PEERS (HOST[:PORT], separated by commas or spaces). "
+      "Hubs with a name (listen --hub-name, hub_options::name) answer with their addresses on "
+      "the network the query reached them by. Each line: NAME  ADDRESS:PORT...  (protocol, "
+      "tls, token; id). Exit status 3 when none answered.\n" +
+      std::string(exit_help));
 
   se::bench_args bench;
   auto* bench_cmd = app.add_subcommand(
@@ -217,9 +258,10 @@ int main(int argc, char** argv) {
       "their link drops.\n" +
       std::string(addresses_help) + "\n" + exit_help);
   add_common(view_cmd, common);
+  add_hub_name(view_cmd, common);
 
-  std::vector<const CLI::App*> subcommands = {listen_cmd, send_cmd, get_cmd,
-                                               watch_cmd,  bench_cmd, view_cmd};
+  std::vector<const CLI::App*> subcommands = {listen_cmd,   send_cmd,  get_cmd, watch_cmd,
+                                               discover_cmd, bench_cmd, view_cmd};
 #ifdef SOCKETENGINE_CLI_MQTT
   se::bridge_args bridge;
   std::string bridge_port;
@@ -323,6 +365,7 @@ int main(int argc, char** argv) {
       return se::run_send(send, common, stop);
     }
     if (*get_cmd) return se::run_get(get, common, stop);
+    if (*discover_cmd) return se::run_discover(discover, common, stop);
     if (*bench_cmd) return se::run_bench(bench, common, stop);
     if (*watch_cmd) {
       if (!watch_port.empty()) watch.port = se::parse_port(watch_port);

@@ -40,7 +40,7 @@ import weakref
 
 from . import _core
 
-__all__ = ["hub", "connection", "host", "client"]
+__all__ = ["hub", "connection", "host", "client", "discover"]
 
 _HUB_IMAGE = "__image"  # a hub connection's image channel
 _HOST_IMAGE = "image"  # a host's or client's image channel
@@ -478,6 +478,12 @@ class hub(_engine, _core.Hub):
     by itself when its link is lost and stays the same object (see
     ``connection.state``); off by default, as in socket.engine 0.3, where a
     lost connection stays closed.
+
+    Discovery: ``name='arm-7'`` makes the hub answer discovery on the local
+    network (see ``discover()`` and ``connect_by_name``) unless
+    ``discovery=False`` or the environment has SOCKETENGINE_DISCOVERY=off;
+    a hub without a name answers nothing. ValueError for a name that is not
+    1 to 255 bytes of UTF-8 without control characters.
     """
 
     __doc__ += _OPTIONS_DOC + _AUTH_DOC + _TLS_DOC
@@ -488,18 +494,20 @@ class hub(_engine, _core.Hub):
                  token=None, token_file=None, token_env=None, allow_legacy=False, tls=False,
                  tls_cert=None, tls_key=None, tls_ca=None, tls_verify=True,
                  tls_server_name=None, tls_require_client_cert=False,
-                 tls_handshake_timeout=None):
+                 tls_handshake_timeout=None, name=None, discovery=True):
         auth = _auth(token, token_file, token_env, allow_legacy)
         tls = _tls(tls, tls_cert, tls_key, tls_ca, tls_verify, tls_server_name,
                    tls_require_client_cert, tls_handshake_timeout)
         options = _options(native, image_encoding, jpeg_quality, png_compression,
                            frames_in_flight, latest_frame_wins, max_pixels, limits)
+        found = dict(name=name or "", discovery=bool(discovery))
         if isinstance(port, str):
             _core.Hub.__init__(self, None, timeout, size, listen=False, listen_on=[port],
-                               reconnect=reconnect, auth=auth, tls=tls, options=options)
+                               reconnect=reconnect, auth=auth, tls=tls, options=options,
+                               **found)
         else:
             _core.Hub.__init__(self, port, timeout, size, reconnect=reconnect, auth=auth,
-                               tls=tls, options=options)
+                               tls=tls, options=options, **found)
         self._track()
         self.timeout = timeout
         self.size = size
@@ -520,6 +528,34 @@ class hub(_engine, _core.Hub):
         domain socket, with no port. Raises RuntimeError when it cannot
         connect. Returns self."""
         self.dial(name, addr, port or 0, timeout)
+        return self
+
+    @property
+    def name(self):
+        """This hub's name for discovery; '' if it has none."""
+        return self.hub_name()
+
+    @property
+    def id(self):
+        """This hub's id, as discovery gives it: 32 hex digits."""
+        return self.hub_id()
+
+    @property
+    def discoverable(self):
+        """Whether this hub answers discovery."""
+        return self.is_discoverable()
+
+    def connect_by_name(self, name, timeout=1.0, peers=None, interfaces=None, multicast=True,
+                        attempt_timeout=None):
+        """Finds the hub named ``name`` on the local network (as
+        ``discover()``, waiting up to ``timeout`` seconds for its answer)
+        and dials it as ``connect(name, address, port)`` would, trying every
+        address it gave at once (each for ``attempt_timeout`` seconds,
+        default 1) and keeping the first to connect. RuntimeError when no
+        hub of that name answers, or none of its addresses can be reached.
+        Returns self."""
+        self.dial_by_name(name, timeout, list(peers or []), list(interfaces or []),
+                          multicast, attempt_timeout)
         return self
 
     def listen(self, endpoint, socket_file_mode=None):
@@ -755,3 +791,18 @@ class client(_engine, _core.Client):
     def _describe(self):
         return "<socketengine.client addr={!r} port={} {}>".format(
             self.addr, self.port, "open" if self.opened else "closed")
+
+
+def discover(timeout=0.5, name=None, peers=None, interfaces=None, multicast=True):
+    """Asks the local network which hubs are there, and returns one dict per
+    hub that answered within ``timeout`` seconds: ``name``, ``id``,
+    ``port``, ``addresses`` (its addresses on the network that reached it),
+    ``protocol`` (native version; 0: socket.engine 0.3 only), ``tls`` and
+    ``token`` (what a dial needs) and ``from``. The query goes to the
+    multicast group out of every interface that can send it (or only
+    ``interfaces``, by name; none with ``multicast=False``), and to each of
+    ``peers`` ('HOST' or 'HOST:PORT') and of the environment variable
+    SOCKETENGINE_PEERS by unicast. ``name``: only hubs of that name answer.
+    Blocks for the whole timeout, without holding the GIL."""
+    return _core.discover(timeout, name or "", list(peers or []), list(interfaces or []),
+                          multicast)

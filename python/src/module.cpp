@@ -809,8 +809,11 @@ std::unique_ptr<py_hub> make_hub(std::optional<std::uint16_t> port, double timeo
                                  std::size_t size, bool listen,
                                  std::vector<std::string> listen_on,
                                  std::optional<std::uint32_t> socket_file_mode, bool reconnect,
-                                 const py_auth& auth, const py_tls& tls, const py::dict& options) {
+                                 const py_auth& auth, const py_tls& tls, const py::dict& options,
+                                 const std::string& name, bool discovery) {
   auto o = engine_options<se::hub_options>(timeout, size, auth, tls, options);
+  o.name = name;
+  o.discovery.enabled = discovery;
   o.reconnect.enabled = reconnect;
   o.port = port;
   o.listen = listen;
@@ -838,6 +841,58 @@ std::shared_ptr<se::connection> hub_connect(py_hub& self, const std::string& nam
                return ec;
              });
   return c;
+}
+
+// Discovery's keyword arguments (see socketengine/__init__.py).
+se::discover_options discover_options_of(double timeout, const std::string& name,
+                                         std::vector<std::string> peers,
+                                         std::vector<std::string> interfaces, bool multicast) {
+  se::discover_options o;
+  o.timeout = to_ms(timeout);
+  o.name = name;
+  o.peers = std::move(peers);
+  o.interfaces = std::move(interfaces);
+  o.multicast = multicast;
+  return o;
+}
+
+py::list discover_hubs(double timeout, const std::string& name, std::vector<std::string> peers,
+                       std::vector<std::string> interfaces, bool multicast) {
+  auto o = discover_options_of(timeout, name, std::move(peers), std::move(interfaces), multicast);
+  std::vector<se::discovered_hub> found;
+  {
+    without_gil nogil;
+    found = se::discover(o);
+  }
+  py::list out;
+  for (const auto& h : found) {
+    py::dict d;
+    d["name"] = h.name;
+    d["id"] = h.id;
+    d["port"] = h.port;
+    d["addresses"] = h.addresses;
+    d["protocol"] = h.protocol;
+    d["tls"] = h.tls;
+    d["token"] = h.token;
+    d["from"] = h.from;
+    out.append(std::move(d));
+  }
+  return out;
+}
+
+void hub_connect_by_name(py_hub& self, const std::string& name, double timeout,
+                         std::vector<std::string> peers, std::vector<std::string> interfaces,
+                         bool multicast, std::optional<double> attempt_timeout) {
+  auto o = discover_options_of(timeout, name, std::move(peers), std::move(interfaces), multicast);
+  if (attempt_timeout) o.attempt_timeout = to_ms(*attempt_timeout);
+  auto& h = self.get();
+  std::error_code ec;
+  {
+    without_gil nogil;
+    h.connect_by_name(name, ec, o);
+  }
+  if (ec)
+    throw std::system_error(ec, "socketengine: cannot connect to the hub named \"" + name + "\"");
 }
 
 std::unique_ptr<py_host> make_host(const std::string& address, std::uint16_t port, double timeout,
@@ -1003,6 +1058,9 @@ std::size_t write_image(py::object self, py::handle data, bool copy, F&& write) 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "The socketengine C++ engine. Use the socketengine package, not this module.";
 
+  m.def("discover", &discover_hubs, py::arg("timeout"), py::arg("name"), py::arg("peers"),
+        py::arg("interfaces"), py::arg("multicast"));
+
   py::class_<py_auth>(m, "Auth")
       .def(py::init([](std::string token, std::string token_file, std::string token_env,
                        bool allow_legacy) {
@@ -1102,8 +1160,15 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_hub), py::arg("port"), py::arg("timeout"), py::arg("size"),
            py::arg("listen") = true, py::arg("listen_on") = std::vector<std::string>(),
            py::arg("socket_file_mode") = py::none(), py::arg("reconnect") = false,
-           py::arg("auth") = py_auth{}, py::arg("tls") = py_tls{}, py::arg("options") = py::dict())
+           py::arg("auth") = py_auth{}, py::arg("tls") = py_tls{}, py::arg("options") = py::dict(),
+           py::arg("name") = std::string(), py::arg("discovery") = true)
       .def("bound_port", [](py_hub& h) { return h.get().port(); })
+      .def("hub_name", [](py_hub& h) { return h.get().name(); })
+      .def("hub_id", [](py_hub& h) { return h.get().id(); })
+      .def("is_discoverable", [](py_hub& h) { return h.get().discoverable(); })
+      .def("dial_by_name", &hub_connect_by_name, py::arg("name"), py::arg("timeout"),
+           py::arg("peers"), py::arg("interfaces"), py::arg("multicast"),
+           py::arg("attempt_timeout") = py::none())
       .def("listen_at", &engine_listen<py_hub>, py::arg("endpoint"),
            py::arg("socket_file_mode") = py::none())
       .def("dial", &hub_connect, py::arg("name"), py::arg("address"), py::arg("port"),
