@@ -6,11 +6,14 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <optional>
+#include <system_error>
 
 #include <socketengine/image_codec.hpp>
 #include <socketengine/mqtt.hpp>
@@ -30,41 +33,52 @@ using namespace std::chrono_literals;
 using test::eventually;
 using test::patience;
 
-// A port nobody listens on now: bound, read and let go. The broker binds it
-// a moment later (another program taking it meanwhile fails the start,
-// loudly).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::system_error(errno, std::generic_category(), "free port");
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+// A port of 127.0.0.1 kept for a test: bound, with SO_REUSEADDR, and not
+// listening. Nobody listens there (a dial is refused), and while it is held
+// the kernel gives it to no other socket: no hub or broker of a test running
+// alongside (ctest -j) binds it by asking for port 0, and no client dials
+// from it. mosquitto, which binds with SO_REUSEADDR too, may still listen on
+// it. A port merely found free and let go could be taken meanwhile: by a
+// listener that would then pass for the broker, or by another test's broker,
+// or a broker could start where another test's bridge is redialling, each
+// bringing some other test's messages into this one.
+class reserved_port {
+public:
+  reserved_port() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    const int on = 1;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      const int e = errno;
+      if (fd_ >= 0) ::close(fd_);
+      throw std::system_error(e, std::generic_category(), "reserved port");
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~reserved_port() { ::close(fd_); }
+  reserved_port(const reserved_port&) = delete;
+  reserved_port& operator=(const reserved_port&) = delete;
 
-bool accepts(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+private:
+  int fd_;
+  std::uint16_t port_ = 0;
+};
 
 // mosquitto on 127.0.0.1 only, anonymous, nothing kept on disk: a restart
 // forgets every retained message, so what a subscriber finds after one is
 // what the bridge published again.
 class broker {
 public:
-  explicit broker(std::uint16_t port = free_port(),
+  // On `port`, held for the broker's life: across a restart too.
+  explicit broker(std::shared_ptr<const reserved_port> port = std::make_shared<reserved_port>(),
                   const std::string& more = "allow_anonymous true\n")
-      : port_(port) {
+      : reserved_(std::move(port)), port_(reserved_->port()) {
     // Started as root, mosquitto would become user mosquitto before reading
     // the password file, which the test's private directories keep from it.
     std::ofstream(dir_.file("mosquitto.conf")) << "listener " << port_ << " 127.0.0.1\n"
@@ -74,12 +88,19 @@ public:
     start();
   }
 
+  // Started once mosquitto itself says it runs, which it says after opening
+  // its listener; one that cannot listen says why and exits. That something
+  // accepts on the port would prove nothing: it need not be this broker.
   void start() {
     proc_.emplace(
         std::vector<std::string>{"/usr/sbin/mosquitto", "-c", dir_.file("mosquitto.conf")},
         test::child_options{.stderr_to_stdout = true});
-    if (!eventually([&] { return accepts(port_); }))
-      throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_));
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (out.find(" running\n") == std::string::npos)
+      if (proc_->read_some(out, deadline) != test::child_process::read_result::data)
+        throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_) +
+                                 ":\n" + out);
   }
 
   void kill() { proc_.reset(); }
@@ -87,6 +108,7 @@ public:
   [[nodiscard]] std::uint16_t port() const { return port_; }
 
 private:
+  std::shared_ptr<const reserved_port> reserved_;
   test::temp_dir dir_;
   std::uint16_t port_;
   std::optional<test::child_process> proc_;
@@ -284,9 +306,9 @@ TEST(mqtt_bridge, reaches_a_broker_over_tls_with_a_password_and_says_when_refuse
   const auto passwords = dir.file("passwd");
   ASSERT_EQ(
       std::system(("/usr/bin/mosquitto_passwd -c -b '" + passwords + "' robot secret").c_str()), 0);
-  broker b(free_port(), "cafile " + certs.cert("ca") + "\ncertfile " + certs.cert("server") +
-                            "\nkeyfile " + certs.key("server") +
-                            "\nallow_anonymous false\npassword_file " + passwords + "\n");
+  broker b(std::make_shared<reserved_port>(),
+           "cafile " + certs.cert("ca") + "\ncertfile " + certs.cert("server") + "\nkeyfile " +
+               certs.key("server") + "\nallow_anonymous false\npassword_file " + passwords + "\n");
   const mqtt_tls_options tls{.enabled = true, .ca_file = certs.cert("ca")};
   {
     bridged s(b, {.username = "robot", .password = "secret", .tls = tls});
@@ -309,9 +331,10 @@ TEST(mqtt_bridge, reaches_a_broker_over_tls_with_a_password_and_says_when_refuse
 TEST(mqtt_bridge, dials_a_broker_that_starts_later) {
   hub centre({.port = 0});
   hub robot({.listen = false});
-  const auto port = free_port();
-  mqtt_bridge bridge(centre,
-                     {.port = port, .redial_min = 1s, .redial_max = 1s, .hub_name = "base"});
+  // Refused until the broker starts on it; nobody else's meanwhile.
+  const auto port = std::make_shared<reserved_port>();
+  mqtt_bridge bridge(
+      centre, {.port = port->port(), .redial_min = 1s, .redial_max = 1s, .hub_name = "base"});
   auto out = robot.connect("robot", "127.0.0.1", centre.port());
   out->write("pose", 7);
   ASSERT_TRUE(eventually([&] { return bridge.stats().topics == 1; }));
@@ -325,11 +348,12 @@ TEST(mqtt_bridge, dials_a_broker_that_starts_later) {
 TEST(mqtt_bridge, holds_values_for_a_broker_that_is_not_there_and_stops_at_once) {
   hub centre({.port = 0});
   hub robot({.listen = false});
-  const auto nobody = free_port();
+  const reserved_port nobody; // refused, and no other test's broker meanwhile
   auto start = std::chrono::steady_clock::now();
   {
-    mqtt_bridge bridge(centre,
-                       {.port = nobody, .redial_min = 10s, .redial_max = 10s, .hub_name = "base"});
+    mqtt_bridge bridge(
+        centre,
+        {.port = nobody.port(), .redial_min = 10s, .redial_max = 10s, .hub_name = "base"});
     auto out = robot.connect("robot", "127.0.0.1", centre.port());
     out->write("pose", 1);
     ASSERT_TRUE(eventually([&] { return bridge.stats().topics == 1; }));
