@@ -29,19 +29,21 @@ public:
     size_ += bytes.size();
   }
 
-  /// Queues `block` by reference.
-  void append_shared(std::shared_ptr<const std::string> block) {
-    size_ += block->size();
-    segments_.push_back({{}, std::move(block), {}});
+  /// Queues `block` by reference, from its byte `from` on (what is before
+  /// it was written already).
+  void append_shared(std::shared_ptr<const std::string> block, std::size_t from = 0) {
+    if (from >= block->size()) return;
+    size_ += block->size() - from;
+    segments_.push_back({{}, std::move(block), {}, from});
   }
 
-  /// Queues the pixels of `img` by reference: `img` (sharing them) is held
-  /// until the queue lets go of them (clear, release), and they are read,
-  /// never written.
-  void append_pixels(image img) {
-    if (img.empty()) return;
-    size_ += img.size_bytes();
-    segments_.push_back({{}, {}, std::move(img)});
+  /// Queues the pixels of `img` by reference, from byte `from` on: `img`
+  /// (sharing them) is held until the queue lets go of them (clear,
+  /// release), and they are read, never written.
+  void append_pixels(image img, std::size_t from = 0) {
+    if (from >= img.size_bytes()) return;
+    size_ += img.size_bytes() - from;
+    segments_.push_back({{}, {}, std::move(img), from});
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
@@ -54,9 +56,9 @@ public:
     out.reserve(segments_.size());
     for (auto& s : segments_) {
       if (s.shared)
-        out.emplace_back(s.shared->data(), s.shared->size());
+        out.emplace_back(s.shared->data() + s.from, s.shared->size() - s.from);
       else if (!s.pixels.empty())
-        out.emplace_back(s.pixels.data(), s.pixels.size_bytes());
+        out.emplace_back(s.pixels.data() + s.from, s.pixels.size_bytes() - s.from);
       else if (!s.bytes.empty())
         out.emplace_back(s.bytes.data(), s.bytes.size());
     }
@@ -74,7 +76,7 @@ public:
     size_ = 0;
     first.clear();
     if (first.capacity() > keep_capacity) return;
-    if (first.capacity() > 0) segments_.push_back({std::move(first), {}, {}});
+    if (first.capacity() > 0) segments_.push_back({std::move(first), {}, {}, 0});
   }
 
   /// Empties the queue and gives back all of its memory.
@@ -89,11 +91,13 @@ public:
   }
 
 private:
-  // One of: bytes copied in, a shared block, or an image's pixels.
+  // One of: bytes copied in, a shared block, or an image's pixels (the
+  // last two from byte `from` on).
   struct segment {
     std::string bytes;
     std::shared_ptr<const std::string> shared;
     image pixels;
+    std::size_t from = 0;
     [[nodiscard]] bool by_reference() const noexcept { return shared || !pixels.empty(); }
   };
   std::vector<segment> segments_;

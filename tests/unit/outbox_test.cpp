@@ -301,6 +301,7 @@ TEST(outbox, owed_acknowledgements_go_with_the_next_write_as_one_message) {
 
 TEST(outbox, one_image_in_flight_to_a_legacy_hub_and_the_latest_waits) {
   fixture f;
+  f.stream.room = 0; // a full socket: frames wait for the I/O thread
   const auto& options = f.protocols.settings().images;
   auto a = test::pattern_image(4, 4, pixel_order::gray, 1);
   auto b = test::pattern_image(4, 4, pixel_order::gray, 2);
@@ -339,6 +340,7 @@ struct native_fixture : fixture {
 
 TEST(outbox, a_shared_raw_frame_is_written_from_the_callers_pixels_and_let_go_once_written) {
   native_fixture f;
+  f.stream.room = 0; // a full socket: frames wait for the I/O thread
   const auto& options = f.protocols.settings().images;
   auto a = test::pattern_image(64, 48, pixel_order::bgr, 1);
   protocol::encoded_image shared(a, options.encoding, options, /*share_pixels=*/true);
@@ -367,8 +369,52 @@ TEST(outbox, a_shared_raw_frame_is_written_from_the_callers_pixels_and_let_go_on
   EXPECT_FALSE(f.box.can_write_image());
 }
 
+TEST(outbox, a_frame_to_an_idle_socket_goes_from_the_writers_thread) {
+  native_fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(64, 48, pixel_order::bgr, 1);
+  protocol::encoded_image shared(a, options.encoding, options, /*share_pixels=*/true);
+  const int woken = f.user.scheduled.load();
+  std::error_code ec;
+  ASSERT_EQ(f.box.write_image(shared, true, ec), image_status::sent);
+  // All of it, header and the caller's pixels, byte for byte; the I/O
+  // thread was not woken and holds nothing.
+  EXPECT_EQ(f.stream.direct, *native::encode_image(a, image_encoding::raw, 1, 90));
+  EXPECT_EQ(f.user.scheduled.load(), woken);
+  EXPECT_TRUE(f.box.take().buffers.empty());
+  EXPECT_EQ(f.box.bytes_out(), f.stream.direct.size());
+  EXPECT_EQ(a.use_count(), 2); // only `shared` holds it: the write is done
+  // Still in flight until the peer acknowledges it.
+  EXPECT_FALSE(f.box.can_write_image());
+  f.box.acknowledged(1);
+  EXPECT_TRUE(f.box.can_write_image());
+}
+
+TEST(outbox, what_the_socket_does_not_take_of_a_frame_the_io_thread_writes_from_there) {
+  native_fixture f;
+  const auto& options = f.protocols.settings().images;
+  auto a = test::pattern_image(64, 48, pixel_order::bgr, 1);
+  const auto whole = *native::encode_image(a, image_encoding::raw, 1, 90);
+  for (std::size_t room : {std::size_t{3}, whole.size() - a.size_bytes() + 100}) {
+    SCOPED_TRACE(room); // inside the header, and inside the pixels
+    f.stream.direct.clear();
+    f.stream.room = room;
+    protocol::encoded_image shared(a, options.encoding, options, /*share_pixels=*/true);
+    std::error_code ec;
+    ASSERT_EQ(f.box.write_image(shared, true, ec), image_status::sent);
+    EXPECT_EQ(f.stream.direct.size(), room);
+    auto rest = drain(f.box);
+    EXPECT_TRUE(f.box.take().buffers.empty()); // the I/O thread's turn ends
+    EXPECT_EQ(f.stream.direct + rest, whole);
+    EXPECT_EQ(f.box.bytes_out() % whole.size(), 0u);
+    f.box.acknowledged(1);
+    ASSERT_TRUE(f.box.can_write_image());
+  }
+}
+
 TEST(outbox, a_copied_raw_frame_does_not_hold_the_callers_image) {
   native_fixture f;
+  f.stream.room = 0; // a full socket: frames wait for the I/O thread
   const auto& options = f.protocols.settings().images;
   auto a = test::pattern_image(64, 48, pixel_order::bgr, 1);
   protocol::encoded_image copied(a, options.encoding, options);
@@ -382,6 +428,7 @@ TEST(outbox, a_copied_raw_frame_does_not_hold_the_callers_image) {
 
 TEST(outbox, a_shared_pending_frame_is_let_go_when_replaced_or_closed) {
   native_fixture f;
+  f.stream.room = 0; // a full socket: frames wait for the I/O thread
   const auto& options = f.protocols.settings().images;
   auto a = test::pattern_image(8, 8, pixel_order::gray, 1);
   auto b = test::pattern_image(8, 8, pixel_order::gray, 2);
@@ -405,6 +452,7 @@ TEST(outbox, a_shared_pending_frame_is_let_go_when_replaced_or_closed) {
 
 TEST(outbox, a_shared_frame_to_a_legacy_peer_is_a_png_and_holds_nothing) {
   fixture f;
+  f.stream.room = 0; // a full socket: frames wait for the I/O thread
   const auto& options = f.protocols.settings().images;
   auto a = test::pattern_image(8, 8, pixel_order::gray, 1);
   protocol::encoded_image shared(a, image_encoding::raw, options, true);
