@@ -261,7 +261,7 @@ void outbox::start_image_locked(image_flow::frame frame, const protocol::writer&
     // images: their frames retire on the acknowledgement, never on a
     // write, so there is nothing to retire here.
     auto sent_now = [&](std::string_view bytes) {
-      auto n = stream_->try_write(bytes);
+      auto n = stream_->try_write(bytes.substr(0, stream_->try_write_limit()));
       written_total_ += n;
       add(bytes_out_, n);
       return n;

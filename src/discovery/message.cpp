@@ -35,6 +35,8 @@ std::optional<json> open(std::string_view datagram, std::string_view kind) {
 
 bool numeric_address(const std::string& text) {
   unsigned char buf[16];
+  // inet_pton reads up to a NUL: "10.0.0.1\u0000junk" must not pass.
+  if (text.find('\0') != std::string::npos) return false;
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 

@@ -26,6 +26,14 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+// Bounds on what answers may make an asker hold: a network that answers
+// with ever new ids or addresses (spoofed, say) costs at most this much.
+constexpr std::size_t max_hubs = 256;
+constexpr std::size_t max_addresses_per_hub = 64;
+// Longer timeouts are cut to this: far beyond any use, and clear of
+// overflow in the clock's arithmetic.
+constexpr std::chrono::milliseconds longest_timeout = std::chrono::hours(24);
+
 class udp_socket {
 public:
   udp_socket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) {
@@ -106,11 +114,13 @@ void merge(std::vector<discovered_hub>& found, answer a, const sockaddr_in& from
                            [&](const discovered_hub& h) { return h.id == a.id; });
   if (same != found.end()) {
     for (auto& address : a.addresses)
-      if (std::find(same->addresses.begin(), same->addresses.end(), address) ==
-          same->addresses.end())
+      if (same->addresses.size() < max_addresses_per_hub &&
+          std::find(same->addresses.begin(), same->addresses.end(), address) ==
+              same->addresses.end())
         same->addresses.push_back(std::move(address));
     return;
   }
+  if (found.size() >= max_hubs) return;
   discovered_hub h;
   h.name = std::move(a.name);
   h.id = std::move(a.id);
@@ -172,12 +182,13 @@ std::vector<discovered_hub> ask(const discover_options& o, bool first) {
     for (const auto& p : peers) send_to(fd, datagram, p);
   };
 
+  const auto timeout = std::clamp(o.timeout, std::chrono::milliseconds(0), longest_timeout);
   auto start = clock_type::now();
-  auto deadline = start + o.timeout;
+  auto deadline = start + timeout;
   // UDP may lose a query: it goes again a third of the way in, as mDNS
   // repeats its own (answers to both are merged by id).
-  auto repeat_at = o.timeout >= std::chrono::milliseconds(150) ? start + o.timeout / 3
-                                                               : clock_type::time_point::max();
+  auto repeat_at = timeout >= std::chrono::milliseconds(150) ? start + timeout / 3
+                                                             : clock_type::time_point::max();
   send_all();
   std::vector<discovered_hub> found;
   std::array<char, max_datagram + 1> buf;
@@ -196,8 +207,9 @@ std::vector<discovered_hub> ask(const discover_options& o, bool first) {
       throw std::system_error(errno, std::system_category(), "socketengine: discover: poll");
     if (ready <= 0) continue;
     // Everything that has arrived: with `first`, answers that came in
-    // together are all candidates.
-    for (;;) {
+    // together are all candidates. A stream of datagrams that never ends
+    // still ends at the deadline.
+    while (clock_type::now() < deadline) {
       sockaddr_in from{};
       socklen_t from_len = sizeof from;
       auto got = ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),

@@ -172,6 +172,9 @@ void responder::read_all() {
 }
 
 void responder::handle(std::string_view datagram, const sockaddr_in& from, unsigned ifindex) {
+  // Past the bound, a query costs no parse and no interface listing
+  // either: a flood must not take the I/O thread from the connections.
+  if (!has_token()) return;
   auto q = parse_query(datagram);
   if (!q || (!q->name.empty() && q->name != settings_.about.name)) return;
   const auto& only = settings_.options.interfaces;
@@ -183,7 +186,8 @@ void responder::handle(std::string_view datagram, const sockaddr_in& from, unsig
   if (!only.empty() && std::find(only.begin(), only.end(), in->name) == only.end()) return;
   answer a = settings_.about;
   a.addresses = addresses_on(*in, settings_.bind_address);
-  if (a.addresses.empty() || !take_token()) return;
+  if (a.addresses.empty()) return;
+  tokens_ -= 1;
   auto text = encode(a);
   // Back out of the interface the query came in on, whatever the routes
   // say, so that the asker hears from the network it asked.
@@ -207,14 +211,12 @@ void responder::handle(std::string_view datagram, const sockaddr_in& from, unsig
   (void)sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-bool responder::take_token() {
+bool responder::has_token() {
   auto now = std::chrono::steady_clock::now();
   std::chrono::duration<double> since = now - refilled_;
   refilled_ = now;
   tokens_ = std::min(answers_per_second, tokens_ + since.count() * answers_per_second);
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
-  return true;
+  return tokens_ >= 1;
 }
 
 } // namespace socketengine::detail::discovery

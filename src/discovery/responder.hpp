@@ -51,7 +51,8 @@ private:
   void handle(std::string_view datagram, const sockaddr_in& from, unsigned ifindex);
   void join_interfaces();
   void arm_rescan();
-  [[nodiscard]] bool take_token();
+  /// Refills the bucket; whether an answer may go (the caller takes one).
+  [[nodiscard]] bool has_token();
 
   asio::ip::udp::socket socket_;
   asio::steady_timer rescan_;

@@ -78,6 +78,13 @@ public:
   /// next async_write() will meet). Any thread; see the file comment.
   virtual std::size_t try_write(std::string_view bytes) noexcept = 0;
 
+  /// The most bytes worth handing to one try_write(): a stream that must
+  /// take all it is handed before the socket does (TLS encrypts it all,
+  /// under its lock) says how much that may be. Unbounded by default.
+  [[nodiscard]] virtual std::size_t try_write_limit() const noexcept {
+    return static_cast<std::size_t>(-1);
+  }
+
   /// Ends this side's output (a FIN on TCP); reading goes on.
   virtual void shutdown_send() noexcept = 0;
 

@@ -97,6 +97,7 @@ TEST(discovery_message, malformed_datagrams_are_refused) {
       {"name", "\"\""},       {"name", "7"},            {"protocol", "-1"},
       {"tls", "1"},           {"addresses", "\"1.2.3.4\""}, {"addresses", "[\"host.local\"]"},
       {"addresses", "[1]"},   {"token", "\"yes\""},
+      {"addresses", "[\"10.0.0.1\\u0000junk\"]"},
   };
   // The same edit with good values reads: what fails below fails for its value.
   ASSERT_TRUE(parse_answer(with("port", "8081")));

@@ -41,8 +41,11 @@ public:
   void shutdown_send() noexcept override {}
   void close() noexcept override {}
 
+  [[nodiscard]] std::size_t try_write_limit() const noexcept override { return limit; }
+
   std::string direct;
   std::size_t room = 1 << 20;
+  std::size_t limit = static_cast<std::size_t>(-1);
 };
 
 class recording_user final : public outbox_user {
@@ -410,6 +413,16 @@ TEST(outbox, what_the_socket_does_not_take_of_a_frame_the_io_thread_writes_from_
     f.box.acknowledged(1);
     ASSERT_TRUE(f.box.can_write_image());
   }
+  // A stream that bounds what one try_write may take (TLS encrypts all it
+  // is handed) is handed no more: the rest goes from the I/O thread.
+  f.stream.direct.clear();
+  f.stream.room = 1 << 20;
+  f.stream.limit = 10;
+  protocol::encoded_image shared(a, options.encoding, options, /*share_pixels=*/true);
+  std::error_code ec;
+  ASSERT_EQ(f.box.write_image(shared, true, ec), image_status::sent);
+  EXPECT_EQ(f.stream.direct.size(), 10u);
+  EXPECT_EQ(f.stream.direct + drain(f.box), whole);
 }
 
 TEST(outbox, a_copied_raw_frame_does_not_hold_the_callers_image) {

@@ -46,6 +46,10 @@ public:
   void async_write(std::vector<asio::const_buffer> buffers,
                    std::shared_ptr<stream_user> user) override;
   std::size_t try_write(std::string_view bytes) noexcept override;
+  /// One record's worth: SSL_write takes all it is handed, and a frame's
+  /// megabytes encrypted under the outbox's and this stream's locks would
+  /// hold up the I/O thread and sit as ciphertext beside the queue.
+  [[nodiscard]] std::size_t try_write_limit() const noexcept override { return 16 * 1024; }
   /// Sends TLS's close_notify, where the socket takes it at once, then
   /// ends the TCP stream's output.
   void shutdown_send() noexcept override;
