@@ -14,8 +14,7 @@ std::string endpoints(const discovered_hub& h) {
   std::string out;
   for (const auto& a : h.addresses) {
     if (!out.empty()) out += ' ';
-    out += a.find(':') != std::string::npos ? fmt::format("[{}]:{}", a, h.port)
-                                            : fmt::format("{}:{}", a, h.port);
+    out += address{a, h.port}.text(); // [IPv6]:PORT as everywhere else
   }
   return out;
 }

@@ -45,15 +45,23 @@ std::vector<interface_info> list_interfaces(std::error_code& ec) {
   return out;
 }
 
+bool chosen(const std::vector<std::string>& only, std::string_view name) {
+  return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+}
+
 std::vector<interface_info> multicast_interfaces(const std::vector<interface_info>& all,
                                                  const std::vector<std::string>& only) {
   std::vector<interface_info> out;
-  for (const auto& i : all) {
-    if (!i.up || !i.multicast || i.ipv4.empty()) continue;
-    if (!only.empty() && std::find(only.begin(), only.end(), i.name) == only.end()) continue;
-    out.push_back(i);
-  }
+  for (const auto& i : all)
+    if (i.up && i.multicast && !i.ipv4.empty() && chosen(only, i.name)) out.push_back(i);
   return out;
+}
+
+std::optional<in_addr> multicast_group(const std::string& text) {
+  in_addr a{};
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1 || !IN_MULTICAST(ntohl(a.s_addr)))
+    return std::nullopt;
+  return a;
 }
 
 std::string to_text(const in_addr& a) {

@@ -6,7 +6,9 @@
 
 #include <netinet/in.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -25,11 +27,17 @@ struct interface_info {
 /// Errors (out of memory, no netlink) go to `ec`, with an empty result.
 [[nodiscard]] std::vector<interface_info> list_interfaces(std::error_code& ec);
 
+/// Whether the interface `name` is among `only`; every one is when `only`
+/// is empty (discovery_options::interfaces, discover_options::interfaces).
+[[nodiscard]] bool chosen(const std::vector<std::string>& only, std::string_view name);
+
 /// Interfaces queries go out on and a responder joins the group on: up,
-/// multicast-capable, with an IPv4 address, and named in `only` unless it
-/// is empty.
+/// multicast-capable, with an IPv4 address, and chosen().
 [[nodiscard]] std::vector<interface_info>
 multicast_interfaces(const std::vector<interface_info>& all, const std::vector<std::string>& only);
+
+/// `text` as an IPv4 multicast group address; nullopt if it is not one.
+[[nodiscard]] std::optional<in_addr> multicast_group(const std::string& text);
 
 [[nodiscard]] std::string to_text(const in_addr& a);
 [[nodiscard]] std::string to_text(const in6_addr& a);

@@ -136,9 +136,8 @@ void merge(std::vector<discovered_hub>& found, answer a, const sockaddr_in& from
 } // namespace
 
 std::vector<discovered_hub> ask(const discover_options& o, bool first) {
-  in_addr group_address{};
-  if (o.multicast && (inet_pton(AF_INET, o.group.c_str(), &group_address) != 1 ||
-                      !IN_MULTICAST(ntohl(group_address.s_addr))))
+  auto group_address = multicast_group(o.group);
+  if (o.multicast && !group_address)
     throw std::invalid_argument("socketengine: discover: group " + o.group +
                                 " is not an IPv4 multicast address");
   if (!o.name.empty() && !valid_name(o.name))
@@ -171,7 +170,7 @@ std::vector<discovered_hub> ask(const discover_options& o, bool first) {
   sockaddr_in group{};
   group.sin_family = AF_INET;
   group.sin_port = htons(o.port);
-  group.sin_addr = group_address;
+  group.sin_addr = group_address.value_or(in_addr{}); // unused unless multicast
   auto send_all = [&] {
     for (const auto& i : out_on) {
       ip_mreqn via{};

@@ -55,13 +55,13 @@ void responder::start() {
     std::error_code ignored;
     socket_.close(ignored);
   };
-  in_addr group{};
-  if (inet_pton(AF_INET, o.group.c_str(), &group) != 1 || !IN_MULTICAST(ntohl(group.s_addr))) {
+  auto group = multicast_group(o.group);
+  if (!group) {
     report_(std::make_error_code(std::errc::invalid_argument),
             "discovery: group " + o.group + " is not an IPv4 multicast address");
     return;
   }
-  group_text_ = o.group;
+  group_ = *group;
   std::error_code ec;
   socket_.open(asio::ip::udp::v4(), ec);
   if (ec) {
@@ -103,20 +103,19 @@ void responder::join_interfaces() {
   auto all = list_interfaces(ec);
   if (ec) return; // tried again at the next rescan
   std::set<unsigned> present;
-  in_addr group{};
-  inet_pton(AF_INET, group_text_.c_str(), &group);
   for (const auto& i : multicast_interfaces(all, settings_.options.interfaces)) {
     present.insert(i.index);
     if (joined_.contains(i.index)) continue;
     ip_mreqn m{};
-    m.imr_multiaddr = group;
+    m.imr_multiaddr = group_;
     m.imr_ifindex = static_cast<int>(i.index);
     if (setsockopt(socket_.native_handle(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == 0 ||
         errno == EADDRINUSE) {
       joined_.insert(i.index);
     } else if (join_reported_.insert(i.name).second) {
       auto err = last_error();
-      report_(err, "discovery: cannot join group " + group_text_ + " on " + i.name + ": " +
+      report_(err, "discovery: cannot join group " + settings_.options.group + " on " + i.name +
+                       ": " +
                        err.message() + "; queries from there go unanswered");
     }
   }
@@ -177,13 +176,11 @@ void responder::handle(std::string_view datagram, const sockaddr_in& from, unsig
   if (!has_token()) return;
   auto q = parse_query(datagram);
   if (!q || (!q->name.empty() && q->name != settings_.about.name)) return;
-  const auto& only = settings_.options.interfaces;
   std::error_code ec;
   auto all = list_interfaces(ec);
   auto in = std::find_if(all.begin(), all.end(),
                          [&](const interface_info& i) { return i.index == ifindex; });
-  if (in == all.end()) return;
-  if (!only.empty() && std::find(only.begin(), only.end(), in->name) == only.end()) return;
+  if (in == all.end() || !chosen(settings_.options.interfaces, in->name)) return;
   answer a = settings_.about;
   a.addresses = addresses_on(*in, settings_.bind_address);
   if (a.addresses.empty()) return;

@@ -11,6 +11,8 @@
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <netinet/in.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -57,7 +59,7 @@ private:
   asio::ip::udp::socket socket_;
   asio::steady_timer rescan_;
   responder_settings settings_;
-  std::string group_text_;
+  in_addr group_{};
   report_fn report_;
   std::set<unsigned> joined_;          // interface indices where the group is joined
   std::set<std::string> join_reported_; // interfaces whose failure to join was reported

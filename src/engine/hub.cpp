@@ -23,10 +23,6 @@ bool discovery_switched_off() {
   return v == "off" || v == "0" || v == "false" || v == "no";
 }
 
-bool has_token(const auth_options& a) {
-  return !a.token.empty() || !a.token_file.empty() || !a.token_env.empty();
-}
-
 std::shared_ptr<detail::engine_core> make_hub_core(const hub_options& o) {
   if (!o.name.empty() && !detail::discovery::valid_name(o.name))
     throw std::invalid_argument("socketengine: hub: hub_options::name must be 1 to 255 bytes of "
@@ -71,8 +67,9 @@ hub::hub(hub_options options)
   s.about.id = id_;
   s.about.protocol = options.native ? detail::native::version : 0;
   s.about.port = core_->listen_port();
-  s.about.tls = options.tls.enabled;
-  s.about.token = has_token(options.auth);
+  // As the engine resolved them: what a dial will really be asked for.
+  s.about.tls = core_->config().tls != nullptr;
+  s.about.token = core_->config().protocols.token != nullptr;
   s.bind_address = options.bind_address;
   s.options = options.discovery;
   // The responder reports through the error handler; it holds the core

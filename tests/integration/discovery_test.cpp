@@ -124,6 +124,16 @@ TEST_F(discovery, a_named_hub_answers_with_only_its_address_on_the_network_asked
   EXPECT_EQ(seen->addresses, std::vector<std::string>{"10.201.2.2"});
 }
 
+TEST_F(discovery, an_answer_says_what_a_dial_needs) {
+  auto locked = hub_in(b_, {.name = "locked", .native = false, .auth = {.token = "secret"}});
+  auto found = discover_until_found(a_, locked->id());
+  auto* seen = by_id(found, locked->id());
+  ASSERT_NE(seen, nullptr);
+  EXPECT_TRUE(seen->token);
+  EXPECT_FALSE(seen->tls);
+  EXPECT_EQ(seen->protocol, 0); // native off: the legacy protocol only
+}
+
 TEST_F(discovery, connect_by_name_dials_the_hub_found_and_values_flow_both_ways) {
   auto alpha = hub_in(b_, {.name = "alpha"});
   auto asker = hub_in(a_, {});
