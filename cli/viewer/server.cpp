@@ -12,6 +12,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -655,6 +659,23 @@ private:
 
 // --- the server -------------------------------------------------------------------------------
 
+namespace {
+
+// The kernel's send buffer grows to megabytes on a fast link, and a
+// Foxglove client acknowledges nothing: without a bound, seconds of frames
+// could wait there unsent, stale when they arrive, and a client that stops
+// reading would go unnoticed until they were all queued. Past this many
+// unsent bytes the socket stops taking writes, so the one message in flight
+// waits (and the write timeout can see it) while data already sent is not
+// limited: throughput over a long link is unchanged. Asio has no named
+// option for it.
+void limit_unsent(tcp::socket& socket) {
+  int bytes = 128 * 1024;
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes);
+}
+
+} // namespace
+
 server::impl::impl(model& model, server_options options) : m(model), o(std::move(options)) {
   tcp::endpoint at(net::ip::make_address(o.bind), o.port);
   acceptor_.open(at.protocol());
@@ -683,6 +704,7 @@ void server::impl::accept() {
         // ACK (up to 40 ms) before it leaves.
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
+        limit_unsent(socket);
         std::make_shared<http_session>(*this, std::move(socket))->read();
       } else {
         error_code ignored;

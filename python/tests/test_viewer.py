@@ -275,14 +275,9 @@ def test_a_bad_message_closes_that_client_only(viewer, message, code, why):
     good.until(lambda: good.values.get(("sensor", "still")) is True, "a value on the good client")
 
 
-def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(viewer, camera):
-    # Foxglove's protocol has no acknowledgements, so frames flow until the
-    # link is full; then the one in flight waits, and past --write-timeout
-    # the client is cut off. A small receive buffer fills the link sooner.
-    _, address, hub_port = viewer("--write-timeout", "1")
-    camera(hub_port)
-    page = Page(address)
-    page.until(lambda: page.frames, "a first frame on the page")
+def stuck_foxglove_client(address):
+    """A Foxglove client, subscribed to the camera, that never reads: its
+    small receive buffer closes its window after a few kilobytes."""
     stuck = websocket.create_connection(
         "ws://{}/".format(address), subprotocols=[FOXGLOVE], timeout=PATIENCE,
         sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
@@ -294,25 +289,56 @@ def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(view
                                   if c["topic"] == "/camera/image"), None)
     stuck.send(json.dumps({"op": "subscribe",
                            "subscriptions": [{"id": 1, "channelId": image_channel}]}))
-    # Not reading while the page keeps getting frames: 30 a second for 3 s.
+    return stuck
+
+
+def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(viewer, camera):
+    # Foxglove's protocol has no acknowledgements, so frames flow until the
+    # viewer's socket holds as much unsent as it takes; then the one in
+    # flight waits, and past --write-timeout the client is cut off.
+    _, address, hub_port = viewer("--write-timeout", "1")
+    camera(hub_port)
+    page = Page(address)
+    page.until(lambda: page.frames, "a first frame on the page")
+    stuck = stuck_foxglove_client(address)
+    # Not reading while the page keeps getting frames: 30 a second for 1 s.
     shown = len(page.frames)
     page.until(lambda: len(page.frames) >= shown + 30, "frames on the page meanwhile")
     # Closed with data still unsent, the viewer's socket waits in FIN-WAIT-1
     # for a window the client never opens: visible without reading a byte.
     client_port = stuck.sock.getsockname()[1]
     viewer_port = int(address.rsplit(":", 1)[1])
-    eventually(lambda: tcp_state(viewer_port, client_port) != "established",
+    eventually(lambda: tcp_socket(viewer_port, client_port)[0] != "established",
                "the viewer to cut off the client that never reads")
     shown = len(page.frames)
     page.until(lambda: len(page.frames) >= shown + 10, "frames on the page after")
 
 
+def test_frames_for_a_client_that_stops_reading_do_not_pile_up_in_the_kernel(viewer, camera):
+    # Unbounded, the viewer's send buffer grows to megabytes: seconds of
+    # stale frames. Bounded, it holds little more than the limit on unsent
+    # bytes (128 KiB) and one frame, however long the client stalls.
+    _, address, hub_port = viewer("--write-timeout", "60")
+    camera(hub_port)
+    page = Page(address)
+    page.until(lambda: page.frames, "a first frame on the page")
+    stuck = stuck_foxglove_client(address)
+    client_port = stuck.sock.getsockname()[1]
+    viewer_port = int(address.rsplit(":", 1)[1])
+    # Three seconds of frames at 30 a second, seen by the page.
+    shown = len(page.frames)
+    page.until(lambda: len(page.frames) >= shown + 90, "frames on the page meanwhile")
+    state, queued = tcp_socket(viewer_port, client_port)
+    assert state == "established"
+    assert queued < 512 * 1024, "{} bytes wait for a client that does not read".format(queued)
+
+
 TCP_STATES = {1: "established", 4: "fin-wait-1", 5: "fin-wait-2", 7: "close", 8: "close-wait"}
 
 
-def tcp_state(local_port, remote_port):
-    """The state of this machine's IPv4 socket from local_port to
-    remote_port ("gone" if there is none)."""
+def tcp_socket(local_port, remote_port):
+    """(state, bytes in the send queue) of this machine's IPv4 socket from
+    local_port to remote_port; ("gone", 0) if there is none."""
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
@@ -320,8 +346,9 @@ def tcp_state(local_port, remote_port):
             local, remote, state = fields[1], fields[2], int(fields[3], 16)
             if (int(local.split(":")[1], 16) == local_port and
                     int(remote.split(":")[1], 16) == remote_port):
-                return TCP_STATES.get(state, str(state))
-    return "gone"
+                queued = int(fields[4].split(":")[0], 16)
+                return TCP_STATES.get(state, str(state)), queued
+    return "gone", 0
 
 
 def test_more_clients_than_allowed_are_turned_away(viewer):
