@@ -128,6 +128,7 @@ struct connection::impl final : detail::protocol::receiver,
   void on_readable(std::error_code ec) override;
   void on_written(std::error_code ec, std::size_t n) override;
   void on_write_progress(std::size_t n) noexcept override { write_progress_ = n; }
+  void on_stream_idle() override { release_stream_when_idle(); }
 
   // --- outbox_user ------------------------------------------------------------------
   void schedule_write() override;

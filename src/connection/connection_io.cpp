@@ -442,6 +442,7 @@ void connection::impl::release_stream_when_idle() {
   // here on the I/O thread, while its io_context surely lives: a user may
   // keep this connection long after the engine is gone.
   if (!io_closed_ || read_in_flight_ || write_in_flight_) return;
+  if (stream_ && !stream_->idle()) return; // on_stream_idle() comes back here
   stream_.reset();
   // A closed connection keeps no buffers; but not while the reader is
   // still walking its buffer (consume calls this again when done).

@@ -37,6 +37,10 @@ public:
   /// An async_write() under way has written `n` bytes so far: a large write
   /// that moves is a peer taking it. On the I/O thread, before on_written.
   virtual void on_write_progress(std::size_t /*n*/) noexcept {}
+  /// A closed stream that was not idle() has finished what it had under
+  /// way: it may now be destroyed (from this call, as its last use of
+  /// itself). On the I/O thread.
+  virtual void on_stream_idle() {}
 
 protected:
   ~stream_user() = default;
@@ -91,6 +95,13 @@ public:
   /// Closes the stream; a pending wait or write completes with
   /// operation_aborted.
   virtual void close() noexcept = 0;
+
+  /// False while the stream has work of its own under way on the I/O
+  /// thread that will still use it: TLS sending the rest of a record that
+  /// try_write() encrypted. A closed stream must not be destroyed until it
+  /// is idle; one that was not tells its user with on_stream_idle(). I/O
+  /// thread.
+  [[nodiscard]] virtual bool idle() const noexcept { return true; }
 
   /// Has the transport watch the link as `o` says, where it can (TCP
   /// keepalive and user timeout); nothing where the system knows of a

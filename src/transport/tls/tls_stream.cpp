@@ -220,10 +220,19 @@ std::size_t tls_stream::try_write(std::string_view bytes) noexcept {
   send_now_locked();
   if (!out_.empty()) {
     // The socket took part of the record: the rest goes from the I/O
-    // thread, the connection kept alive meanwhile.
+    // thread, the connection kept alive meanwhile, and the stream too:
+    // it is not idle() until the pump has run (it waits for mu_, held).
     try {
-      if (auto user = user_.lock())
-        asio::post(socket_.get_executor(), [this, user] { pump(); });
+      if (auto user = user_.lock()) {
+        asio::post(socket_.get_executor(), [this, user] {
+          {
+            std::lock_guard posted_lk(mu_);
+            --posted_;
+          }
+          own_work_done(user);
+        });
+        ++posted_;
+      }
     } catch (...) {
       // Posting allocates. The rest then goes ahead of the next write.
     }
@@ -264,7 +273,7 @@ void tls_stream::pump() {
                           }
                           if (ec && !out_ec_) out_ec_ = portable(ec);
                         }
-                        pump();
+                        own_work_done(keep);
                       });
     return;
   }
@@ -331,6 +340,26 @@ void tls_stream::pump() {
   }
   lk.unlock();
   pump();
+}
+
+void tls_stream::own_work_done(const std::shared_ptr<stream_user>& user) {
+  bool done;
+  {
+    std::lock_guard lk(mu_);
+    // With a write still asked for, pump() ends it, and its user checks
+    // idle() then: only without one is there nobody else to tell.
+    done = closed_ && !sending_ && posted_ == 0 && !request_;
+  }
+  if (!done) {
+    pump();
+    return;
+  }
+  if (user) user->on_stream_idle(); // may destroy this stream
+}
+
+bool tls_stream::idle() const noexcept {
+  std::lock_guard lk(mu_);
+  return !sending_ && posted_ == 0;
 }
 
 // --- ending --------------------------------------------------------------------------

@@ -54,6 +54,7 @@ public:
   /// ends the TCP stream's output.
   void shutdown_send() noexcept override;
   void close() noexcept override;
+  [[nodiscard]] bool idle() const noexcept override;
   void keep_alive(const keepalive_options& o) noexcept override;
 
   // --- the handshake (handshake.cpp), I/O thread ---------------------------
@@ -81,10 +82,15 @@ private:
   /// Carries the write under way on: encrypts the next piece of it, sends
   /// what is encrypted, reports. I/O thread.
   void pump();
+  /// What the I/O thread does when its own work for this stream (a send,
+  /// or a pump that try_write() posted) has ended: pumps on, or, closed
+  /// with nothing left under way, tells `user` it may destroy the stream.
+  /// The stream may be gone when this returns. I/O thread.
+  void own_work_done(const std::shared_ptr<stream_user>& user);
 
   asio::ip::tcp::socket socket_;
   const int fd_; // for sends from the writer's thread
-  std::mutex mu_; // the session, out_, and the write state below
+  mutable std::mutex mu_; // the session, out_, and the write state below
   ssl_st* ssl_;
   bio_st* in_bio_;  // what the socket delivered, for the session to read
   bio_st* out_bio_; // what the session wrote, for the socket
@@ -110,8 +116,10 @@ private:
   std::optional<request> request_;
 
   // Whom to keep alive while out_ drains after a try_write() that the
-  // socket did not take whole.
+  // socket did not take whole, and how many pumps try_write() posted that
+  // have not yet run: until they have, the stream must live.
   std::weak_ptr<stream_user> user_;
+  std::size_t posted_ = 0;
   bool closed_ = false;
 
   // The I/O thread's own, read without the lock: whether the session had
