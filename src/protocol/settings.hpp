@@ -7,6 +7,7 @@
 #include <socketengine/options.hpp>
 
 #include "protocol/auth/handshake.hpp"
+#include "util/buffer_pool.hpp"
 #include "util/memory_budget.hpp"
 
 namespace socketengine::detail::protocol {
@@ -26,6 +27,9 @@ struct settings {
   /// What readers charge their buffers to (limits::max_receive_bytes),
   /// shared by every connection of an engine; none if empty.
   std::shared_ptr<memory_budget> budget{};
+  /// Where native readers take the buffers of large frames (raw images),
+  /// shared by every connection of an engine; none if empty.
+  std::shared_ptr<buffer_pool> frame_buffers{};
   /// Token authentication (auth_options): the token, or none.
   std::shared_ptr<const auth::secret> token{};
   /// auth_options::allow_legacy.

@@ -5,8 +5,10 @@
 
 namespace socketengine::detail::native {
 
-frame_reader::frame_reader(std::size_t max_frame, std::size_t buffer_size, memory_budget* budget)
-    : cap_(std::max(buffer_size, native::header_size)), max_frame_(max_frame), budget_(budget) {}
+frame_reader::frame_reader(std::size_t max_frame, std::size_t buffer_size, memory_budget* budget,
+                           buffer_pool* pool)
+    : cap_(std::max(buffer_size, native::header_size)), max_frame_(max_frame), budget_(budget),
+      pool_(pool) {}
 
 std::span<char> frame_reader::prepare() {
   if (big_ && big_filled_ < big_size_) return {big_.get() + big_filled_, big_size_ - big_filled_};
@@ -61,7 +63,7 @@ void frame_reader::start_big(std::size_t total) {
   frame_size_ = total;
   charge_or_throw(budget_, total);
   try {
-    big_ = std::shared_ptr<char[]>(new char[total]);
+    big_ = pool_ ? pool_->take(total) : std::shared_ptr<char[]>(new char[total]);
   } catch (...) {
     if (budget_) budget_->release(total);
     throw;

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "protocol/native/frame_codec.hpp"
+#include "util/buffer_pool.hpp"
 #include "util/memory_budget.hpp"
 
 namespace socketengine::detail::native {
@@ -28,8 +29,10 @@ public:
   /// `max_frame`: largest frame accepted (its size field). `buffer_size`:
   /// bytes offered to each read of small frames. `budget`: what buffers
   /// are charged to, if anything; a large frame's own buffer is charged
-  /// until it is handed out.
-  frame_reader(std::size_t max_frame, std::size_t buffer_size, memory_budget* budget = nullptr);
+  /// until it is handed out. `pool`: where large frames' buffers come
+  /// from, if anywhere (otherwise each is new).
+  frame_reader(std::size_t max_frame, std::size_t buffer_size, memory_budget* budget = nullptr,
+               buffer_pool* pool = nullptr);
   ~frame_reader() { release(); }
   frame_reader(const frame_reader&) = delete;
   frame_reader& operator=(const frame_reader&) = delete;
@@ -139,6 +142,7 @@ private:
   std::size_t frame_size_ = 0;
   std::size_t max_frame_;
   memory_budget* budget_;
+  buffer_pool* pool_;
   std::uint64_t bad_size_ = 0;
   bool stopped_ = false;
 };

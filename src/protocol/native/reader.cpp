@@ -26,7 +26,7 @@ reader::reader(const protocol::settings& s, int offered, std::string_view first)
     : settings_(s),
       frames_(std::max<std::uint64_t>(s.limits.max_line_bytes,
                                       s.images.max_pixels * 4 + max_image_frame_overhead),
-              frame_buffer_size, s.budget.get()),
+              frame_buffer_size, s.budget.get(), s.frame_buffers.get()),
       lines_(s, offered, /*switched=*/true) {
   frames_.assign(first);
 }
