@@ -292,22 +292,29 @@ def stuck_foxglove_client(address):
     return stuck
 
 
-def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(viewer, camera):
-    # Foxglove's protocol has no acknowledgements, so frames flow until the
-    # viewer's socket holds as much unsent as it takes; then the one in
-    # flight waits, and past --write-timeout the client is cut off.
-    _, address, hub_port = viewer("--write-timeout", "1")
+def a_page_and_a_stuck_client(viewer, camera, write_timeout, frames_meanwhile):
+    """Starts the viewer (with --write-timeout), the camera, a page and a
+    Foxglove client that never reads; returns once the page has shown
+    `frames_meanwhile` more frames: (page, stuck client, the viewer's
+    port, the stuck client's port)."""
+    _, address, hub_port = viewer("--write-timeout", str(write_timeout))
     camera(hub_port)
     page = Page(address)
     page.until(lambda: page.frames, "a first frame on the page")
     stuck = stuck_foxglove_client(address)
-    # Not reading while the page keeps getting frames: 30 a second for 1 s.
     shown = len(page.frames)
-    page.until(lambda: len(page.frames) >= shown + 30, "frames on the page meanwhile")
+    page.until(lambda: len(page.frames) >= shown + frames_meanwhile, "frames on the page meanwhile")
+    return page, stuck, int(address.rsplit(":", 1)[1]), stuck.sock.getsockname()[1]
+
+
+def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(viewer, camera):
+    # Foxglove's protocol has no acknowledgements, so frames flow until the
+    # viewer's socket holds as much unsent as it takes; then the one in
+    # flight waits, and past --write-timeout the client is cut off. The
+    # page meanwhile gets frames: 30 a second for 1 s.
+    page, _stuck, viewer_port, client_port = a_page_and_a_stuck_client(viewer, camera, 1, 30)
     # Closed with data still unsent, the viewer's socket waits in FIN-WAIT-1
     # for a window the client never opens: visible without reading a byte.
-    client_port = stuck.sock.getsockname()[1]
-    viewer_port = int(address.rsplit(":", 1)[1])
     eventually(lambda: tcp_socket(viewer_port, client_port)[0] != "established",
                "the viewer to cut off the client that never reads")
     shown = len(page.frames)
@@ -317,17 +324,9 @@ def test_a_foxglove_client_that_never_reads_is_cut_off_while_a_page_goes_on(view
 def test_frames_for_a_client_that_stops_reading_do_not_pile_up_in_the_kernel(viewer, camera):
     # Unbounded, the viewer's send buffer grows to megabytes: seconds of
     # stale frames. Bounded, it holds little more than the limit on unsent
-    # bytes (128 KiB) and one frame, however long the client stalls.
-    _, address, hub_port = viewer("--write-timeout", "60")
-    camera(hub_port)
-    page = Page(address)
-    page.until(lambda: page.frames, "a first frame on the page")
-    stuck = stuck_foxglove_client(address)
-    client_port = stuck.sock.getsockname()[1]
-    viewer_port = int(address.rsplit(":", 1)[1])
-    # Three seconds of frames at 30 a second, seen by the page.
-    shown = len(page.frames)
-    page.until(lambda: len(page.frames) >= shown + 90, "frames on the page meanwhile")
+    # bytes (128 KiB) and one frame, however long the client stalls: here
+    # three seconds of frames at 30 a second, seen by the page.
+    _, _stuck, viewer_port, client_port = a_page_and_a_stuck_client(viewer, camera, 60, 90)
     state, queued = tcp_socket(viewer_port, client_port)
     assert state == "established"
     assert queued < 512 * 1024, "{} bytes wait for a client that does not read".format(queued)
