@@ -47,6 +47,7 @@ struct settings {
   std::size_t idle_connections = 1000;
   double idle_settle = 1; // seconds between the last accept and the RSS reading
   std::string only;       // run only the cases whose title contains this
+  bool legacy = false;    // socketengine only as socket.engine 0.3 speaks: no native cases
 };
 
 // Where a case's two ends meet: TCP over loopback (127.0.0.1); TLS on TCP

@@ -138,12 +138,14 @@ using socketengine::image_encoding;
 constexpr int jpeg_quality = 90;
 
 void print_usage(std::FILE* to) {
-  std::fprintf(to, "usage: socketengine-bench [--quick] [--only TEXT]\n"
+  std::fprintf(to, "usage: socketengine-bench [--quick] [--only TEXT] [--legacy]\n"
                    "  socketengine next to ZeroMQ and raw TCP over loopback: small messages,\n"
                    "  round trips, 640x480 frames and the memory of idle connections; and\n"
                    "  socketengine over a Unix socket and over TLS.\n"
                    "  --quick  a short run (under a minute); the default takes 3 to 4 minutes\n"
                    "  --only TEXT  run only the cases whose title contains TEXT\n"
+                   "  --legacy socketengine only as socket.engine 0.3 speaks (JSON lines):\n"
+                   "           its native cases are skipped, raw TCP and ZeroMQ still run\n"
                    "  --help   this text\n"
                    "The last line printed is a JSON object with every figure.\n");
 }
@@ -407,7 +409,9 @@ void print_table(const results& r, const settings& s) {
       if (auto versus = ratio(rw.versus_key); !versus.empty())
         notes += (notes.empty() ? "" : "; ") + versus + " " + rw.versus_label;
       std::printf("  %-40s %14s %-9s %8s %8s  %s\n", rw.label.c_str(),
-                  v ? format_value(*v, sec.decimals).c_str() : s.only.empty() ? "FAILED" : "-",
+                  v                                 ? format_value(*v, sec.decimals).c_str()
+                  : s.only.empty() && !s.legacy ? "FAILED"
+                                                : "-",
                   sec.unit.c_str(), ratio(rw.zmq_key).c_str(), ratio(rw.tcp_key).c_str(),
                   notes.c_str());
     }
@@ -474,10 +478,11 @@ void print_json(const results& r, const settings& s, double cores_busy, double w
   std::snprintf(tail, sizeof tail,
                 "\"throughput_statistic\": \"best of %d\", \"rtt_samples\": %zu, "
                 "\"jpeg_quality\": %d, \"idle_connections\": %zu, \"zmq_version\": \"%d.%d.%d\", "
-                "\"cores_busy_before\": %.2f, \"quick\": %s, \"failures\": %zu, "
+                "\"cores_busy_before\": %.2f, \"quick\": %s, \"legacy\": %s, \"failures\": %zu, "
                 "\"wall_seconds\": %.1f}",
                 s.rate_repetitions, s.rtt_samples, jpeg_quality, s.idle_connections, major, minor,
-                patch, cores_busy, s.quick ? "true" : "false", r.failures().size(), wall_seconds);
+                patch, cores_busy, s.quick ? "true" : "false", s.legacy ? "true" : "false",
+                r.failures().size(), wall_seconds);
   std::printf("%s%s\n", out.c_str(), tail);
 }
 
@@ -520,6 +525,10 @@ int run(const settings& s) {
   // run goes on.
   auto attempt = [&](const std::string& title, const auto& body) {
     if (title.find(s.only) == std::string::npos) return;
+    // The idle connections are native ones.
+    if (s.legacy && (title.find("socketengine native") != std::string::npos ||
+                     title == "idle connections"))
+      return;
     std::fprintf(stderr, "socketengine-bench: %s\n", title.c_str());
     dog.begin(title);
     try {
@@ -640,8 +649,12 @@ int main(int argc, char** argv) try {
     }
     if (arg == "--quick") {
       auto only = std::move(s.only);
+      const bool legacy = s.legacy;
       s = quick_settings();
       s.only = std::move(only);
+      s.legacy = legacy;
+    } else if (arg == "--legacy") {
+      s.legacy = true;
     } else if (arg == "--only" && i + 1 < argc) {
       s.only = argv[++i];
     } else if (arg == "--idle-dialer" && i + 2 < argc) {

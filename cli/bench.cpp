@@ -83,10 +83,11 @@ private:
 
 } // namespace
 
-int run_bench(const bench_args& a, const common_options&, stop_signal& stop) {
+int run_bench(const bench_args& a, const common_options& o, stop_signal& stop) {
   const auto bench = find_bench();
   std::vector<std::string> args{bench.string()};
   if (a.quick) args.emplace_back("--quick");
+  if (o.legacy) args.emplace_back("--legacy");
   if (!a.only.empty()) {
     args.emplace_back("--only");
     args.push_back(a.only);

@@ -205,6 +205,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--quick", bench.quick, "A short run (under a minute)");
   bench_cmd->add_option("--only", bench.only, "Only the cases whose title contains TEXT")
       ->type_name("TEXT");
+  bench_cmd->add_flag("--legacy", common.legacy,
+                      "socketengine only as socket.engine 0.3 speaks (JSON lines): its native "
+                      "cases are skipped; raw TCP and ZeroMQ still run beside it");
   bench_cmd->footer(
       "Runs socketengine-bench (installed beside this program): socketengine next to ZeroMQ "
       "and raw TCP over loopback. The table and, last, a JSON line with every figure go to "

@@ -60,15 +60,23 @@ def dialled(h, name):
 def test_help_describes_every_subcommand_and_the_exit_statuses():
     status, out, _ = run("--help")
     assert status == 0
-    for word in ("listen", "send", "get", "watch", "Exit status"):
+    for word in ("listen", "send", "get", "watch", "discover", "bench", "view", "Exit status"):
         assert word in out
-    for sub, words in {"listen": ["--format", "--json", "--count", "--timeout", "--unix"],
-                       "send": ["--image", "--repeat", "--rate", "--string", "VALUE"],
-                       "get": ["CHANNEL", "--timeout"],
-                       "watch": ["ADDRESS", "--port", "--interval"]}.items():
+    # Every subcommand that speaks socket.engine's protocol takes --legacy;
+    # discover speaks only its own UDP query.
+    protocol = ["--legacy", "Exit status"]
+    for sub, words in {"listen": ["--format", "--json", "--count", "--timeout", "--unix"] + protocol,
+                       "send": ["--image", "--repeat", "--rate", "--string", "VALUE"] + protocol,
+                       "get": ["CHANNEL", "--timeout"] + protocol,
+                       "watch": ["ADDRESS", "--port", "--interval"] + protocol,
+                       "view": ["--port", "--bind", "--connect", "--listen", "--frames",
+                                "--write-timeout"] + protocol,
+                       "bench": ["--quick", "--only", "--legacy", "exit status"],
+                       "discover": ["--timeout", "--hub", "--peer", "--json",
+                                    "Exit status"]}.items():
         status, out, _ = run(sub, "--help")
         assert status == 0, sub
-        for w in words + ["--legacy", "Exit status"]:
+        for w in words:
             assert w in out, (sub, w)
 
 
@@ -427,6 +435,18 @@ def test_bench_runs_the_benchmark_and_ends_with_its_json():
     assert figures["tcp_rtt_p50_us"] > 0
     assert figures["quick"] is True
     assert "round trips: raw TCP" in err
+
+
+def test_bench_legacy_measures_socketengine_as_socket_engine_0_3_speaks():
+    status, out, err = run("bench", "--quick", "--legacy", "--only", "round trips",
+                           timeout=3 * PATIENCE)
+    assert status == 0, err
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["legacy"] is True
+    assert figures["legacy_rtt_p50_us"] > 0
+    assert figures["tcp_rtt_p50_us"] > 0  # what it is measured beside still runs
+    assert figures["native_rtt_p50_us"] is None
+    assert "round trips: socketengine native" not in err
 
 
 def test_bench_shows_the_case_running_on_a_terminal():
