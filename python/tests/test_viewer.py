@@ -8,6 +8,7 @@ a real browser is test_viewer_browser.py, Foxglove's client
 test_viewer_foxglove.py. Every wait has a deadline.
 """
 
+import base64
 import json
 import signal
 import socket
@@ -21,7 +22,7 @@ import pytest
 import websocket
 
 from cli_support import Cli, run, started
-from peers import PATIENCE, eventually, png_of
+from peers import PATIENCE, eventually, node_hub, png_of
 
 PAGE = "socketengine.viewer.v1"
 FOXGLOVE = "foxglove.websocket.v1"
@@ -64,6 +65,12 @@ def camera(programs, tmp_path):
         return programs("send", "127.0.0.1:{}".format(hub_port), "--image", str(path), "--repeat",
                         "0", "--rate", "30", "--encoding", "jpeg", "--name", "camera")
     return start
+
+
+@pytest.fixture
+def node():
+    """node(*args) starts the Node.js socket.engine 0.3.0 hub."""
+    yield from started(node_hub)
 
 
 def send_value(hub_port, channel, value, peer="sensor"):
@@ -193,6 +200,29 @@ def test_the_page_protocol_shows_peers_values_and_frames(viewer, camera):
     assert seqs == sorted(set(seqs)), "each frame once, oldest first"
     send_value(hub_port, "temperature", {"c": 22})
     page.until(lambda: page.values[("sensor", "temperature")] == {"c": 22}, "the newer value")
+
+
+def test_a_socket_engine_0_3_node_hub_shows_its_values_and_pictures(viewer, node):
+    # The published Node.js package dials the viewer's hub, which speaks only
+    # socket.engine 0.3's protocol: its value, and its picture (base64 PNG,
+    # decoded and sent to the page as JPEG), reach the page.
+    import cv2
+    _, address, hub_port = viewer("--legacy")
+    n = node("dial", "node-cam", str(hub_port))
+    n.expect("READY")
+    n.expect("CONNECTED")
+    page = Page(address)
+    n.send("WRITE", {"channel": "mode", "data": "auto"})
+    page.until(lambda: page.values.get(("node-cam", "mode")) == "auto", "the Node hub's value")
+    picture = np.zeros((48, 64, 3), np.uint8)
+    picture[:] = (30, 200, 90)  # BGR
+    n.send("WRITE_IMG", base64.b64encode(png_of(picture)).decode())
+    page.until(lambda: page.frames, "the Node hub's picture")
+    stream, _, jpeg = page.frames[-1]
+    assert page.topics[stream] == ("node-cam", "image")
+    shown = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert shown.shape == picture.shape
+    assert np.abs(shown.astype(int) - picture).max() <= 8, "not the picture sent"
 
 
 def test_without_an_acknowledgement_no_second_frame_is_sent(viewer, camera):
