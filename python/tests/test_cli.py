@@ -136,6 +136,19 @@ def test_listen_prints_what_a_socketengine_hub_sends(programs):
                           'robot pose {"x":1,"y":[2]}', "robot ok true"]
 
 
+def test_listen_unix_takes_peers_on_a_socket_file_too(programs, tmp_path):
+    path = tmp_path / "listen.sock"
+    listen = programs("listen", "--port", "0", "--unix", str(path), "--count", "2")
+    port = listen.port()
+    eventually(lambda: any(l == "listening on unix:{}".format(path) for l in listen.err),
+               "the socket file announced")
+    for address, value in [("unix:{}".format(path), 1), (str(port), 2)]:
+        status, _, err = run("send", address, "via", str(value), "--name", "sender")
+        assert status == 0, err
+    assert listen.finish() == 0
+    assert listen.out == ["sender via 1", "sender via 2"]
+
+
 def test_listen_json_and_format(programs):
     listen = programs("listen", "--port", "0", "--count", "2", "--json")
     fmt = programs("listen", "--port", "0", "--count", "2", "--format",
@@ -242,6 +255,18 @@ def test_send_image_files_png_and_jpeg(py_hub, tmp_path):
     status, _, err = run("send", str(py_hub.port), "--image", str(png), "--encoding", "jpeg")
     assert status == 0, err
     got = log.wait_count(2)[1]
+    assert got.shape == flat.shape
+    assert np.abs(got.astype(int) - flat.astype(int)).max() <= 4
+
+    # A JPEG file in, read by the engine's own decoder.
+    import cv2
+    jpeg = tmp_path / "frame.jpg"
+    ok, data = cv2.imencode(".jpg", flat, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    jpeg.write_bytes(data.tobytes())
+    status, _, err = run("send", str(py_hub.port), "--image", str(jpeg))
+    assert status == 0, err
+    got = log.wait_count(3)[2]
     assert got.shape == flat.shape
     assert np.abs(got.astype(int) - flat.astype(int)).max() <= 4
 

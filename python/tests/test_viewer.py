@@ -167,6 +167,20 @@ def test_a_page_port_in_use_is_one_line_and_status_1():
     assert status == 1 and "cannot serve the viewer on 127.0.0.1:" in err, err
 
 
+def test_the_page_is_served_on_localhost_only_unless_bind_says_otherwise(viewer):
+    _, address, _ = viewer()
+    host, port = address.rsplit(":", 1)
+    assert host == "127.0.0.1"
+    assert http_get(address, "/")[0] == 200
+    # Another loopback address reaches every socket bound to all addresses,
+    # but not one bound to 127.0.0.1.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", int(port)), timeout=PATIENCE)
+    _, everywhere, _ = viewer("--bind", "0.0.0.0")
+    socket.create_connection(("127.0.0.2", int(everywhere.rsplit(":", 1)[1])),
+                             timeout=PATIENCE).close()
+
+
 def test_the_page_is_served_at_the_root_and_nothing_else(viewer):
     _, address, _ = viewer()
     status, kind, body = http_get(address, "/")
