@@ -33,7 +33,9 @@ protocol::settings with_budget(protocol::settings s, milliseconds auth_timeout) 
   // of what the engine may hold of what it received.
   std::size_t pooled = std::size_t{64} << 20;
   if (s.limits.max_receive_bytes != 0) pooled = std::min(pooled, s.limits.max_receive_bytes / 4);
-  s.frame_buffers = std::make_shared<buffer_pool>(4, pooled);
+  // Kept a quarter of a second: a camera's next frame comes well before,
+  // and what a stream that stopped (or a peer that left) held goes soon.
+  s.frame_buffers = std::make_shared<buffer_pool>(4, pooled, milliseconds(250));
   // A nonce matters while its link authenticates: twice that, to be sure.
   if (s.token) s.nonces = std::make_shared<auth::nonce_registry>(2 * auth_timeout);
   return s;
@@ -132,7 +134,7 @@ void engine_core::arm_sweep() {
       watch(*c, watch_, now);
       if (release) release_idle_buffers(*c);
     }
-    if (release) protocols_->settings().frame_buffers->trim();
+    protocols_->settings().frame_buffers->trim(now);
     // A copy: a watch may close one, which leaves the list.
     auto authenticating = unlisted_;
     for (auto& u : authenticating) watch(*u.conn, watch_, now);

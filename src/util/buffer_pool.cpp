@@ -42,7 +42,7 @@ void buffer_pool::give_back(char* data, std::size_t capacity) noexcept {
     std::lock_guard lk(mu_);
     if (free_.size() < max_buffers_ && capacity <= max_bytes_ - std::min(bytes_, max_bytes_)) {
       try {
-        free_.push_back({data, capacity, true});
+        free_.push_back({data, capacity, clock::now()});
         bytes_ += capacity;
         return;
       } catch (...) {
@@ -53,13 +53,12 @@ void buffer_pool::give_back(char* data, std::size_t capacity) noexcept {
   delete[] data;
 }
 
-void buffer_pool::trim() noexcept {
+void buffer_pool::trim(clock::time_point now) noexcept {
   std::vector<char*> stale;
   {
     std::lock_guard lk(mu_);
     for (auto it = free_.begin(); it != free_.end();) {
-      if (it->fresh) {
-        it->fresh = false;
+      if (now - it->returned <= max_idle_) {
         ++it;
         continue;
       }

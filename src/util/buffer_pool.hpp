@@ -14,12 +14,14 @@
 // glibc's thresholds could keep such memory too, but only for the whole
 // process and only by an application's choice; a library must not set them.
 //
-// Bounded: at most max_buffers buffers and max_bytes bytes are kept; one
-// not taken again within a trim() period (the engine calls it every
-// second) is freed, so a stream that stops leaves nothing held.
+// Bounded: at most max_buffers buffers and max_bytes bytes are kept, and
+// trim() frees those that have waited longer than max_idle (the engine
+// calls it on each sweep of its connections, at least once a second), so
+// a stream that stops leaves nothing held for long.
 //
 // Threading: any thread.
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -31,8 +33,11 @@ class buffer_pool : public std::enable_shared_from_this<buffer_pool> {
 public:
   /// Made with std::make_shared: the buffers it hands out find it through
   /// a weak reference, and are simply freed once it is gone.
-  buffer_pool(std::size_t max_buffers, std::size_t max_bytes) noexcept
-      : max_buffers_(max_buffers), max_bytes_(max_bytes) {}
+  using clock = std::chrono::steady_clock;
+
+  buffer_pool(std::size_t max_buffers, std::size_t max_bytes,
+              std::chrono::milliseconds max_idle) noexcept
+      : max_buffers_(max_buffers), max_bytes_(max_bytes), max_idle_(max_idle) {}
   ~buffer_pool();
   buffer_pool(const buffer_pool&) = delete;
   buffer_pool& operator=(const buffer_pool&) = delete;
@@ -42,8 +47,8 @@ public:
   /// here when its last owner lets go. \throws std::bad_alloc.
   std::shared_ptr<char[]> take(std::size_t size);
 
-  /// Frees the buffers that have waited here since the last trim().
-  void trim() noexcept;
+  /// Frees the buffers given back more than max_idle before `now`.
+  void trim(clock::time_point now = clock::now()) noexcept;
 
   /// Bytes held by buffers waiting to be taken, for tests and statistics.
   [[nodiscard]] std::size_t held_bytes() const noexcept;
@@ -52,12 +57,13 @@ private:
   struct entry {
     char* data;
     std::size_t capacity;
-    bool fresh; // given back since the last trim()
+    clock::time_point returned;
   };
   void give_back(char* data, std::size_t capacity) noexcept;
 
   const std::size_t max_buffers_;
   const std::size_t max_bytes_;
+  const std::chrono::milliseconds max_idle_;
   mutable std::mutex mu_;
   std::vector<entry> free_;
   std::size_t bytes_ = 0;

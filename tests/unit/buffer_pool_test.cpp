@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,10 +19,13 @@
 namespace socketengine::detail {
 namespace {
 
+using namespace std::chrono_literals;
+
 constexpr std::size_t frame = 640 * 480 * 3;
+constexpr std::chrono::milliseconds idle = 250ms;
 
 TEST(buffer_pool, a_buffer_given_back_is_the_next_one_of_its_size) {
-  auto pool = std::make_shared<buffer_pool>(4, 64 << 20);
+  auto pool = std::make_shared<buffer_pool>(4, 64 << 20, idle);
   auto first = pool->take(frame);
   const char* at = first.get();
   first.reset();
@@ -42,35 +46,34 @@ TEST(buffer_pool, a_buffer_given_back_is_the_next_one_of_its_size) {
 }
 
 TEST(buffer_pool, keeps_no_more_than_its_bounds) {
-  auto pool = std::make_shared<buffer_pool>(2, 3 * frame);
+  auto pool = std::make_shared<buffer_pool>(2, 3 * frame, idle);
   {
     auto a = pool->take(frame), b = pool->take(frame), c = pool->take(frame);
   }
   EXPECT_EQ(pool->held_bytes(), 2 * frame); // two buffers at most
-  auto small_pool = std::make_shared<buffer_pool>(4, frame + frame / 2);
+  auto small_pool = std::make_shared<buffer_pool>(4, frame + frame / 2, idle);
   {
     auto a = small_pool->take(frame), b = small_pool->take(frame);
   }
   EXPECT_EQ(small_pool->held_bytes(), frame); // within the bytes allowed
 }
 
-TEST(buffer_pool, frees_what_was_not_taken_again_between_two_trims) {
-  auto pool = std::make_shared<buffer_pool>(4, 64 << 20);
+TEST(buffer_pool, frees_what_has_waited_longer_than_its_idle_time) {
+  auto pool = std::make_shared<buffer_pool>(4, 64 << 20, idle);
+  const auto given_back = buffer_pool::clock::now();
   pool->take(frame).reset();
-  pool->trim(); // given back since the last trim: kept
+  pool->trim(given_back + idle / 2); // not long enough: kept
   EXPECT_EQ(pool->held_bytes(), frame);
-  pool->trim();
+  pool->trim(given_back + idle * 4);
   EXPECT_EQ(pool->held_bytes(), 0u);
-  // Taken and given back in between: kept again.
+  // Taken and given back again: its wait starts anew.
   pool->take(frame).reset();
-  pool->trim();
-  pool->take(frame).reset();
-  pool->trim();
+  pool->trim(buffer_pool::clock::now());
   EXPECT_EQ(pool->held_bytes(), frame);
 }
 
 TEST(buffer_pool, buffers_may_outlive_it_and_come_back_from_any_thread) {
-  auto pool = std::make_shared<buffer_pool>(4, 64 << 20);
+  auto pool = std::make_shared<buffer_pool>(4, 64 << 20, idle);
   auto kept = pool->take(frame);
   std::thread([b = pool->take(frame)]() mutable { b.reset(); }).join();
   EXPECT_EQ(pool->held_bytes(), frame);
@@ -79,7 +82,7 @@ TEST(buffer_pool, buffers_may_outlive_it_and_come_back_from_any_thread) {
 }
 
 TEST(buffer_pool, large_frames_are_read_into_the_buffer_of_the_last_one_let_go) {
-  auto pool = std::make_shared<buffer_pool>(4, 64 << 20);
+  auto pool = std::make_shared<buffer_pool>(4, 64 << 20, idle);
   native::frame_reader reader(4 << 20, 4096, nullptr, pool.get());
   std::string bytes;
   const std::vector<std::uint8_t> pixels(frame, 'x');
