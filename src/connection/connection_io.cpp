@@ -6,6 +6,7 @@
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 
+#include <algorithm>
 #include <utility>
 
 #include <socketengine/error.hpp>
@@ -30,6 +31,12 @@ constexpr std::size_t bytes_per_turn = 64 * 1024;
 // in epoll per frame and gains about a tenth in frames a second, and other
 // connections still get a turn within a millisecond's copying.
 constexpr std::size_t large_bytes_per_turn = 1024 * 1024;
+// While a large frame arrives, the I/O thread is woken once this much more
+// of it is there (or all of it, if less), not at every segment: over
+// loopback at 640x480 that is a few wake-ups a frame instead of a dozen,
+// and the sending side's kernel, which does the waking, is spared as much.
+// Small enough that a slow link still shows its bytes coming in steps.
+constexpr std::size_t wake_bytes = 256 * 1024;
 
 // Adds to a counter that one thread at a time writes (the I/O thread): a
 // plain load and store, where a locked read-modify-write would cost as
@@ -103,6 +110,7 @@ void connection::impl::read() {
     std::error_code ec;
     std::size_t n = stream_->read_some(space.first(std::min(space.size(), limit - taken)), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      stream_->wake_after(std::min(in_->coming(), wake_bytes));
       read_in_flight_ = true;
       stream_->async_wait_readable(std::shared_ptr<detail::transport::stream_user>(self(), this));
       return;
@@ -240,6 +248,10 @@ void connection::impl::watch(const detail::watch_settings& s,
     if (outcome == detail::protocol::reader::outcome::switched && !io_closed_) consume(outcome);
     return;
   }
+  // A wait for a large frame's next bytes (see read) ends only once enough
+  // have come: on a slow link, bytes already there are read now, for the
+  // checks to see them arrive (from this check to the next).
+  stream_->wake_after(1);
   using verdict = detail::link_watch::verdict;
   auto v = watch_.check(s, now,
                         {.bytes_in = bytes_in_.load(std::memory_order_relaxed),

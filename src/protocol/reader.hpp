@@ -59,6 +59,11 @@ public:
   /// Bytes held for a message not yet complete (0 between messages).
   [[nodiscard]] virtual std::size_t pending() const noexcept = 0;
 
+  /// Bytes the message under way is known to still need before it is
+  /// complete: a native frame's, once its header is read; 0 where that is
+  /// not known (a legacy line) or between messages.
+  [[nodiscard]] virtual std::size_t coming() const noexcept { return 0; }
+
   /// Lets go of the read buffer if it holds nothing (an idle connection).
   virtual void release_if_idle() noexcept = 0;
 

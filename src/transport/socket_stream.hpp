@@ -6,6 +6,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <climits>
 #include <type_traits>
 
 #include "transport/stream.hpp"
@@ -65,6 +67,18 @@ public:
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
 
+  void wake_after(std::size_t bytes) noexcept override {
+    // Unix sockets would keep waking at every byte: their poll ignores the
+    // mark, so it is not set there.
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      const auto mark = static_cast<int>(std::clamp<std::size_t>(bytes, 1, INT_MAX));
+      if (mark == wake_mark_) return; // a system call per change, not per wait
+      // The kernel bounds the mark by what the socket may buffer, growing
+      // the receive buffer to hold it, so the wait always ends.
+      if (::setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof mark) == 0) wake_mark_ = mark;
+    }
+  }
+
   void shutdown_send() noexcept override {
     std::error_code ignored;
     socket_.shutdown(socket_type::shutdown_send, ignored);
@@ -82,6 +96,7 @@ public:
 private:
   socket_type socket_;
   const int fd_; // for try_write from other threads
+  int wake_mark_ = 1; // SO_RCVLOWAT as last set
 };
 
 } // namespace socketengine::detail::transport

@@ -89,6 +89,12 @@ public:
     return static_cast<std::size_t>(-1);
   }
 
+  /// Asks that async_wait_readable() complete only once `bytes` have
+  /// arrived (or the stream ends or fails), where the transport can (TCP,
+  /// with SO_RCVLOWAT); 1 or 0 is any byte, as by default. Only waking
+  /// changes: read_some() still returns whatever has arrived. I/O thread.
+  virtual void wake_after(std::size_t /*bytes*/) noexcept {}
+
   /// Ends this side's output (a FIN on TCP); reading goes on.
   virtual void shutdown_send() noexcept = 0;
 

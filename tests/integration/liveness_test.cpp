@@ -416,6 +416,43 @@ TEST(liveness, a_healthy_idle_native_link_carries_heartbeats_and_is_never_droppe
   EXPECT_EQ(out->stats().errors, 0u);
 }
 
+TEST(liveness, a_large_frame_trickling_in_is_heard_and_keeps_its_link) {
+  // The hub's I/O thread waits for a large frame's bytes in steps of a
+  // quarter of a megabyte (SO_RCVLOWAT) rather than at every segment. Over
+  // a slow link a step takes longer than the heartbeat deadline: the
+  // checks must see the bytes that are there, or the peer, which answers
+  // no pings, is taken for gone while its frame arrives.
+  hub h({.port = 0, .limits = {.identify_timeout = 60s}, .keepalive = quick_beats()});
+  reports heard(h);
+  raw_peer p;
+  p.connect(h.port());
+  p.expect_native_offer();
+  p.send(name_line("slow") + std::string(raw_peer::native_offer) + "\n" +
+         R"({"type":"__native","data":{"switch":1}})" "\n");
+  auto c = h.wait_for_connection(patience);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(eventually([&] { return c->is_native(); }));
+  std::string frame;
+  detail::native::append_json(frame, "x", value(std::string(400 * 1024, 'a')));
+  // 8 KiB every 20 ms: 400 KB in about a second, each quarter megabyte
+  // taking 640 ms where the deadline is 300 ms.
+  try {
+    for (std::size_t at = 0; at < frame.size(); at += 8 * 1024) {
+      p.send(std::string_view(frame).substr(at, 8 * 1024));
+      std::this_thread::sleep_for(20ms); // pacing the sender, not waiting for the engine
+    }
+  } catch (const std::system_error& e) {
+    eventually([&] { return !c->is_open(); });
+    FAIL() << "the hub closed the link while the frame arrived (" << e.what()
+           << "); its reason: " << c->close_reason().message();
+  }
+  auto x = c->wait_for("x", patience);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->get<std::string>().size(), 400u * 1024);
+  EXPECT_TRUE(c->is_open());
+  EXPECT_EQ(heard.count(errc::peer_unresponsive), 0u);
+}
+
 // A hub in a process of its own, to be stopped.
 class stoppable {
 public:

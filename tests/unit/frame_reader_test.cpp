@@ -65,6 +65,7 @@ TEST(frame_reader, keeps_its_buffer_while_a_frame_is_unfinished) {
   feed(r, std::string_view(f).substr(0, 5));
   EXPECT_TRUE(sizes_of(r).empty());
   EXPECT_EQ(r.pending(), 5u);
+  EXPECT_EQ(r.coming(), 0u); // a small frame's rest is read with whatever follows
   r.release_if_empty(); // not empty: the half frame must stay
   EXPECT_EQ(r.held(), buffer_size);
   feed(r, std::string_view(f).substr(5));
@@ -82,7 +83,12 @@ TEST(frame_reader, a_large_frame_gets_a_buffer_of_its_exact_size) {
   EXPECT_EQ(r.held(), big.size());
   auto space = r.prepare();
   EXPECT_EQ(space.size(), big.size() - 1000); // the socket reads the rest into place
-  feed(r, std::string_view(big).substr(1000));
+  // What the connection waits for before reading again (wake_after).
+  EXPECT_EQ(r.coming(), big.size() - 1000);
+  feed(r, std::string_view(big).substr(1000, 5000));
+  EXPECT_EQ(r.coming(), big.size() - 6000);
+  feed(r, std::string_view(big).substr(6000));
+  EXPECT_EQ(r.coming(), 0u);
   std::shared_ptr<const void> owner;
   ASSERT_TRUE(r.consume([&](std::span<const std::uint8_t> body, std::shared_ptr<const void> o) {
     EXPECT_EQ(body.size(), big.size() - size_field);

@@ -102,6 +102,12 @@ public:
   /// Size of the frame being read into a buffer of its own (for reports).
   [[nodiscard]] std::size_t wanted() const noexcept { return frame_size_; }
 
+  /// Bytes the frame being read into a buffer of its own still needs; 0
+  /// between such frames.
+  [[nodiscard]] std::size_t coming() const noexcept {
+    return big_ ? big_size_ - big_filled_ : 0;
+  }
+
   /// Bytes held for an unfinished frame.
   [[nodiscard]] std::size_t pending() const noexcept {
     return big_ ? big_filled_ : end_ - begin_;

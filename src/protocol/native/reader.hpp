@@ -24,6 +24,7 @@ public:
   outcome consume(protocol::receiver& to) override;
   std::function<void()> take_work() override;
   [[nodiscard]] std::size_t pending() const noexcept override { return frames_.pending(); }
+  [[nodiscard]] std::size_t coming() const noexcept override { return frames_.coming(); }
   void release_if_idle() noexcept override { frames_.release_if_empty(); }
   void release() noexcept override {
     frames_.release();
