@@ -238,9 +238,13 @@ public:
   /// version()); 0 if none has arrived.
   [[nodiscard]] std::uint64_t image_version() const;
 
-  /// Waits until every queued byte has been handed to the operating system.
-  /// Returns false if `timeout` passed first or the connection closed with
-  /// bytes unsent.
+  /// Waits until every message and image written so far has been handed to
+  /// the operating system. Returns false if `timeout` passed first or the
+  /// connection closed with one of them unsent (a value held for a slow
+  /// peer included). What the engine writes of its own after them (an
+  /// acknowledgement, a pong, the switch to the native protocol) is not
+  /// waited for, so a peer that hangs up on reading the last message leaves
+  /// nothing unsent.
   bool flush(std::chrono::milliseconds timeout);
 
   /// Closes the connection: on hub connections sends `__status`/`__closing`,

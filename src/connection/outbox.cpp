@@ -1,5 +1,7 @@
 #include "connection/outbox.hpp"
 
+#include <limits>
+
 #include <socketengine/error.hpp>
 
 #include "util/deadline.hpp"
@@ -89,13 +91,17 @@ bool outbox::enqueue(std::string_view bytes, std::shared_ptr<const std::string> 
       written_total_ += sent;
       add(bytes_out_, sent);
       bytes.remove_prefix(sent);
-      if (bytes.empty()) return true;
+      if (bytes.empty()) {
+        messages_end_ = written_total_;
+        return true;
+      }
     }
   }
   if (block)
     pending_.append_shared(std::move(block));
   else
     pending_.append(bytes);
+  messages_end_ = queued_end_locked();
   kick_locked();
   return true;
 }
@@ -139,12 +145,14 @@ void outbox::hold_locked(std::string_view channel, std::string_view bytes,
 }
 
 void outbox::release_held_locked() {
+  if (held_.empty()) return;
   for (auto& h : held_) {
     if (h.block)
       pending_.append_shared(std::move(h.block));
     else
       pending_.append(h.bytes);
   }
+  messages_end_ = queued_end_locked();
   held_.clear();
   held_.shrink_to_fit();
 }
@@ -247,7 +255,8 @@ image_status outbox::write_image(protocol::encoded_image& img, bool latest_frame
 
 void outbox::start_image_locked(image_flow::frame frame, const protocol::writer& encoded_with) {
   // Images are not held to the queue's bound: flow control bounds them.
-  auto end = written_total_ + inflight_.size() + pending_.size() + frame.size();
+  auto end = queued_end_locked() + frame.size();
+  messages_end_ = end;
   add(messages_out_, 1);
   const bool acknowledged = encoded_with.peer_acknowledges_images();
   images_.started(end, acknowledged);
@@ -468,6 +477,7 @@ bool outbox::close(std::error_code reason) {
     if (!reason_) reason_ = reason;
     stream_ = nullptr;
     pending_.release(); // give the memory back, not just the bytes
+    if (!held_.empty()) messages_end_ = std::numeric_limits<std::uint64_t>::max(); // never sent
     held_.clear();
     held_.shrink_to_fit();
     images_.clear();
@@ -499,10 +509,13 @@ bool outbox::flush(std::chrono::steady_clock::time_point deadline) const {
   // While down, what is held waits for the next link.
   auto drained = [&] {
     return state_ != state::down && state_ != state::authenticating && held_.empty() &&
-           pending_.empty() && !writing_;
+           written_total_ >= messages_end_;
   };
-  return cv_.wait_until(lk, deadline, [&] { return state_ == state::closed || drained(); }) &&
-         drained();
+  // A write under way when the link closed may have handed its bytes to
+  // the system before the close was seen: the verdict waits for it to say
+  // how many (written(), which empties inflight_), as it does once aborted.
+  auto settled = [&] { return state_ == state::closed && inflight_.size() == 0; };
+  return cv_.wait_until(lk, deadline, [&] { return settled() || drained(); }) && drained();
 }
 
 bool outbox::wait_closed(std::chrono::steady_clock::time_point deadline) const {

@@ -173,8 +173,12 @@ public:
   [[nodiscard]] const protocol::writer& writer() const noexcept {
     return *writer_.load(std::memory_order_acquire);
   }
-  /// Waits until everything queued is written; false on timeout, or if the
-  /// connection closed with bytes unsent.
+  /// Waits until every message and image queued has been written (handed
+  /// to the operating system); false on timeout, or if the connection
+  /// closed with one of them unsent. What the engine queues of its own
+  /// after them (a switch line, acknowledgements, a pong) is not waited
+  /// for: a peer that hangs up on reading the last message leaves nothing
+  /// unsent that was asked for.
   bool flush(std::chrono::steady_clock::time_point deadline) const;
   /// Waits until closed; false on timeout.
   bool wait_closed(std::chrono::steady_clock::time_point deadline) const;
@@ -205,6 +209,10 @@ private:
   /// With the lock held: queues the held messages, in the order their
   /// channels were first held.
   void release_held_locked();
+  // Where what is queued now ends in the stream, counted as written_total_ is.
+  [[nodiscard]] std::uint64_t queued_end_locked() const noexcept {
+    return written_total_ + inflight_.size() + pending_.size();
+  }
   /// Tells the user if the queue just began to hold messages.
   void report_conflation();
   /// With the lock held: makes sure a write will pick up what is queued.
@@ -246,6 +254,10 @@ private:
   bool pong_owed_ = false;
   bool ping_due_ = false;
   std::uint64_t written_total_ = 0; // bytes handed to the operating system
+  // Where the last message or image queued ends, counted as written_total_
+  // is (flush waits for written_total_ to pass it); unreachable once a
+  // close has dropped held messages, which are queued without a place.
+  std::uint64_t messages_end_ = 0;
   // Set under the lock at a switch; read without it to choose an encoding,
   // which enqueue checks again under the lock.
   std::atomic<const protocol::writer*> writer_;

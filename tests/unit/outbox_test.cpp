@@ -16,6 +16,7 @@
 #include "protocol/native/frame_codec.hpp"
 #include "protocol/suite.hpp"
 #include "support/test_images.hpp"
+#include "support/test_support.hpp"
 
 namespace socketengine::detail {
 namespace {
@@ -551,6 +552,84 @@ TEST(outbox, close_drops_what_is_queued_and_ends_waits) {
   closer.join();
   EXPECT_TRUE(f.box.take().buffers.empty());
   EXPECT_FALSE(f.box.wait_for_image_slot(std::chrono::steady_clock::now() + 10s));
+}
+
+TEST(outbox, a_flush_holds_once_its_messages_are_written_whatever_follows_them) {
+  // A peer that hangs up on reading the last message (a listener told to
+  // stop after one) while the I/O thread writes an acknowledgement of the
+  // engine's own: everything asked for went.
+  fixture f;
+  std::error_code ec;
+  f.write("x", 1, ec); // straight to the socket
+  ASSERT_FALSE(ec);
+  f.box.owe_ack();
+  auto w = f.box.take(); // the acknowledgement's write begins...
+  ASSERT_FALSE(w.buffers.empty());
+  f.box.close(errc::peer_closing); // ...and the peer's goodbye comes first
+  EXPECT_TRUE(f.box.flush(std::chrono::steady_clock::now() + 10s));
+}
+
+TEST(outbox, a_flush_waits_for_a_write_cut_short_by_a_close_to_say_what_it_wrote) {
+  // The I/O thread handed the message to the system, and the peer read it
+  // and hung up, before the write's completion ran: the close comes first,
+  // then the completion, aborted, with every byte counted.
+  fixture f;
+  f.stream.room = 0;
+  std::error_code ec;
+  f.write("x", 1, ec);
+  auto w = f.box.take();
+  std::size_t n = 0;
+  for (const auto& b : w.buffers) n += b.size();
+  f.box.close(errc::peer_closing);
+  std::atomic<int> flushed{-1};
+  std::thread flusher([&] { flushed = f.box.flush(std::chrono::steady_clock::now() + 10s); });
+  // No verdict before the completion has said how much went.
+  EXPECT_FALSE(test::eventually([&] { return flushed != -1; }, 100ms)) << "flush said " << flushed;
+  f.box.written(n);
+  flusher.join();
+  EXPECT_EQ(flushed, 1);
+}
+
+TEST(outbox, a_flush_fails_when_a_close_drops_a_message_or_a_held_value) {
+  {
+    fixture f;
+    f.stream.room = 0;
+    std::error_code ec;
+    f.write("x", 1, ec);
+    auto w = f.box.take(); // under way...
+    f.box.close(errc::peer_eof);
+    f.box.written(0); // ...and aborted by the close before a byte went
+    EXPECT_FALSE(f.box.flush(std::chrono::steady_clock::now() + 10s));
+  }
+  // A queue of 64 bytes that one message fills, and a value held behind it.
+  auto settings = [] {
+    auto s = fixture::hub_settings();
+    s.limits.max_write_queue_bytes = 64;
+    return s;
+  };
+  auto hold_a_value = [](fixture& f) {
+    f.stream.room = 0;
+    std::error_code ec;
+    f.write("big", std::string(100, 'x'), ec);
+    f.write("a", 1, ec);
+  };
+  {
+    fixture f(settings());
+    hold_a_value(f);
+    drain(f.box);          // the big one is written
+    auto w = f.box.take(); // "a" is released and its write begins...
+    ASSERT_FALSE(w.buffers.empty());
+    f.box.close(errc::peer_eof);
+    f.box.written(0); // ...and is aborted
+    EXPECT_FALSE(f.box.flush(std::chrono::steady_clock::now() + 10s));
+  }
+  {
+    fixture f(settings());
+    hold_a_value(f);
+    drain(f.box); // the big one is written; "a" is still held...
+    f.box.close(errc::peer_eof); // ...and dropped
+    EXPECT_FALSE(f.box.flush(std::chrono::steady_clock::now() + 10s));
+  }
 }
 
 // --- a link lost and redialled ------------------------------------------------
