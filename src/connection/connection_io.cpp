@@ -35,8 +35,8 @@ constexpr std::size_t large_bytes_per_turn = 1024 * 1024;
 // of it is there (or all of it, if less), not whenever any of it is: each
 // wake-up is work for the sending side's kernel too, which does the
 // waking. Over loopback at 640x480, between two processes, that gave 1.3x
-// to 2.1x the frames a second in alternating runs. Small enough that a slow link still shows its
-// bytes coming in steps.
+// to 2.1x the frames a second in alternating runs. Small enough that a
+// slow link still shows its bytes coming in steps.
 constexpr std::size_t wake_bytes = 256 * 1024;
 
 // Adds to a counter that one thread at a time writes (the I/O thread): a

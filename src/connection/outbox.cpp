@@ -145,14 +145,13 @@ void outbox::hold_locked(std::string_view channel, std::string_view bytes,
 }
 
 void outbox::release_held_locked() {
-  if (held_.empty()) return;
   for (auto& h : held_) {
     if (h.block)
       pending_.append_shared(std::move(h.block));
     else
       pending_.append(h.bytes);
   }
-  messages_end_ = queued_end_locked();
+  if (!held_.empty()) messages_end_ = queued_end_locked();
   held_.clear();
   held_.shrink_to_fit();
 }

@@ -209,7 +209,8 @@ private:
   /// With the lock held: queues the held messages, in the order their
   /// channels were first held.
   void release_held_locked();
-  // Where what is queued now ends in the stream, counted as written_total_ is.
+  /// With the lock held: where what is queued now ends in the stream,
+  /// counted as written_total_ is.
   [[nodiscard]] std::uint64_t queued_end_locked() const noexcept {
     return written_total_ + inflight_.size() + pending_.size();
   }

@@ -66,6 +66,18 @@ struct link {
 
   void send(std::size_t n) { asio::write(peer, asio::buffer(std::string(n, 'x'))); }
 
+  // Sends `n` bytes and waits until the kernel holds them for the stream.
+  bool arrived(std::size_t n) {
+    send(n);
+    return eventually([&] { return queued() == static_cast<int>(n); });
+  }
+
+  // Waits for readability, woken once `mark` bytes have come.
+  void wait_for(std::size_t mark) {
+    stream->wake_after(mark);
+    stream->async_wait_readable(user);
+  }
+
   // Runs what is ready now, without waiting: the wait has ended if it
   // completed here.
   bool woken_now() {
@@ -81,10 +93,8 @@ struct link {
 
 TEST(tcp_stream, a_wait_for_more_bytes_ends_once_they_have_come_and_not_before) {
   link l;
-  l.stream->wake_after(64 * 1024);
-  l.stream->async_wait_readable(l.user);
-  l.send(1000);
-  ASSERT_TRUE(eventually([&] { return l.queued() == 1000; }));
+  l.wait_for(64 * 1024);
+  ASSERT_TRUE(l.arrived(1000));
   EXPECT_FALSE(l.woken_now()) << "woken with 1,000 of the 65,536 bytes asked for";
   l.send(64 * 1024 - 1000);
   EXPECT_TRUE(l.woken_within(patience));
@@ -94,8 +104,7 @@ TEST(tcp_stream, a_wait_for_more_bytes_ends_once_they_have_come_and_not_before) 
 TEST(tcp_stream, reading_takes_what_has_come_whatever_the_mark) {
   link l;
   l.stream->wake_after(64 * 1024);
-  l.send(1000);
-  ASSERT_TRUE(eventually([&] { return l.queued() == 1000; }));
+  ASSERT_TRUE(l.arrived(1000));
   std::string into(64 * 1024, '\0');
   std::error_code ec;
   EXPECT_EQ(l.stream->read_some(into, ec), 1000u);
@@ -105,10 +114,8 @@ TEST(tcp_stream, reading_takes_what_has_come_whatever_the_mark) {
 TEST(tcp_stream, lowering_the_mark_below_what_has_come_ends_the_wait) {
   // What a connection's checks do, so that a slow link's bytes are seen.
   link l;
-  l.stream->wake_after(64 * 1024);
-  l.stream->async_wait_readable(l.user);
-  l.send(1000);
-  ASSERT_TRUE(eventually([&] { return l.queued() == 1000; }));
+  l.wait_for(64 * 1024);
+  ASSERT_TRUE(l.arrived(1000));
   ASSERT_FALSE(l.woken_now());
   l.stream->wake_after(1);
   EXPECT_TRUE(l.woken_within(patience));
@@ -116,8 +123,7 @@ TEST(tcp_stream, lowering_the_mark_below_what_has_come_ends_the_wait) {
 
 TEST(tcp_stream, a_peer_hanging_up_short_of_the_mark_ends_the_wait) {
   link l;
-  l.stream->wake_after(64 * 1024);
-  l.stream->async_wait_readable(l.user);
+  l.wait_for(64 * 1024);
   l.send(1000);
   l.peer.shutdown(tcp::socket::shutdown_send);
   EXPECT_TRUE(l.woken_within(patience));
