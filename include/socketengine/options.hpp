@@ -365,16 +365,18 @@ struct hub_options {
   /// socket.engine 0.3 peer never answers the offer and keeps the legacy
   /// protocol. false: speak only the legacy protocol. Default true.
   bool native = true;
-  /// How far the engine's work thread, which decodes images and parses
-  /// lines and frames of 64 KiB or more, yields to its I/O thread: added
-  /// to that thread's nice value (Linux gives each thread its own; raising
-  /// it needs no privilege, lowering it needs CAP_SYS_NICE and is otherwise
-  /// ignored). With fewer cores than busy threads, a decode in progress then
-  /// does not make another peer's small message wait for a time slice. The
-  /// cost: next to other busy processes (of the same session, where the
-  /// kernel groups them) decodes get a smaller share of the CPU too, at +10
-  /// about a tenth of theirs. 0: as the engine's other threads. Default 10.
-  int work_thread_nice = 10;
+  /// Added to the nice value of the engine's work thread, which decodes
+  /// images and parses lines and frames of 64 KiB or more (Linux gives each
+  /// thread its own; raising it needs no privilege, lowering it needs
+  /// CAP_SYS_NICE and is otherwise ignored). Above 0 the work thread yields
+  /// the CPU to the engine's other threads and to every other process of
+  /// the session (where the kernel groups them): at +10 it gets about a
+  /// tenth of a busy neighbour's share, and on a busy machine decodes fall
+  /// far behind (docs/design.md has figures). A scheduler that lets a long
+  /// decode delay the I/O thread may call for a positive value; Linux
+  /// 6.18's did not (round trips during a decode were the same at 0 and
+  /// +10). Default 0: as the engine's other threads.
+  int work_thread_nice = 0;
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
@@ -405,8 +407,8 @@ struct host_options {
   bool open = true;
   /// Offer the native protocol, as hub_options::native. Default true.
   bool native = true;
-  /// As hub_options::work_thread_nice. Default 10.
-  int work_thread_nice = 10;
+  /// As hub_options::work_thread_nice. Default 0.
+  int work_thread_nice = 0;
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};
@@ -433,8 +435,8 @@ struct client_options {
   bool open = true;
   /// Offer the native protocol, as hub_options::native. Default true.
   bool native = true;
-  /// As hub_options::work_thread_nice. Default 10.
-  int work_thread_nice = 10;
+  /// As hub_options::work_thread_nice. Default 0.
+  int work_thread_nice = 0;
   struct limits limits {};
   struct image_options images {};
   struct keepalive_options keepalive {};

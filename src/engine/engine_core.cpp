@@ -90,11 +90,9 @@ void engine_core::start() {
   // Bounded by the connections: each has at most one decode and one large
   // message queued.
   worker_ = std::make_unique<dispatcher>(std::size_t{1} << 20, std::size_t{1} << 20, nullptr);
-  // The work thread yields to the I/O thread: on a machine with fewer
-  // cores than busy threads, a decode in progress must not make a small
-  // message wait for its time slice. Linux gives each thread its own nice
-  // value; raising it needs no privilege. A failure leaves the thread as
-  // it was, which only costs that.
+  // The work thread's nice value, raised if the owner asked
+  // (work_thread_nice): Linux gives each thread its own, and raising it
+  // needs no privilege. A failure leaves the thread as it was.
   worker_->post([label = cfg_.label, nice = cfg_.work_thread_nice] {
     name_this_thread(label, "work");
     if (nice == 0) return;

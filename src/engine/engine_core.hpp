@@ -62,7 +62,7 @@ struct engine_config {
   /// none).
   reconnect_options reconnect;
   /// Added to the work thread's nice value (hub_options::work_thread_nice).
-  int work_thread_nice = 10;
+  int work_thread_nice = 0;
   /// auth_options::timeout, when protocols.token is set.
   std::chrono::milliseconds auth_timeout{5000};
   /// TLS on TCP links; null: none.
